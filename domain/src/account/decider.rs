@@ -1,0 +1,282 @@
+use super::{AccountEvent, DisplayName, PasswordHash, Role, Username};
+use crate::Timestamp;
+use crate::decider::Decider;
+use crate::ids::UserId;
+
+/// The account aggregate.
+pub struct Account;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// The id must be `UserId::for_username(&username)`.
+    Register {
+        user_id: UserId,
+        username: Username,
+        display_name: DisplayName,
+        password_hash: PasswordHash,
+        role: Role,
+        now: Timestamp,
+    },
+    ChangePassword {
+        password_hash: PasswordHash,
+        now: Timestamp,
+    },
+    ChangeRole {
+        role: Role,
+        now: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AccountState {
+    #[default]
+    Unregistered,
+    Registered(RegisteredAccount),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredAccount {
+    pub user_id: UserId,
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("the user id does not belong to the username")]
+    IdMismatch,
+    #[error("no such account")]
+    NotFound,
+}
+
+impl Decider for Account {
+    type State = AccountState;
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+
+    fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        match (state, command) {
+            (
+                AccountState::Unregistered,
+                AccountCommand::Register {
+                    user_id,
+                    username,
+                    display_name,
+                    password_hash,
+                    role,
+                    now,
+                },
+            ) => {
+                if user_id != UserId::for_username(&username) {
+                    return Err(AccountError::IdMismatch);
+                }
+                Ok(vec![AccountEvent::Registered {
+                    user_id,
+                    username,
+                    display_name,
+                    password_hash,
+                    role,
+                    at: now,
+                }])
+            }
+            (AccountState::Registered(_), AccountCommand::Register { .. }) => Err(AccountError::UsernameTaken),
+            (AccountState::Unregistered, _) => Err(AccountError::NotFound),
+            (AccountState::Registered(account), AccountCommand::ChangePassword { password_hash, now }) => {
+                Ok(vec![AccountEvent::PasswordChanged {
+                    user_id: account.user_id,
+                    password_hash,
+                    at: now,
+                }])
+            }
+            (AccountState::Registered(account), AccountCommand::ChangeRole { role, now }) => {
+                if account.role == role {
+                    return Ok(vec![]);
+                }
+                Ok(vec![AccountEvent::RoleChanged {
+                    user_id: account.user_id,
+                    role,
+                    at: now,
+                }])
+            }
+        }
+    }
+
+    fn evolve(state: AccountState, event: &AccountEvent) -> AccountState {
+        match (state, event) {
+            (
+                AccountState::Unregistered,
+                AccountEvent::Registered {
+                    user_id,
+                    username,
+                    display_name,
+                    password_hash,
+                    role,
+                    ..
+                },
+            ) => AccountState::Registered(RegisteredAccount {
+                user_id: *user_id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+                role: *role,
+            }),
+            (AccountState::Registered(account), AccountEvent::PasswordChanged { password_hash, .. }) => {
+                AccountState::Registered(RegisteredAccount {
+                    password_hash: password_hash.clone(),
+                    ..account
+                })
+            }
+            (AccountState::Registered(account), AccountEvent::RoleChanged { role, .. }) => {
+                AccountState::Registered(RegisteredAccount { role: *role, ..account })
+            }
+            (state, _) => state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::assert_round_trips;
+
+    fn now() -> Timestamp {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn register(username: &str) -> AccountCommand {
+        let username = Username::parse(username).unwrap();
+        AccountCommand::Register {
+            user_id: UserId::for_username(&username),
+            username,
+            display_name: DisplayName::parse("Alice").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$hash".to_owned()),
+            role: Role::Customer,
+            now: now(),
+        }
+    }
+
+    fn registered(username: &str) -> Vec<AccountEvent> {
+        Account::decide(&AccountState::Unregistered, register(username)).unwrap()
+    }
+
+    #[test]
+    fn registers_when_unregistered() {
+        let events = registered("alice");
+        assert!(matches!(
+            &events[..],
+            [AccountEvent::Registered { username, role: Role::Customer, .. }] if username.as_str() == "alice"
+        ));
+    }
+
+    #[test]
+    fn refuses_a_taken_username() {
+        let state = Account::fold(&registered("alice"));
+        assert_eq!(
+            Account::decide(&state, register("ALICE")),
+            Err(AccountError::UsernameTaken)
+        );
+    }
+
+    #[test]
+    fn refuses_an_id_that_does_not_belong_to_the_username() {
+        let AccountCommand::Register {
+            username,
+            display_name,
+            password_hash,
+            role,
+            now,
+            ..
+        } = register("alice")
+        else {
+            unreachable!()
+        };
+        let command = AccountCommand::Register {
+            user_id: UserId::for_username(&Username::parse("bob").unwrap()),
+            username,
+            display_name,
+            password_hash,
+            role,
+            now,
+        };
+        assert_eq!(
+            Account::decide(&AccountState::Unregistered, command),
+            Err(AccountError::IdMismatch)
+        );
+    }
+
+    #[test]
+    fn changes_password_and_role_of_a_registered_account() {
+        let mut events = registered("alice");
+        let state = Account::fold(&events);
+        let new_hash = PasswordHash::from_phc("$argon2id$new".to_owned());
+        events.extend(
+            Account::decide(
+                &state,
+                AccountCommand::ChangePassword {
+                    password_hash: new_hash.clone(),
+                    now: now(),
+                },
+            )
+            .unwrap(),
+        );
+        events.extend(
+            Account::decide(
+                &state,
+                AccountCommand::ChangeRole {
+                    role: Role::Admin,
+                    now: now(),
+                },
+            )
+            .unwrap(),
+        );
+        let AccountState::Registered(account) = Account::fold(&events) else {
+            panic!("registered")
+        };
+        assert_eq!(account.password_hash, new_hash);
+        assert_eq!(account.role, Role::Admin);
+    }
+
+    #[test]
+    fn granting_the_role_already_held_changes_nothing() {
+        let state = Account::fold(&registered("alice"));
+        let command = AccountCommand::ChangeRole {
+            role: Role::Customer,
+            now: now(),
+        };
+        assert_eq!(Account::decide(&state, command), Ok(vec![]));
+    }
+
+    #[test]
+    fn refuses_changes_to_an_unregistered_account() {
+        let command = AccountCommand::ChangeRole {
+            role: Role::Admin,
+            now: now(),
+        };
+        assert_eq!(
+            Account::decide(&AccountState::Unregistered, command),
+            Err(AccountError::NotFound)
+        );
+    }
+
+    #[test]
+    fn events_round_trip_through_the_store_encoding() {
+        let mut events = registered("alice");
+        let user_id = UserId::for_username(&Username::parse("alice").unwrap());
+        events.push(AccountEvent::PasswordChanged {
+            user_id,
+            password_hash: PasswordHash::from_phc("x".to_owned()),
+            at: now(),
+        });
+        events.push(AccountEvent::RoleChanged {
+            user_id,
+            role: Role::Admin,
+            at: now(),
+        });
+        assert_round_trips(&events);
+    }
+}

@@ -1,0 +1,115 @@
+//! How domain events become stored events and back.
+//!
+//! Each aggregate has one event enum, serialized by serde as adjacently
+//! tagged JSON: the hand-written `#[serde(rename = "...")]` of each variant is
+//! its stable type name, and the payload is stored without the tag. The
+//! schema version travels in the event's metadata; a reader that meets a
+//! newer version than it knows refuses it instead of guessing.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// A domain event ready for the event store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEvent {
+    pub event_type: String,
+    pub schema_version: u32,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not one of this aggregate's events; readers pass such events over.
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("event {event_type:?} has schema version {found}, this build reads up to {supported}")]
+    UnsupportedVersion {
+        event_type: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("event {event_type:?} has a malformed payload: {source}")]
+    Malformed {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("event could not be serialized: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// The events of one aggregate.
+pub trait DomainEvent: Serialize + DeserializeOwned {
+    /// The stream category: streams are named `{CATEGORY}-{id}`.
+    const CATEGORY: &'static str;
+    /// The schema version this build writes and reads.
+    const SCHEMA_VERSION: u32 = 1;
+    /// Every type name of the enum, for filters and tests.
+    const EVENT_TYPES: &'static [&'static str];
+
+    fn stream_name(id: impl std::fmt::Display) -> String {
+        format!("{}-{id}", Self::CATEGORY)
+    }
+
+    fn encode(&self) -> Result<EncodedEvent, DecodeError> {
+        let Value::Object(mut tagged) = serde_json::to_value(self).map_err(DecodeError::Serialize)? else {
+            unreachable!("event enums are adjacently tagged, so they serialize to objects")
+        };
+        let event_type = match tagged.remove("type") {
+            Some(Value::String(name)) => name,
+            _ => unreachable!("adjacently tagged enums always carry a string tag"),
+        };
+        let payload = tagged.remove("data").unwrap_or(Value::Object(Map::new()));
+        Ok(EncodedEvent {
+            event_type,
+            schema_version: Self::SCHEMA_VERSION,
+            data: serde_json::to_vec(&payload).map_err(DecodeError::Serialize)?,
+        })
+    }
+
+    fn decode(event_type: &str, schema_version: u32, data: &[u8]) -> Result<Self, DecodeError> {
+        if !Self::EVENT_TYPES.contains(&event_type) {
+            return Err(DecodeError::UnknownType(event_type.to_owned()));
+        }
+        if schema_version > Self::SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                event_type: event_type.to_owned(),
+                found: schema_version,
+                supported: Self::SCHEMA_VERSION,
+            });
+        }
+        let malformed = |source| DecodeError::Malformed {
+            event_type: event_type.to_owned(),
+            source,
+        };
+        let payload: Value = serde_json::from_slice(data).map_err(malformed)?;
+        let mut tagged = Map::new();
+        tagged.insert("type".to_owned(), Value::String(event_type.to_owned()));
+        tagged.insert("data".to_owned(), payload);
+        serde_json::from_value(Value::Object(tagged)).map_err(malformed)
+    }
+}
+
+/// Asserts that every variant in `events` round-trips through the store
+/// encoding and that `EVENT_TYPES` lists exactly the names in use.
+#[cfg(test)]
+pub(crate) fn assert_round_trips<E>(events: &[E])
+where
+    E: DomainEvent + PartialEq + std::fmt::Debug,
+{
+    let mut seen = std::collections::BTreeSet::new();
+    for event in events {
+        let encoded = event.encode().expect("encodes");
+        assert!(
+            E::EVENT_TYPES.contains(&encoded.event_type.as_str()),
+            "{} is missing from EVENT_TYPES",
+            encoded.event_type
+        );
+        let decoded = E::decode(&encoded.event_type, encoded.schema_version, &encoded.data).expect("decodes");
+        assert_eq!(&decoded, event);
+        seen.insert(encoded.event_type);
+    }
+    let listed: std::collections::BTreeSet<String> = E::EVENT_TYPES.iter().map(|name| (*name).to_owned()).collect();
+    assert_eq!(seen, listed, "the samples must cover every event type");
+}

@@ -1,0 +1,167 @@
+use serde::{Deserialize, Serialize};
+
+use crate::text::{bounded_text, bounded_text_type};
+use crate::validation::{InvalidField, Problem};
+
+bounded_text_type!(
+    /// The name the customer gives for delivery.
+    CustomerName, "customer.name", 1, 100
+);
+bounded_text_type!(StreetAddress, "shipping.address", 1, 200);
+bounded_text_type!(City, "shipping.city", 1, 100);
+bounded_text_type!(Region, "shipping.state", 1, 100);
+bounded_text_type!(Country, "shipping.country", 1, 100);
+
+/// Who to contact about an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub name: Option<CustomerName>,
+    pub email: Option<String>,
+    pub phone: String,
+}
+
+impl Customer {
+    pub fn parse(name: Option<&str>, email: Option<&str>, phone: &str) -> Result<Self, InvalidField> {
+        Ok(Self {
+            name: name.map(CustomerName::parse).transpose()?,
+            email: email.map(parse_email).transpose()?,
+            phone: parse_phone(phone)?,
+        })
+    }
+}
+
+/// Where an order is shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippingAddress {
+    pub address: StreetAddress,
+    pub city: City,
+    pub state: Region,
+    pub country: Country,
+    pub postal_code: String,
+}
+
+impl ShippingAddress {
+    pub fn parse(
+        address: &str,
+        city: &str,
+        state: &str,
+        country: &str,
+        postal_code: &str,
+    ) -> Result<Self, InvalidField> {
+        Ok(Self {
+            address: StreetAddress::parse(address)?,
+            city: City::parse(city)?,
+            state: Region::parse(state)?,
+            country: Country::parse(country)?,
+            postal_code: parse_postal_code(postal_code)?,
+        })
+    }
+}
+
+/// A deliberately loose check (one `@`, a dot in the domain, no spaces):
+/// the only real validation of an address is a mail that arrives.
+fn parse_email(raw: &str) -> Result<String, InvalidField> {
+    let field = "customer.email";
+    let email = bounded_text(field, raw, 3, 254)?;
+    let malformed = || InvalidField::new(field, Problem::Malformed { what: "email address" });
+    let (local, domain) = email.split_once('@').ok_or_else(malformed)?;
+    let well_formed = !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace);
+    if !well_formed {
+        return Err(malformed());
+    }
+    Ok(email)
+}
+
+/// 7 to 20 characters of digits, spaces and `+ - ( )`, with at least 7 digits.
+fn parse_phone(raw: &str) -> Result<String, InvalidField> {
+    let field = "customer.phone";
+    let phone = bounded_text(field, raw, 7, 20)?;
+    let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')');
+    if !phone.chars().all(allowed) {
+        return Err(InvalidField::new(
+            field,
+            Problem::InvalidCharacters {
+                allowed: "digits, spaces and + - ( )",
+            },
+        ));
+    }
+    if phone.chars().filter(char::is_ascii_digit).count() < 7 {
+        return Err(InvalidField::new(field, Problem::Malformed { what: "phone number" }));
+    }
+    Ok(phone)
+}
+
+/// 2 to 12 characters of letters, digits, spaces and `-`.
+fn parse_postal_code(raw: &str) -> Result<String, InvalidField> {
+    let field = "shipping.postalCode";
+    let code = bounded_text(field, raw, 2, 12)?;
+    if !code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'))
+    {
+        return Err(InvalidField::new(
+            field,
+            Problem::InvalidCharacters {
+                allowed: "letters, digits, spaces and '-'",
+            },
+        ));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_needs_a_phone_and_may_omit_name_and_email() {
+        let customer = Customer::parse(None, None, "+66 81 234 5678").unwrap();
+        assert_eq!(customer.phone, "+66 81 234 5678");
+        assert_eq!(customer.name, None);
+    }
+
+    #[test]
+    fn customer_errors_name_the_field() {
+        let cases = [
+            (Some(""), None, "0812345678", "customer.name"),
+            (None, Some("no-at-sign"), "0812345678", "customer.email"),
+            (None, Some("a@b"), "0812345678", "customer.email"),
+            (None, Some("a @b.c"), "0812345678", "customer.email"),
+            (None, None, "12345", "customer.phone"),
+            (None, None, "call me maybe", "customer.phone"),
+            (None, None, "+-()+-()+-", "customer.phone"),
+        ];
+        for (name, email, phone, field) in cases {
+            let error = Customer::parse(name, email, phone).unwrap_err();
+            assert_eq!(error.field, field, "case {name:?} {email:?} {phone:?}");
+        }
+    }
+
+    #[test]
+    fn shipping_errors_name_the_field() {
+        let good = ["1 Main St", "Bangkok", "Bangkok", "Thailand", "10110"];
+        let fields = [
+            "shipping.address",
+            "shipping.city",
+            "shipping.state",
+            "shipping.country",
+            "shipping.postalCode",
+        ];
+        assert!(ShippingAddress::parse(good[0], good[1], good[2], good[3], good[4]).is_ok());
+        for (index, field) in fields.iter().enumerate() {
+            let mut values = good;
+            values[index] = " ";
+            let error = ShippingAddress::parse(values[0], values[1], values[2], values[3], values[4]).unwrap_err();
+            assert_eq!(&error.field, field);
+        }
+        let error = ShippingAddress::parse(good[0], good[1], good[2], good[3], "10/110").unwrap_err();
+        assert_eq!(error.field, "shipping.postalCode");
+    }
+}

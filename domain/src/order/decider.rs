@@ -1,0 +1,292 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Customer, LineFailure, OrderEvent, OrderLines, PricedLine, ReservedLine, ShippingAddress};
+use crate::Timestamp;
+use crate::decider::Decider;
+use crate::ids::{OrderId, UserId};
+use crate::money::Money;
+use crate::text::Reason;
+
+/// The order aggregate.
+pub struct Order;
+
+// Commands live for one decision; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// Placing the same order again (same id, same content) decides
+    /// nothing, so a retried request has its effect once.
+    Place {
+        order_id: OrderId,
+        customer_id: UserId,
+        lines: OrderLines,
+        customer: Customer,
+        shipping: ShippingAddress,
+        now: Timestamp,
+    },
+    /// From the saga: every line is reserved at these prices.
+    Confirm { lines: Vec<ReservedLine>, now: Timestamp },
+    /// From the saga: these products could not be reserved.
+    Reject { failures: Vec<LineFailure>, now: Timestamp },
+    Cancel {
+        requested_by: UserId,
+        reason: Reason,
+        now: Timestamp,
+    },
+}
+
+/// The lifecycle of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OrderState {
+    #[default]
+    NotPlaced,
+    /// Waiting for the saga to reserve stock.
+    Placed(PlacedOrder),
+    Confirmed {
+        order: PlacedOrder,
+        total: Money,
+    },
+    Rejected {
+        order: PlacedOrder,
+    },
+    Cancelled {
+        order: PlacedOrder,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedOrder {
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    pub lines: OrderLines,
+    pub customer: Customer,
+    pub shipping: ShippingAddress,
+}
+
+/// An order's status as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Rejected,
+    Cancelled,
+}
+
+/// Where an order's payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentStatus {
+    /// Not yet arranged: the order is pending.
+    Pending,
+    /// Arranged for the confirmed total.
+    Arranged,
+    /// Never taken: the order was rejected.
+    Void,
+    /// Given back: the order was cancelled.
+    Refunded,
+}
+
+impl OrderState {
+    /// `None` before the order is placed.
+    pub fn status(&self) -> Option<(OrderStatus, PaymentStatus)> {
+        match self {
+            Self::NotPlaced => None,
+            Self::Placed(_) => Some((OrderStatus::Pending, PaymentStatus::Pending)),
+            Self::Confirmed { .. } => Some((OrderStatus::Confirmed, PaymentStatus::Arranged)),
+            Self::Rejected { .. } => Some((OrderStatus::Rejected, PaymentStatus::Void)),
+            Self::Cancelled { .. } => Some((OrderStatus::Cancelled, PaymentStatus::Refunded)),
+        }
+    }
+
+    pub fn placed(&self) -> Option<&PlacedOrder> {
+        match self {
+            Self::NotPlaced => None,
+            Self::Placed(order)
+            | Self::Confirmed { order, .. }
+            | Self::Rejected { order }
+            | Self::Cancelled { order } => Some(order),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("no such order")]
+    NotFound,
+    /// Also the answer to somebody else's order: its existence is not revealed.
+    #[error("no such order for this customer")]
+    NotOwner,
+    #[error("an order with this id exists with other content")]
+    IdTaken,
+    #[error("an order cannot be {action} while {status:?}")]
+    InvalidTransition { status: OrderStatus, action: &'static str },
+    #[error("the reserved lines do not match the ordered lines")]
+    ReservationMismatch,
+    #[error("a rejection names at least one failed line")]
+    NoFailures,
+    #[error("the order total overflows")]
+    TotalOverflow,
+}
+
+impl Decider for Order {
+    type State = OrderState;
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    type Error = OrderError;
+
+    fn decide(state: &OrderState, command: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
+        if let OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines,
+            customer,
+            shipping,
+            now,
+        } = command
+        {
+            let placed = PlacedOrder {
+                order_id,
+                customer_id,
+                lines,
+                customer,
+                shipping,
+            };
+            return match state.placed() {
+                None => Ok(vec![OrderEvent::Placed {
+                    order_id: placed.order_id,
+                    customer_id: placed.customer_id,
+                    lines: placed.lines,
+                    customer: placed.customer,
+                    shipping: placed.shipping,
+                    at: now,
+                }]),
+                Some(existing) if *existing == placed => Ok(vec![]),
+                Some(_) => Err(OrderError::IdTaken),
+            };
+        }
+        let Some(order) = state.placed() else {
+            return Err(OrderError::NotFound);
+        };
+        let (status, _) = state.status().ok_or(OrderError::NotFound)?;
+        let (order_id, customer_id) = (order.order_id, order.customer_id);
+        match command {
+            OrderCommand::Place { .. } => unreachable!("handled above"),
+            OrderCommand::Confirm { lines, now } => match status {
+                OrderStatus::Pending => {
+                    let (lines, total) = price(&order.lines, lines)?;
+                    Ok(vec![OrderEvent::Confirmed {
+                        order_id,
+                        customer_id,
+                        lines,
+                        total,
+                        at: now,
+                    }])
+                }
+                OrderStatus::Confirmed => Ok(vec![]),
+                status => Err(OrderError::InvalidTransition {
+                    status,
+                    action: "confirmed",
+                }),
+            },
+            OrderCommand::Reject { failures, now } => match status {
+                OrderStatus::Pending if failures.is_empty() => Err(OrderError::NoFailures),
+                OrderStatus::Pending => Ok(vec![OrderEvent::Rejected {
+                    order_id,
+                    customer_id,
+                    failures,
+                    at: now,
+                }]),
+                OrderStatus::Rejected => Ok(vec![]),
+                status => Err(OrderError::InvalidTransition {
+                    status,
+                    action: "rejected",
+                }),
+            },
+            OrderCommand::Cancel {
+                requested_by,
+                reason,
+                now,
+            } => {
+                if requested_by != customer_id {
+                    return Err(OrderError::NotOwner);
+                }
+                match status {
+                    OrderStatus::Confirmed => Ok(vec![OrderEvent::Cancelled {
+                        order_id,
+                        customer_id,
+                        reason,
+                        at: now,
+                    }]),
+                    OrderStatus::Cancelled => Ok(vec![]),
+                    status => Err(OrderError::InvalidTransition {
+                        status,
+                        action: "cancelled",
+                    }),
+                }
+            }
+        }
+    }
+
+    fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
+        match (state, event) {
+            (
+                OrderState::NotPlaced,
+                OrderEvent::Placed {
+                    order_id,
+                    customer_id,
+                    lines,
+                    customer,
+                    shipping,
+                    ..
+                },
+            ) => OrderState::Placed(PlacedOrder {
+                order_id: *order_id,
+                customer_id: *customer_id,
+                lines: lines.clone(),
+                customer: customer.clone(),
+                shipping: shipping.clone(),
+            }),
+            (OrderState::Placed(order), OrderEvent::Confirmed { total, .. }) => {
+                OrderState::Confirmed { order, total: *total }
+            }
+            (OrderState::Placed(order), OrderEvent::Rejected { .. }) => OrderState::Rejected { order },
+            (OrderState::Confirmed { order, .. }, OrderEvent::Cancelled { .. }) => OrderState::Cancelled { order },
+            (state, _) => state,
+        }
+    }
+}
+
+/// Prices the ordered lines from their reservations, in the order's line
+/// order. Every ordered line needs exactly one reservation of its quantity.
+fn price(ordered: &OrderLines, reserved: Vec<ReservedLine>) -> Result<(Vec<PricedLine>, Money), OrderError> {
+    if reserved.len() != ordered.as_slice().len() {
+        return Err(OrderError::ReservationMismatch);
+    }
+    let mut priced = Vec::with_capacity(reserved.len());
+    let mut total = Money::ZERO;
+    for line in ordered.as_slice() {
+        let reservation = reserved
+            .iter()
+            .find(|r| r.product_id == line.product_id && r.quantity == line.quantity)
+            .ok_or(OrderError::ReservationMismatch)?;
+        let line_total = reservation
+            .unit_price
+            .money()
+            .checked_mul(line.quantity.get())
+            .ok_or(OrderError::TotalOverflow)?;
+        total = total.checked_add(line_total).ok_or(OrderError::TotalOverflow)?;
+        priced.push(PricedLine {
+            product_id: reservation.product_id,
+            sku: reservation.sku.clone(),
+            name: reservation.name.clone(),
+            quantity: reservation.quantity,
+            unit_price: reservation.unit_price,
+            line_total,
+        });
+    }
+    Ok((priced, total))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,14 @@
+//! Orders: placed by a customer, confirmed with a price snapshot or rejected
+//! with a reason per product by the order saga, and cancelled by their owner.
+//!
+//! The stream is `order-{OrderId}`.
+
+mod contact;
+mod decider;
+mod events;
+mod lines;
+
+pub use contact::{Customer, ShippingAddress};
+pub use decider::{Order, OrderCommand, OrderError, OrderState, OrderStatus, PaymentStatus, PlacedOrder};
+pub use events::{LineFailure, OrderEvent, PricedLine, RejectionReason, ReservedLine};
+pub use lines::{OrderLine, OrderLines};

@@ -1,0 +1,621 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{ProductEvent, ProductName, Sku};
+use crate::Timestamp;
+use crate::decider::Decider;
+use crate::ids::{OrderId, ProductId};
+use crate::money::Price;
+use crate::quantity::{Quantity, StockLevel};
+
+/// The product aggregate.
+pub struct Product;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductCommand {
+    /// The id must be `ProductId::for_sku(&sku)`.
+    Create {
+        product_id: ProductId,
+        sku: Sku,
+        name: ProductName,
+        price: Price,
+        initial_stock: StockLevel,
+        now: Timestamp,
+    },
+    Rename {
+        name: ProductName,
+        now: Timestamp,
+    },
+    Reprice {
+        price: Price,
+        now: Timestamp,
+    },
+    /// Adds `quantity` (at least 1) units.
+    Restock {
+        quantity: u32,
+        now: Timestamp,
+    },
+    /// Holds stock for an order. Idempotent per order: a second request for
+    /// the same order, granted or refused before, decides nothing new.
+    Reserve {
+        order_id: OrderId,
+        quantity: Quantity,
+        now: Timestamp,
+    },
+    /// Gives an order's reservation back. Idempotent: without a reservation
+    /// it decides nothing.
+    Release {
+        order_id: OrderId,
+        now: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProductState {
+    #[default]
+    NotCreated,
+    Active(ActiveProduct),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveProduct {
+    pub product_id: ProductId,
+    pub sku: Sku,
+    pub name: ProductName,
+    pub price: Price,
+    pub available: StockLevel,
+    /// Units held per order.
+    pub reservations: BTreeMap<OrderId, Quantity>,
+    /// Orders whose reservation was refused, so a retry is refused again
+    /// instead of succeeding after a restock.
+    pub refused: BTreeSet<OrderId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProductError {
+    #[error("no such product")]
+    NotFound,
+    #[error("a product with this SKU exists")]
+    DuplicateSku,
+    #[error("the product id does not belong to the SKU")]
+    IdMismatch,
+    #[error("restock quantity must be at least 1")]
+    EmptyRestock,
+    #[error("restocking {quantity} units would pass the maximum stock of {max}")]
+    StockOverflow { quantity: u32, max: u32 },
+}
+
+impl Decider for Product {
+    type State = ProductState;
+    type Command = ProductCommand;
+    type Event = ProductEvent;
+    type Error = ProductError;
+
+    fn decide(state: &ProductState, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
+        let product = match (state, command) {
+            (
+                ProductState::NotCreated,
+                ProductCommand::Create {
+                    product_id,
+                    sku,
+                    name,
+                    price,
+                    initial_stock,
+                    now,
+                },
+            ) => {
+                if product_id != ProductId::for_sku(&sku) {
+                    return Err(ProductError::IdMismatch);
+                }
+                return Ok(vec![ProductEvent::Created {
+                    product_id,
+                    sku,
+                    name,
+                    price,
+                    available: initial_stock,
+                    at: now,
+                }]);
+            }
+            (ProductState::Active(_), ProductCommand::Create { .. }) => return Err(ProductError::DuplicateSku),
+            (ProductState::NotCreated, _) => return Err(ProductError::NotFound),
+            (ProductState::Active(product), command) => (product, command),
+        };
+        decide_for_active(product.0, product.1)
+    }
+
+    fn evolve(state: ProductState, event: &ProductEvent) -> ProductState {
+        let ProductState::Active(mut product) = state else {
+            return match event {
+                ProductEvent::Created {
+                    product_id,
+                    sku,
+                    name,
+                    price,
+                    available,
+                    ..
+                } => ProductState::Active(ActiveProduct {
+                    product_id: *product_id,
+                    sku: sku.clone(),
+                    name: name.clone(),
+                    price: *price,
+                    available: *available,
+                    reservations: BTreeMap::new(),
+                    refused: BTreeSet::new(),
+                }),
+                _ => ProductState::NotCreated,
+            };
+        };
+        match event {
+            ProductEvent::Created { .. } => {}
+            ProductEvent::Renamed { name, .. } => product.name = name.clone(),
+            ProductEvent::Repriced { price, .. } => product.price = *price,
+            ProductEvent::Restocked { available, .. } => product.available = *available,
+            ProductEvent::StockReserved {
+                order_id,
+                quantity,
+                available,
+                ..
+            } => {
+                product.reservations.insert(*order_id, *quantity);
+                product.available = *available;
+            }
+            ProductEvent::StockReservationRefused { order_id, .. } => {
+                product.refused.insert(*order_id);
+            }
+            ProductEvent::StockReleased {
+                order_id, available, ..
+            } => {
+                product.reservations.remove(order_id);
+                product.available = *available;
+            }
+        }
+        ProductState::Active(product)
+    }
+}
+
+fn decide_for_active(product: &ActiveProduct, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
+    let product_id = product.product_id;
+    let event = match command {
+        ProductCommand::Create { .. } => return Err(ProductError::DuplicateSku),
+        ProductCommand::Rename { name, now } => {
+            if name == product.name {
+                return Ok(vec![]);
+            }
+            ProductEvent::Renamed {
+                product_id,
+                name,
+                at: now,
+            }
+        }
+        ProductCommand::Reprice { price, now } => {
+            if price == product.price {
+                return Ok(vec![]);
+            }
+            ProductEvent::Repriced {
+                product_id,
+                price,
+                at: now,
+            }
+        }
+        ProductCommand::Restock { quantity, now } => {
+            if quantity == 0 {
+                return Err(ProductError::EmptyRestock);
+            }
+            let available = product
+                .available
+                .checked_add(quantity)
+                .ok_or(ProductError::StockOverflow {
+                    quantity,
+                    max: StockLevel::MAX,
+                })?;
+            ProductEvent::Restocked {
+                product_id,
+                quantity,
+                available,
+                at: now,
+            }
+        }
+        ProductCommand::Reserve {
+            order_id,
+            quantity,
+            now,
+        } => {
+            if product.reservations.contains_key(&order_id) || product.refused.contains(&order_id) {
+                return Ok(vec![]);
+            }
+            match product.available.checked_sub(quantity.get()) {
+                Some(available) => ProductEvent::StockReserved {
+                    product_id,
+                    order_id,
+                    quantity,
+                    unit_price: product.price,
+                    sku: product.sku.clone(),
+                    name: product.name.clone(),
+                    available,
+                    at: now,
+                },
+                None => ProductEvent::StockReservationRefused {
+                    product_id,
+                    order_id,
+                    requested: quantity,
+                    available: product.available,
+                    at: now,
+                },
+            }
+        }
+        ProductCommand::Release { order_id, now } => {
+            let Some(quantity) = product.reservations.get(&order_id).copied() else {
+                return Ok(vec![]);
+            };
+            // A reservation was taken out of `available`, and `available`
+            // plus everything reserved never passes the maximum.
+            let available = product
+                .available
+                .checked_add(quantity.get())
+                .ok_or(ProductError::StockOverflow {
+                    quantity: quantity.get(),
+                    max: StockLevel::MAX,
+                })?;
+            ProductEvent::StockReleased {
+                product_id,
+                order_id,
+                quantity,
+                available,
+                at: now,
+            }
+        }
+    };
+    Ok(vec![event])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::assert_round_trips;
+
+    fn now() -> Timestamp {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn sku() -> Sku {
+        Sku::parse("MUG-1").unwrap()
+    }
+
+    fn create(stock: i64) -> ProductCommand {
+        ProductCommand::Create {
+            product_id: ProductId::for_sku(&sku()),
+            sku: sku(),
+            name: ProductName::parse("Mug").unwrap(),
+            price: Price::from_minor_units(1_250).unwrap(),
+            initial_stock: StockLevel::parse_field("stock", stock).unwrap(),
+            now: now(),
+        }
+    }
+
+    fn order(n: u128) -> OrderId {
+        OrderId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn quantity(units: i64) -> Quantity {
+        Quantity::parse_field("quantity", units).unwrap()
+    }
+
+    /// Given `history`, decides `command` and returns the new events together
+    /// with the whole history.
+    fn given_when(history: &[ProductEvent], command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
+        Product::decide(&Product::fold(history), command)
+    }
+
+    fn created(stock: i64) -> Vec<ProductEvent> {
+        given_when(&[], create(stock)).unwrap()
+    }
+
+    fn with(mut history: Vec<ProductEvent>, command: ProductCommand) -> Vec<ProductEvent> {
+        let new = given_when(&history, command).unwrap();
+        history.extend(new);
+        history
+    }
+
+    fn active(history: &[ProductEvent]) -> ActiveProduct {
+        match Product::fold(history) {
+            ProductState::Active(product) => product,
+            ProductState::NotCreated => panic!("product not created"),
+        }
+    }
+
+    #[test]
+    fn creates_a_product_with_its_initial_stock() {
+        let product = active(&created(10));
+        assert_eq!(product.available.get(), 10);
+        assert_eq!(product.price.money().minor_units(), 1_250);
+    }
+
+    #[test]
+    fn refuses_a_duplicate_sku() {
+        assert_eq!(given_when(&created(1), create(5)), Err(ProductError::DuplicateSku));
+    }
+
+    #[test]
+    fn refuses_an_id_that_does_not_belong_to_the_sku() {
+        let ProductCommand::Create {
+            sku,
+            name,
+            price,
+            initial_stock,
+            now,
+            ..
+        } = create(1)
+        else {
+            unreachable!()
+        };
+        let command = ProductCommand::Create {
+            product_id: ProductId::from_uuid(uuid::Uuid::nil()),
+            sku,
+            name,
+            price,
+            initial_stock,
+            now,
+        };
+        assert_eq!(given_when(&[], command), Err(ProductError::IdMismatch));
+    }
+
+    #[test]
+    fn refuses_every_command_on_a_missing_product() {
+        let commands = [
+            ProductCommand::Rename {
+                name: ProductName::parse("x").unwrap(),
+                now: now(),
+            },
+            ProductCommand::Reprice {
+                price: Price::from_minor_units(1).unwrap(),
+                now: now(),
+            },
+            ProductCommand::Restock {
+                quantity: 1,
+                now: now(),
+            },
+            ProductCommand::Reserve {
+                order_id: order(1),
+                quantity: quantity(1),
+                now: now(),
+            },
+            ProductCommand::Release {
+                order_id: order(1),
+                now: now(),
+            },
+        ];
+        for command in commands {
+            assert_eq!(
+                given_when(&[], command.clone()),
+                Err(ProductError::NotFound),
+                "case {command:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn renames_and_reprices_and_ignores_no_op_changes() {
+        let history = with(
+            created(1),
+            ProductCommand::Rename {
+                name: ProductName::parse("Big mug").unwrap(),
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Reprice {
+                price: Price::from_minor_units(999).unwrap(),
+                now: now(),
+            },
+        );
+        let product = active(&history);
+        assert_eq!(product.name.as_str(), "Big mug");
+        assert_eq!(product.price.money().minor_units(), 999);
+        let same_name = ProductCommand::Rename {
+            name: ProductName::parse("Big mug").unwrap(),
+            now: now(),
+        };
+        assert_eq!(given_when(&history, same_name), Ok(vec![]));
+        let same_price = ProductCommand::Reprice {
+            price: Price::from_minor_units(999).unwrap(),
+            now: now(),
+        };
+        assert_eq!(given_when(&history, same_price), Ok(vec![]));
+    }
+
+    #[test]
+    fn restock_adds_units_and_refuses_zero_and_overflow() {
+        let history = with(
+            created(3),
+            ProductCommand::Restock {
+                quantity: 4,
+                now: now(),
+            },
+        );
+        assert_eq!(active(&history).available.get(), 7);
+        assert_eq!(
+            given_when(
+                &history,
+                ProductCommand::Restock {
+                    quantity: 0,
+                    now: now()
+                }
+            ),
+            Err(ProductError::EmptyRestock)
+        );
+        assert_eq!(
+            given_when(
+                &history,
+                ProductCommand::Restock {
+                    quantity: StockLevel::MAX,
+                    now: now()
+                }
+            ),
+            Err(ProductError::StockOverflow {
+                quantity: StockLevel::MAX,
+                max: StockLevel::MAX
+            })
+        );
+    }
+
+    #[test]
+    fn reserve_takes_stock_with_a_price_snapshot() {
+        let history = with(
+            created(10),
+            ProductCommand::Reserve {
+                order_id: order(1),
+                quantity: quantity(4),
+                now: now(),
+            },
+        );
+        let Some(ProductEvent::StockReserved {
+            unit_price, available, ..
+        }) = history.last()
+        else {
+            panic!("expected a reservation, got {history:?}")
+        };
+        assert_eq!(unit_price.money().minor_units(), 1_250);
+        assert_eq!(available.get(), 6);
+    }
+
+    #[test]
+    fn reserve_is_idempotent_per_order() {
+        let reserve = ProductCommand::Reserve {
+            order_id: order(1),
+            quantity: quantity(4),
+            now: now(),
+        };
+        let history = with(created(10), reserve.clone());
+        assert_eq!(given_when(&history, reserve), Ok(vec![]));
+        assert_eq!(active(&history).available.get(), 6);
+    }
+
+    #[test]
+    fn reserve_refuses_more_than_is_available_and_records_the_refusal() {
+        let reserve = ProductCommand::Reserve {
+            order_id: order(1),
+            quantity: quantity(11),
+            now: now(),
+        };
+        let history = with(created(10), reserve.clone());
+        assert!(matches!(
+            history.last(),
+            Some(ProductEvent::StockReservationRefused { available, requested, .. })
+                if available.get() == 10 && requested.get() == 11
+        ));
+        assert_eq!(active(&history).available.get(), 10);
+        // A retry after a restock is still refused: the order saw a refusal.
+        let history = with(
+            history,
+            ProductCommand::Restock {
+                quantity: 5,
+                now: now(),
+            },
+        );
+        assert_eq!(given_when(&history, reserve), Ok(vec![]));
+    }
+
+    #[test]
+    fn reserve_may_take_the_last_unit_but_never_goes_below_zero() {
+        let history = with(
+            created(2),
+            ProductCommand::Reserve {
+                order_id: order(1),
+                quantity: quantity(2),
+                now: now(),
+            },
+        );
+        assert_eq!(active(&history).available.get(), 0);
+        let history = with(
+            history,
+            ProductCommand::Reserve {
+                order_id: order(2),
+                quantity: quantity(1),
+                now: now(),
+            },
+        );
+        assert!(matches!(
+            history.last(),
+            Some(ProductEvent::StockReservationRefused { .. })
+        ));
+        assert_eq!(active(&history).available.get(), 0);
+    }
+
+    #[test]
+    fn release_returns_the_reserved_units_once() {
+        let history = with(
+            created(10),
+            ProductCommand::Reserve {
+                order_id: order(1),
+                quantity: quantity(4),
+                now: now(),
+            },
+        );
+        let release = ProductCommand::Release {
+            order_id: order(1),
+            now: now(),
+        };
+        let history = with(history, release.clone());
+        assert_eq!(active(&history).available.get(), 10);
+        assert!(active(&history).reservations.is_empty());
+        assert_eq!(given_when(&history, release), Ok(vec![]));
+    }
+
+    #[test]
+    fn release_without_a_reservation_decides_nothing() {
+        let release = ProductCommand::Release {
+            order_id: order(9),
+            now: now(),
+        };
+        assert_eq!(given_when(&created(10), release), Ok(vec![]));
+    }
+
+    #[test]
+    fn events_round_trip_through_the_store_encoding() {
+        let history = with(
+            created(10),
+            ProductCommand::Restock {
+                quantity: 1,
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Rename {
+                name: ProductName::parse("Cup").unwrap(),
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Reprice {
+                price: Price::from_minor_units(5).unwrap(),
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Reserve {
+                order_id: order(1),
+                quantity: quantity(3),
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Reserve {
+                order_id: order(2),
+                quantity: quantity(1000),
+                now: now(),
+            },
+        );
+        let history = with(
+            history,
+            ProductCommand::Release {
+                order_id: order(1),
+                now: now(),
+            },
+        );
+        assert_round_trips(&history);
+    }
+}
