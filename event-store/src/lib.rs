@@ -1,1 +1,34 @@
-pub fn x() {}
+//! The event store: one port ([`EventStore`]) and two adapters, chosen by URL.
+//!
+//! | URL | adapter |
+//! | --- | --- |
+//! | `esdb://host:2113?tls=false` | [`esdb::EsdbEventStore`], EventStoreDB / KurrentDB over gRPC |
+//! | `sqlite://path/events.db` | [`sqlite::SqliteEventStore`], an embedded single-file log |
+//!
+//! Both keep the same contract, checked by one test suite
+//! (`tests/contract.rs`): optimistic concurrency on every append, idempotent
+//! re-appends of the same event ids, per-stream and global reads, and a
+//! catch-up subscription to the global log that goes live without a gap or a
+//! duplicate.
+
+mod connect;
+mod error;
+pub mod esdb;
+mod event;
+mod limits;
+mod port;
+mod position;
+mod revision;
+pub mod sqlite;
+mod stream_name;
+mod subscription;
+
+pub use connect::connect;
+pub use error::StoreError;
+pub use event::{EventMetadata, NewEvent, RecordedEvent};
+pub use limits::MAX_APPEND_BYTES;
+pub use port::{EventStore, read_whole_stream};
+pub use position::Position;
+pub use revision::{AppendOutcome, ExpectedRevision};
+pub use stream_name::StreamName;
+pub use subscription::{StreamFilter, Subscription};

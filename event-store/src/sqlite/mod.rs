@@ -1,0 +1,157 @@
+//! The embedded event store: one SQLite file in WAL mode.
+//!
+//! Appends go to a single writer thread that commits concurrent appends
+//! together (group commit): one transaction, and so one fsync, for every
+//! append waiting when the previous commit finished, each inside its own
+//! savepoint so that a conflicting append fails alone. Positions are the
+//! table's row ids, handed out by that one writer inside its transaction, so
+//! they strictly increase in commit order and readers never see a gap.
+//! Subscribers in this process are woken after each commit; writes by another
+//! process are seen by polling.
+
+mod reader;
+mod rows;
+mod schema;
+mod subscription;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::event::validate_append;
+use crate::{
+    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
+    StreamName, Subscription,
+};
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How often an idle subscriber looks for events written by another
+    /// process. Events of this process wake it at once.
+    pub poll_interval: Duration,
+    /// The most appends committed in one transaction.
+    pub max_group: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(250),
+            max_group: 512,
+        }
+    }
+}
+
+/// The embedded adapter of [`EventStore`].
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    appends: mpsc::Sender<writer::AppendRequest>,
+    readers: reader::ReaderPool,
+    /// The last committed position, published by the writer after each commit.
+    head: Arc<watch::Sender<Option<Position>>>,
+    options: SqliteOptions,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::unavailable("creating the store's folder", e))?;
+        }
+        let connection = schema::open_connection(&path)?;
+        schema::migrate(&connection)?;
+        let head = Arc::new(watch::Sender::new(rows::head(&connection)?));
+        let appends = writer::spawn(connection, Arc::clone(&head), options.max_group)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                readers: reader::ReaderPool::new(path.clone()),
+                path,
+                appends,
+                head,
+                options,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        validate_append(&events)?;
+        let (reply, outcome) = oneshot::channel();
+        let request = writer::AppendRequest {
+            stream: stream.clone(),
+            expected,
+            events,
+            reply,
+        };
+        self.inner.appends.send(request).await.map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |connection| rows::read_stream(connection, &stream, from, limit))
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        filter: &StreamFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read_all(&self.inner, after, limit, filter.clone()).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.readers.run(rows::head).await
+    }
+
+    fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
+        subscription::subscribe(Arc::clone(&self.inner), after, filter)
+    }
+}
+
+async fn read_all(
+    inner: &Inner,
+    after: Option<Position>,
+    limit: usize,
+    filter: StreamFilter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    inner
+        .readers
+        .run(move |connection| rows::read_all(connection, after, limit, &filter))
+        .await
+}

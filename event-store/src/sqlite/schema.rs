@@ -1,0 +1,52 @@
+//! The store's own schema. (The SQL views of the read side come from
+//! `migrations/`; this file is the event log itself.)
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Opens a connection with the store's durability settings: WAL, and a full
+/// sync of the log on every commit, so an acknowledged append survives a
+/// power loss.
+pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let fail = |e| StoreError::unavailable("opening the event store", e);
+    let connection = Connection::open(path).map_err(fail)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(fail)?;
+    connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    connection.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
+    Ok(connection)
+}
+
+pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let fail = |e| StoreError::unavailable("creating the event store schema", e);
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(fail)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible {
+            reason: format!("the file has store schema {version}, this build knows up to {SCHEMA_VERSION}"),
+        });
+    }
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS events (
+                position    INTEGER PRIMARY KEY,
+                event_id    BLOB    NOT NULL UNIQUE,
+                stream      TEXT    NOT NULL,
+                revision    INTEGER NOT NULL,
+                event_type  TEXT    NOT NULL,
+                data        BLOB    NOT NULL,
+                metadata    BLOB    NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                UNIQUE (stream, revision)
+            );
+            PRAGMA user_version = 1;",
+        )
+        .map_err(fail)
+}

@@ -1,0 +1,105 @@
+//! What the event store tests share: a store per test, and event builders.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::{
+    EventMetadata, EventStore, NewEvent, RecordedEvent, StoreError, StreamFilter, StreamName, Subscription,
+};
+use uuid::Uuid;
+
+/// A store and a prefix no other test uses, so tests can share one
+/// EventStoreDB server and still see only their own streams.
+pub struct Context {
+    pub store: Arc<dyn EventStore>,
+    pub prefix: String,
+    _folder: Option<tempfile::TempDir>,
+}
+
+impl Context {
+    pub fn stream(&self, name: &str) -> StreamName {
+        StreamName::new(format!("{}{name}", self.prefix)).expect("test stream names are valid")
+    }
+
+    /// Only this test's streams.
+    pub fn filter(&self) -> StreamFilter {
+        StreamFilter::prefixes([self.prefix.clone()])
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("t{}_", Uuid::new_v4().simple())
+}
+
+pub async fn sqlite() -> Context {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let store = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).expect("store opens");
+    Context {
+        store: Arc::new(store),
+        prefix: unique_prefix(),
+        _folder: Some(folder),
+    }
+}
+
+pub async fn esdb() -> Context {
+    let url = std::env::var("TEST_ESDB_URL").expect("TEST_ESDB_URL names the EventStoreDB server to test against");
+    Context {
+        store: event_store::connect(&url).expect("EventStoreDB connects"),
+        prefix: unique_prefix(),
+        _folder: None,
+    }
+}
+
+pub fn metadata() -> EventMetadata {
+    EventMetadata {
+        correlation_id: Uuid::new_v4(),
+        causation_id: Some(Uuid::new_v4()),
+        user_id: Some(Uuid::new_v4()),
+        schema_version: 1,
+    }
+}
+
+/// An event of type `kind` whose data is `{"n": n}`.
+pub fn event(kind: &str, n: u64) -> NewEvent {
+    NewEvent {
+        id: Uuid::new_v4(),
+        event_type: kind.to_owned(),
+        data: serde_json::to_vec(&serde_json::json!({ "n": n })).expect("json"),
+        metadata: metadata(),
+    }
+}
+
+pub fn events(kind: &str, count: u64) -> Vec<NewEvent> {
+    (0..count).map(|n| event(kind, n)).collect()
+}
+
+pub fn ids(events: &[RecordedEvent]) -> Vec<Uuid> {
+    events.iter().map(|e| e.id).collect()
+}
+
+/// The next event of a subscription, failing the test after ten seconds.
+pub async fn next_event(subscription: &mut Subscription) -> RecordedEvent {
+    match tokio::time::timeout(Duration::from_secs(10), subscription.next()).await {
+        Ok(Some(Ok(event))) => event,
+        Ok(Some(Err(error))) => panic!("subscription failed: {error}"),
+        Ok(None) => panic!("subscription ended"),
+        Err(_) => panic!("no event within ten seconds"),
+    }
+}
+
+pub fn assert_strictly_increasing(events: &[RecordedEvent]) {
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].position < pair[1].position,
+            "positions must strictly increase: {} then {}",
+            pair[0].position,
+            pair[1].position
+        );
+    }
+}
+
+pub fn is_wrong_revision(result: &Result<event_store::AppendOutcome, StoreError>) -> bool {
+    matches!(result, Err(StoreError::WrongExpectedRevision { .. }))
+}
