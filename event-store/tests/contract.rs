@@ -5,6 +5,9 @@
 //! `docker compose up eventstore`); without it, cargo lists each of its
 //! tests as ignored with the reason.
 
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeSet;

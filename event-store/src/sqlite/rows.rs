@@ -59,10 +59,17 @@ pub(super) fn head(connection: &Connection) -> Result<Option<Position>, StoreErr
     Ok(last.map(|p| Position::at(p as u64)))
 }
 
+/// Decodes rows until the first corrupt one. The events before it are
+/// returned, so a reader gets everything up to the damage, and the next read
+/// from there reports it.
 fn collect(mut rows: rusqlite::Rows<'_>) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(query_failed)? {
-        events.push(decode(row)?);
+        match decode(row) {
+            Ok(event) => events.push(event),
+            Err(error) if events.is_empty() => return Err(error),
+            Err(_) => break,
+        }
     }
     Ok(events)
 }
