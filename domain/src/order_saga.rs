@@ -11,7 +11,9 @@
 //! OrderPlaced ──▶ Reserve every line
 //! all lines reserved ──▶ Confirm (price snapshot from the reservations)
 //! a line refused (and every line answered) ──▶ Reject
-//! OrderRejected / OrderCancelled ──▶ Release every reservation
+//! OrderRejected ──▶ Release every reservation
+//! OrderCancelled ──▶ Release every line (the event names them, so this
+//!                    needs no saga state: cancellations come any time later)
 //! a reservation arriving after the order ended ──▶ Release it
 //! ```
 
@@ -208,10 +210,15 @@ pub fn react(state: &SagaState, event: SagaEvent<'_>) -> Vec<SagaCommand> {
             }
             decide_outcome(reservations)
         }
-        (
-            SagaState::Ended(reservations),
-            SagaEvent::Order(OrderEvent::Rejected { .. } | OrderEvent::Cancelled { .. }),
-        ) => reservations.release_all(),
+        (_, SagaEvent::Order(OrderEvent::Cancelled { order_id, lines, .. })) => lines
+            .as_slice()
+            .iter()
+            .map(|line| SagaCommand::Release {
+                product_id: line.product_id,
+                order_id: *order_id,
+            })
+            .collect(),
+        (SagaState::Ended(reservations), SagaEvent::Order(OrderEvent::Rejected { .. })) => reservations.release_all(),
         (SagaState::Ended(reservations), SagaEvent::Product(ProductEvent::StockReserved { product_id, .. })) => {
             vec![SagaCommand::Release {
                 product_id: *product_id,

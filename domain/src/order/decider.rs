@@ -215,6 +215,7 @@ impl Decider for Order {
                     OrderStatus::Confirmed => Ok(vec![OrderEvent::Cancelled {
                         order_id,
                         customer_id,
+                        lines: order.lines.clone(),
                         reason,
                         at: now,
                     }]),

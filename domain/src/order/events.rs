@@ -80,11 +80,12 @@ pub enum OrderEvent {
         failures: Vec<LineFailure>,
         at: Timestamp,
     },
-    /// The stock goes back and the payment is refunded.
+    /// The stock of `lines` goes back and the payment is refunded.
     #[serde(rename = "OrderCancelled", rename_all = "camelCase")]
     Cancelled {
         order_id: OrderId,
         customer_id: UserId,
+        lines: OrderLines,
         reason: Reason,
         at: Timestamp,
     },

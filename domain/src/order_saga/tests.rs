@@ -94,6 +94,7 @@ fn cancelled() -> OrderEvent {
     OrderEvent::Cancelled {
         order_id: order_id(),
         customer_id: customer_id(),
+        lines: OrderLines::parse(&[(product(1), 2), (product(2), 3)]).unwrap(),
         reason: Reason::parse("no").unwrap(),
         at: now(),
     }
@@ -281,10 +282,17 @@ fn a_replayed_answer_after_the_decision_asks_nothing_more() {
 
 #[test]
 fn events_of_an_unknown_order_are_ignored() {
-    let (first, cancelled) = (reserved(1, 2), cancelled());
-    let (state, commands) = run(&[SagaEvent::Product(&first), SagaEvent::Order(&cancelled)]);
+    let (first, confirmed) = (reserved(1, 2), confirmed());
+    let (state, commands) = run(&[SagaEvent::Product(&first), SagaEvent::Order(&confirmed)]);
     assert_eq!(state, SagaState::Idle);
     assert_eq!(commands, vec![]);
+}
+
+#[test]
+fn a_cancellation_releases_its_lines_even_without_saga_state() {
+    let cancelled = cancelled();
+    let (_, commands) = run(&[SagaEvent::Order(&cancelled)]);
+    assert_eq!(commands, vec![release(1), release(2)]);
 }
 
 #[test]

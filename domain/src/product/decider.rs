@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{ProductEvent, ProductName, Sku};
 use crate::Timestamp;
@@ -63,11 +63,28 @@ pub struct ActiveProduct {
     pub name: ProductName,
     pub price: Price,
     pub available: StockLevel,
-    /// Units held per order.
-    pub reservations: BTreeMap<OrderId, Quantity>,
-    /// Orders whose reservation was refused, so a retry is refused again
-    /// instead of succeeding after a restock.
-    pub refused: BTreeSet<OrderId>,
+    /// Every order that asked this product for stock, and where that stands.
+    pub reservations: BTreeMap<OrderId, Reservation>,
+}
+
+/// One order's claim on a product's stock. An order is answered once: after
+/// a refusal or a release, asking again changes nothing, so a saga replayed
+/// late can never take stock for an order that has already moved on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    Held(Quantity),
+    Refused,
+    Released,
+}
+
+impl ActiveProduct {
+    /// Units this product holds for `order_id`.
+    pub fn held_for(&self, order_id: OrderId) -> Option<Quantity> {
+        match self.reservations.get(&order_id) {
+            Some(Reservation::Held(quantity)) => Some(*quantity),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,7 +156,6 @@ impl Decider for Product {
                     price: *price,
                     available: *available,
                     reservations: BTreeMap::new(),
-                    refused: BTreeSet::new(),
                 }),
                 _ => ProductState::NotCreated,
             };
@@ -155,16 +171,16 @@ impl Decider for Product {
                 available,
                 ..
             } => {
-                product.reservations.insert(*order_id, *quantity);
+                product.reservations.insert(*order_id, Reservation::Held(*quantity));
                 product.available = *available;
             }
             ProductEvent::StockReservationRefused { order_id, .. } => {
-                product.refused.insert(*order_id);
+                product.reservations.insert(*order_id, Reservation::Refused);
             }
             ProductEvent::StockReleased {
                 order_id, available, ..
             } => {
-                product.reservations.remove(order_id);
+                product.reservations.insert(*order_id, Reservation::Released);
                 product.available = *available;
             }
         }
@@ -219,7 +235,7 @@ fn decide_for_active(product: &ActiveProduct, command: ProductCommand) -> Result
             quantity,
             now,
         } => {
-            if product.reservations.contains_key(&order_id) || product.refused.contains(&order_id) {
+            if product.reservations.contains_key(&order_id) {
                 return Ok(vec![]);
             }
             match product.available.checked_sub(quantity.get()) {
@@ -243,7 +259,7 @@ fn decide_for_active(product: &ActiveProduct, command: ProductCommand) -> Result
             }
         }
         ProductCommand::Release { order_id, now } => {
-            let Some(quantity) = product.reservations.get(&order_id).copied() else {
+            let Some(quantity) = product.held_for(order_id) else {
                 return Ok(vec![]);
             };
             // A reservation was taken out of `available`, and `available`
@@ -557,8 +573,27 @@ mod tests {
         };
         let history = with(history, release.clone());
         assert_eq!(active(&history).available.get(), 10);
-        assert!(active(&history).reservations.is_empty());
+        assert_eq!(active(&history).held_for(order(1)), None);
         assert_eq!(given_when(&history, release), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_released_order_cannot_reserve_again() {
+        let reserve = ProductCommand::Reserve {
+            order_id: order(1),
+            quantity: quantity(4),
+            now: now(),
+        };
+        let history = with(created(10), reserve.clone());
+        let history = with(
+            history,
+            ProductCommand::Release {
+                order_id: order(1),
+                now: now(),
+            },
+        );
+        assert_eq!(given_when(&history, reserve), Ok(vec![]));
+        assert_eq!(active(&history).available.get(), 10);
     }
 
     #[test]

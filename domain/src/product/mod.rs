@@ -8,6 +8,6 @@ mod decider;
 mod events;
 mod values;
 
-pub use decider::{ActiveProduct, Product, ProductCommand, ProductError, ProductState};
+pub use decider::{ActiveProduct, Product, ProductCommand, ProductError, ProductState, Reservation};
 pub use events::ProductEvent;
 pub use values::{ProductName, Sku};
