@@ -96,6 +96,23 @@ impl EventStore for EsdbEventStore {
         }
     }
 
+    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+        let options = ReadStreamOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .max_count(1);
+        let mut reading = match self.client.read_stream(stream.as_str(), &options).await {
+            Ok(reading) => reading,
+            Err(eventstore::Error::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
+        };
+        match reading.next().await {
+            Ok(Some(resolved)) => Ok(Some(from_esdb_event(resolved.get_original_event())?)),
+            Ok(None) | Err(eventstore::Error::ResourceNotFound) => Ok(None),
+            Err(e) => Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
+        }
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

@@ -26,6 +26,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn read_stream(&self, stream: &StreamName, from: u64, limit: usize)
     -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The last event of `stream`, `None` when the stream does not exist.
+    /// Enough to read a checkpoint kept as a stream of snapshots.
+    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events of the global log strictly after `after` (from
     /// the start when `None`) whose streams pass `filter`, in commit order.
     async fn read_all(

@@ -235,6 +235,9 @@ async fn read_stream_pages_and_missing_streams(context: &Context) {
     assert!(context.store.read_stream(&stream, 10, 5).await.unwrap().is_empty());
     let missing = context.stream("missing-1");
     assert!(context.store.read_stream(&missing, 0, 5).await.unwrap().is_empty());
+    assert_eq!(context.store.read_last(&missing).await.unwrap(), None);
+    let last = context.store.read_last(&stream).await.unwrap().expect("a last event");
+    assert_eq!(last.revision, 9);
     let whole = event_store::read_whole_stream(context.store.as_ref(), &stream)
         .await
         .unwrap();

@@ -126,6 +126,14 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |connection| rows::read_last(connection, &stream))
+            .await
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

@@ -28,6 +28,16 @@ pub(super) fn read_stream(
     collect(rows)
 }
 
+pub(super) fn read_last(connection: &Connection, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events WHERE stream = ?1 ORDER BY revision DESC LIMIT 1"
+        ))
+        .map_err(query_failed)?;
+    let rows = statement.query([stream.as_str()]).map_err(query_failed)?;
+    Ok(collect(rows)?.pop())
+}
+
 pub(super) fn read_all(
     connection: &Connection,
     after: Option<Position>,
