@@ -1,1 +1,21 @@
-pub fn x() {}
+//! The command side of Shop: HTTP commands (poem-openapi) that validate,
+//! decide with the pure domain and append to the event store, plus the
+//! order saga that reserves and releases stock.
+//!
+//! - `http/`: the API, one struct per resource, and problem details;
+//! - `accounts.rs`, `catalog.rs`, `orders.rs`: the application services;
+//! - `aggregates.rs`: load, decide, append, with optimistic concurrency;
+//! - `saga/`: the order saga's runner and its checkpoint;
+//! - `auth/`: argon2id passwords and EdDSA access tokens;
+//! - `startup.rs`, `config.rs`: wiring and configuration.
+
+pub mod accounts;
+pub mod aggregates;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod order_outcomes;
+pub mod orders;
+pub mod saga;
+pub mod startup;

@@ -44,13 +44,17 @@ pub enum OrderState {
     Placed(PlacedOrder),
     Confirmed {
         order: PlacedOrder,
+        lines: Vec<PricedLine>,
         total: Money,
     },
     Rejected {
         order: PlacedOrder,
+        failures: Vec<LineFailure>,
     },
     Cancelled {
         order: PlacedOrder,
+        lines: Vec<PricedLine>,
+        total: Money,
     },
 }
 
@@ -104,8 +108,8 @@ impl OrderState {
             Self::NotPlaced => None,
             Self::Placed(order)
             | Self::Confirmed { order, .. }
-            | Self::Rejected { order }
-            | Self::Cancelled { order } => Some(order),
+            | Self::Rejected { order, .. }
+            | Self::Cancelled { order, .. } => Some(order),
         }
     }
 }
@@ -248,11 +252,18 @@ impl Decider for Order {
                 customer: customer.clone(),
                 shipping: shipping.clone(),
             }),
-            (OrderState::Placed(order), OrderEvent::Confirmed { total, .. }) => {
-                OrderState::Confirmed { order, total: *total }
+            (OrderState::Placed(order), OrderEvent::Confirmed { lines, total, .. }) => OrderState::Confirmed {
+                order,
+                lines: lines.clone(),
+                total: *total,
+            },
+            (OrderState::Placed(order), OrderEvent::Rejected { failures, .. }) => OrderState::Rejected {
+                order,
+                failures: failures.clone(),
+            },
+            (OrderState::Confirmed { order, lines, total }, OrderEvent::Cancelled { .. }) => {
+                OrderState::Cancelled { order, lines, total }
             }
-            (OrderState::Placed(order), OrderEvent::Rejected { .. }) => OrderState::Rejected { order },
-            (OrderState::Confirmed { order, .. }, OrderEvent::Cancelled { .. }) => OrderState::Cancelled { order },
             (state, _) => state,
         }
     }

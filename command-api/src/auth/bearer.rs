@@ -1,0 +1,31 @@
+//! The bearer token security scheme of the API.
+
+use std::sync::Arc;
+
+use domain::account::Role;
+use domain::ids::UserId;
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+
+use super::tokens::{Claims, Tokens};
+
+/// A JWT access token from `POST /auth/login`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "verify")]
+pub struct BearerAuth(pub Claims);
+
+async fn verify(request: &Request, bearer: Bearer) -> Option<Claims> {
+    let tokens = request.data::<Arc<Tokens>>()?;
+    tokens.verify(&bearer.token).ok()
+}
+
+impl BearerAuth {
+    pub fn user_id(&self) -> UserId {
+        UserId::from_uuid(self.0.sub)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.role == Role::Admin
+    }
+}

@@ -1,0 +1,124 @@
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Password;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+use super::problem::ProblemResponse;
+use super::request::causation;
+use crate::accounts::{Accounts, AccountsError};
+
+#[derive(Tags)]
+enum Tag {
+    /// Registration and login.
+    Auth,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct RegisterRequest {
+    /// 3 to 32 characters of `a-z 0-9 . _ -`, case-insensitive.
+    username: String,
+    /// 8 to 128 characters.
+    password: Password,
+    /// 1 to 64 characters.
+    display_name: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Registered {
+    user_id: Uuid,
+    /// The global position of the registration: the consistency token.
+    position: String,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// Registered.
+    #[oai(status = 201)]
+    Created(Json<Registered>),
+}
+
+#[derive(Object)]
+struct LoginRequest {
+    username: String,
+    password: Password,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct AccessToken {
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: String,
+    /// Seconds until the token expires.
+    expires_in: u64,
+}
+
+#[derive(ApiResponse)]
+enum LoginResponse {
+    /// Logged in.
+    #[oai(status = 200)]
+    Ok(Json<AccessToken>),
+}
+
+impl From<AccountsError> for ProblemResponse {
+    fn from(error: AccountsError) -> Self {
+        match error {
+            AccountsError::Invalid(field) => Self::invalid(&field),
+            AccountsError::UsernameTaken => Self::conflict("username-taken", "the username is taken"),
+            AccountsError::InvalidCredentials => Self::unauthorized("invalid username or password"),
+            AccountsError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+pub struct AccountsApi {
+    pub accounts: Arc<Accounts>,
+}
+
+#[OpenApi]
+impl AccountsApi {
+    /// Register a customer account.
+    ///
+    /// Usernames are unique regardless of case. Only an argon2id hash of the
+    /// password is stored.
+    #[oai(path = "/auth/register", method = "post", tag = "Tag::Auth")]
+    async fn register(
+        &self,
+        request: &Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ProblemResponse> {
+        let body = body.0;
+        let registered = self
+            .accounts
+            .register(
+                &body.username,
+                body.password.as_str(),
+                &body.display_name,
+                causation(request, None),
+            )
+            .await?;
+        Ok(RegisterResponse::Created(Json(Registered {
+            user_id: registered.user_id.as_uuid(),
+            position: registered.position.to_string(),
+        })))
+    }
+
+    /// Log in and receive an access token.
+    ///
+    /// An unknown user and a wrong password get the same 401 answer, in the
+    /// same time.
+    #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
+    async fn login(&self, body: Json<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
+        let token = self.accounts.login(&body.username, body.password.as_str()).await?;
+        Ok(LoginResponse::Ok(Json(AccessToken {
+            access_token: token.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: token.expires_in_seconds,
+        })))
+    }
+}

@@ -1,0 +1,25 @@
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, Tags};
+
+use crate::auth::tokens::Tokens;
+
+#[derive(Tags)]
+enum Tag {
+    /// Keys that verify access tokens.
+    Keys,
+}
+
+pub struct KeysApi {
+    pub tokens: Arc<Tokens>,
+}
+
+#[OpenApi]
+impl KeysApi {
+    /// The public keys that verify access tokens (JWKS, RFC 7517).
+    #[oai(path = "/.well-known/jwks.json", method = "get", tag = "Tag::Keys")]
+    async fn jwks(&self) -> Json<serde_json::Value> {
+        Json(self.tokens.key().jwks())
+    }
+}

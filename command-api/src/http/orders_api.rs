@@ -1,0 +1,372 @@
+use std::sync::Arc;
+
+use domain::ids::OrderId;
+use domain::order::{LineFailure, OrderStatus, PricedLine, RejectionReason};
+use poem::Request;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+use super::problem::{Problem, ProblemResponse};
+use super::request::causation;
+use crate::auth::bearer::BearerAuth;
+use crate::orders::{Orders, OrdersError, PlaceOrder, Placed};
+
+#[derive(Tags)]
+enum Tag {
+    /// Placing and cancelling orders.
+    Orders,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderItem {
+    /// The product's id (a UUID).
+    product_id: String,
+    /// 1 to 1000 units; lines of the same product are merged.
+    quantity: i64,
+}
+
+#[derive(Object)]
+struct CustomerContact {
+    /// 1 to 100 characters.
+    name: Option<String>,
+    email: Option<String>,
+    /// 7 to 20 characters of digits, spaces and `+ - ( )`.
+    phone: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Shipping {
+    address: String,
+    city: String,
+    state: String,
+    country: String,
+    postal_code: String,
+}
+
+#[derive(Object)]
+struct PlaceOrderRequest {
+    /// 1 to 50 lines.
+    items: Vec<OrderItem>,
+    customer: CustomerContact,
+    shipping: Shipping,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+enum Status {
+    Pending,
+    Confirmed,
+    Rejected,
+    Cancelled,
+}
+
+impl From<OrderStatus> for Status {
+    fn from(status: OrderStatus) -> Self {
+        match status {
+            OrderStatus::Pending => Self::Pending,
+            OrderStatus::Confirmed => Self::Confirmed,
+            OrderStatus::Rejected => Self::Rejected,
+            OrderStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct ConfirmedLine {
+    product_id: Uuid,
+    sku: String,
+    name: String,
+    quantity: u32,
+    /// The price when the stock was reserved, such as `"199.50"`.
+    unit_price: String,
+    line_total: String,
+}
+
+impl From<PricedLine> for ConfirmedLine {
+    fn from(line: PricedLine) -> Self {
+        Self {
+            product_id: line.product_id.as_uuid(),
+            sku: line.sku.to_string(),
+            name: line.name.to_string(),
+            quantity: line.quantity.get(),
+            unit_price: line.unit_price.to_string(),
+            line_total: line.line_total.to_string(),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderConfirmed {
+    order_id: Uuid,
+    /// `confirmed`, or `cancelled` when a retried request finds the order cancelled since.
+    status: Status,
+    lines: Vec<ConfirmedLine>,
+    total: String,
+    /// The global position this answer reflects: the consistency token.
+    position: String,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+enum FailureReason {
+    ProductNotFound,
+    InsufficientStock,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Failure {
+    product_id: Uuid,
+    reason: FailureReason,
+    /// With `insufficientStock`: units asked for.
+    #[oai(skip_serializing_if_is_none)]
+    requested: Option<u32>,
+    /// With `insufficientStock`: units there were.
+    #[oai(skip_serializing_if_is_none)]
+    available: Option<u32>,
+}
+
+impl From<LineFailure> for Failure {
+    fn from(failure: LineFailure) -> Self {
+        let (reason, requested, available) = match failure.reason {
+            RejectionReason::ProductNotFound => (FailureReason::ProductNotFound, None, None),
+            RejectionReason::InsufficientStock { requested, available } => (
+                FailureReason::InsufficientStock,
+                Some(requested.get()),
+                Some(available.get()),
+            ),
+        };
+        Self {
+            product_id: failure.product_id.as_uuid(),
+            reason,
+            requested,
+            available,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderRejected {
+    order_id: Uuid,
+    /// Always `rejected`.
+    status: Status,
+    failures: Vec<Failure>,
+    position: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderPending {
+    order_id: Uuid,
+    /// Always `pending`.
+    status: Status,
+    position: String,
+}
+
+#[derive(ApiResponse)]
+enum PlaceOrderResponse {
+    /// Every line is reserved: the order is confirmed with its prices.
+    #[oai(status = 201)]
+    Confirmed(Json<OrderConfirmed>),
+    /// Not decided within the wait; poll the query API with `position`.
+    #[oai(status = 202)]
+    Pending(Json<OrderPending>),
+    /// Some lines could not be reserved; nothing is held.
+    #[oai(status = 409)]
+    Rejected(Json<OrderRejected>),
+    /// The request is malformed, or a field is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The `Idempotency-Key` was used before with a different order.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something failed on our side.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl From<ProblemResponse> for PlaceOrderResponse {
+    fn from(problem: ProblemResponse) -> Self {
+        match problem {
+            ProblemResponse::BadRequest(p) => Self::BadRequest(p),
+            ProblemResponse::Unauthorized(p) => Self::Unauthorized(p),
+            ProblemResponse::Unprocessable(p) => Self::Unprocessable(p),
+            ProblemResponse::Forbidden(p)
+            | ProblemResponse::NotFound(p)
+            | ProblemResponse::Conflict(p)
+            | ProblemResponse::Internal(p)
+            | ProblemResponse::Unavailable(p) => Self::Internal(p),
+        }
+    }
+}
+
+#[derive(Object)]
+struct CancelRequest {
+    /// 1 to 500 characters.
+    reason: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderCancelled {
+    order_id: Uuid,
+    /// Always `cancelled`.
+    status: Status,
+    position: String,
+}
+
+#[derive(ApiResponse)]
+enum CancelResponse {
+    /// Cancelled: the stock goes back and the payment is refunded.
+    #[oai(status = 200)]
+    Ok(Json<OrderCancelled>),
+}
+
+impl From<OrdersError> for ProblemResponse {
+    fn from(error: OrdersError) -> Self {
+        match error {
+            OrdersError::Invalid(field) => Self::invalid(&field),
+            OrdersError::KeyReused => Self::unprocessable(
+                "idempotency-key-reused",
+                "this Idempotency-Key was used for a different order",
+                Some("Idempotency-Key"),
+            ),
+            OrdersError::NotFound => Self::not_found("no such order"),
+            OrdersError::NotCancellable(status) => Self::conflict(
+                "not-cancellable",
+                format!(
+                    "only confirmed orders can be cancelled; this one is {}",
+                    status_name(status)
+                ),
+            ),
+            OrdersError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+fn status_name(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Confirmed => "confirmed",
+        OrderStatus::Rejected => "rejected",
+        OrderStatus::Cancelled => "cancelled",
+    }
+}
+
+pub struct OrdersApi {
+    pub orders: Arc<Orders>,
+}
+
+#[OpenApi]
+impl OrdersApi {
+    /// Place an order.
+    ///
+    /// Stock is reserved for every line or for none. The call waits a
+    /// bounded time for the outcome: 201 confirmed with a price snapshot,
+    /// 409 rejected with the reason per product, or 202 pending. With an
+    /// `Idempotency-Key`, the same request again gives the same answer and no
+    /// second order; the same key with another body gives 422.
+    #[oai(path = "/orders", method = "post", tag = "Tag::Orders")]
+    async fn place(
+        &self,
+        auth: BearerAuth,
+        request: &Request,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<PlaceOrderRequest>,
+    ) -> PlaceOrderResponse {
+        let body = body.0;
+        let order = PlaceOrder {
+            items: body
+                .items
+                .into_iter()
+                .map(|item| (item.product_id, item.quantity))
+                .collect(),
+            customer_name: body.customer.name,
+            customer_email: body.customer.email,
+            customer_phone: body.customer.phone,
+            address: body.shipping.address,
+            city: body.shipping.city,
+            state: body.shipping.state,
+            country: body.shipping.country,
+            postal_code: body.shipping.postal_code,
+        };
+        let placed = self
+            .orders
+            .place(
+                auth.user_id(),
+                idempotency_key.0.as_deref(),
+                order,
+                causation(request, Some(auth.0.sub)),
+            )
+            .await;
+        match placed {
+            Ok(Placed::Confirmed {
+                order_id,
+                status,
+                lines,
+                total,
+                position,
+            }) => PlaceOrderResponse::Confirmed(Json(OrderConfirmed {
+                order_id: order_id.as_uuid(),
+                status: status.into(),
+                lines: lines.into_iter().map(ConfirmedLine::from).collect(),
+                total: total.to_string(),
+                position: position.to_string(),
+            })),
+            Ok(Placed::Rejected {
+                order_id,
+                failures,
+                position,
+            }) => PlaceOrderResponse::Rejected(Json(OrderRejected {
+                order_id: order_id.as_uuid(),
+                status: Status::Rejected,
+                failures: failures.into_iter().map(Failure::from).collect(),
+                position: position.to_string(),
+            })),
+            Ok(Placed::Pending { order_id, position }) => PlaceOrderResponse::Pending(Json(OrderPending {
+                order_id: order_id.as_uuid(),
+                status: Status::Pending,
+                position: position.to_string(),
+            })),
+            Err(error) => ProblemResponse::from(error).into(),
+        }
+    }
+
+    /// Cancel one of your confirmed orders.
+    ///
+    /// Another customer's order answers 404: its existence is not revealed.
+    #[oai(path = "/orders/:id/cancel", method = "post", tag = "Tag::Orders")]
+    async fn cancel(
+        &self,
+        auth: BearerAuth,
+        request: &Request,
+        id: Path<Uuid>,
+        body: Json<CancelRequest>,
+    ) -> Result<CancelResponse, ProblemResponse> {
+        let order_id = OrderId::from_uuid(id.0);
+        let position = self
+            .orders
+            .cancel(
+                auth.user_id(),
+                order_id,
+                &body.reason,
+                causation(request, Some(auth.0.sub)),
+            )
+            .await?;
+        Ok(CancelResponse::Ok(Json(OrderCancelled {
+            order_id: order_id.as_uuid(),
+            status: Status::Cancelled,
+            position: position.to_string(),
+        })))
+    }
+}

@@ -1,0 +1,178 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), both
+//! for the operations' own refusals and for everything poem rejects before
+//! an operation runs (malformed JSON, wrong content type, oversized bodies,
+//! missing tokens, unknown routes).
+
+use domain::validation::InvalidField;
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// A problem detail.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// A URI reference that names the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// The request field at fault, as a path such as `items[2].quantity`.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// Every error answer of the API.
+#[derive(ApiResponse, Debug)]
+pub enum ProblemResponse {
+    /// The request is malformed, or a field is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's user may not do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource, or not one of yours.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request is well-formed but cannot be honoured as it stands.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something failed on our side; nothing was changed by this request
+    /// unless a retry says otherwise.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+fn problem(status: StatusCode, kind: &str, detail: impl Into<String>, field: Option<String>) -> Json<Problem> {
+    Json(Problem {
+        kind: format!("/problems/{kind}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        field,
+    })
+}
+
+impl ProblemResponse {
+    pub fn invalid(error: &InvalidField) -> Self {
+        Self::BadRequest(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-field",
+            error.to_string(),
+            Some(error.field.clone()),
+        ))
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(problem(StatusCode::UNAUTHORIZED, "unauthorized", detail, None))
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(problem(StatusCode::FORBIDDEN, "forbidden", detail, None))
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(problem(StatusCode::NOT_FOUND, "not-found", detail, None))
+    }
+
+    pub fn conflict(kind: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict(problem(StatusCode::CONFLICT, kind, detail, None))
+    }
+
+    pub fn unprocessable(kind: &str, detail: impl Into<String>, field: Option<&str>) -> Self {
+        Self::Unprocessable(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            kind,
+            detail,
+            field.map(str::to_owned),
+        ))
+    }
+
+    /// Logs the cause and answers without revealing it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed");
+        Self::Internal(problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed on our side",
+            None,
+        ))
+    }
+}
+
+/// Turns whatever poem rejected before (or instead of) an operation into a
+/// problem detail with the same status.
+pub fn from_poem_error(error: poem::Error) -> Response {
+    let status = error.status();
+    let (kind, detail, field) = match status {
+        StatusCode::BAD_REQUEST => {
+            let detail = error.to_string();
+            let field = field_of(&detail);
+            ("malformed-request", detail, field)
+        }
+        StatusCode::UNAUTHORIZED => ("unauthorized", "a valid bearer token is required".to_owned(), None),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large".to_owned(), None),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", error.to_string(), None),
+        StatusCode::NOT_FOUND => ("not-found", "no such resource".to_owned(), None),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", error.to_string(), None),
+        status if status.is_server_error() => {
+            tracing::error!(%error, "request failed");
+            ("internal", "the request failed on our side".to_owned(), None)
+        }
+        _ => ("error", error.to_string(), None),
+    };
+    let body = problem(status, kind, detail, field);
+    let mut response = body.into_response();
+    response.set_status(status);
+    response.headers_mut().insert(
+        poem::http::header::CONTENT_TYPE,
+        "application/problem+json".parse().expect("static"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(poem::http::header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+    }
+    response
+}
+
+/// The field a poem-openapi parse error names, as in
+/// `failed to parse "Login": field `username`: ...` or
+/// `failed to parse path `id``.
+fn field_of(detail: &str) -> Option<String> {
+    for marker in ["field `", "parameter `", "path `"] {
+        if let Some(start) = detail.find(marker) {
+            let rest = &detail[start + marker.len()..];
+            return rest.find('`').map(|end| rest[..end].to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_field_in_parse_errors() {
+        assert_eq!(
+            field_of("parse request payload error: failed to parse \"Login\": field `username`: expected string"),
+            Some("username".to_owned())
+        );
+        assert_eq!(field_of("failed to parse path `id`: invalid"), Some("id".to_owned()));
+        assert_eq!(field_of("expected value at line 1 column 1"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! What every command takes from its request: the correlation id.
+
+use poem::Request;
+use uuid::Uuid;
+
+use crate::aggregates::Causation;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The causation of a request by `user`: its `X-Request-Id` (a UUID, or any
+/// other text mapped to one) or a fresh id.
+pub fn causation(request: &Request, user: Option<Uuid>) -> Causation {
+    let correlation_id = request
+        .header(REQUEST_ID)
+        .filter(|id| !id.is_empty())
+        .map(|id| Uuid::parse_str(id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, id.as_bytes())))
+        .unwrap_or_else(Uuid::now_v7);
+    Causation::request(correlation_id, user)
+}

@@ -1,0 +1,87 @@
+//! The command API as its own process.
+//!
+//! - `command-api` or `command-api serve`: the HTTP API, with the order
+//!   saga unless `RUN_SAGA=false`;
+//! - `command-api saga`: only the order saga;
+//! - `command-api openapi`: print the OpenAPI document.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use command_api::config::{self, MissingKey};
+use command_api::saga::{self, OrderSaga};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
+    let result = match mode.as_str() {
+        "serve" => serve().await,
+        "saga" => run_saga().await,
+        "openapi" => print_openapi(),
+        other => Err(format!("unknown mode {other:?}: use serve, saga or openapi")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn store_url() -> String {
+    std::env::var("EVENT_STORE_URL").unwrap_or_else(|_| "sqlite://data/events.db".to_owned())
+}
+
+async fn serve() -> Result<(), String> {
+    let config = config::from_env(MissingKey::Refuse).map_err(|e| e.to_string())?;
+    let store = event_store::connect(&store_url()).map_err(|e| e.to_string())?;
+    let shutdown = CancellationToken::new();
+    let api = command_api::startup::start(store, config, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    shutdown.cancel();
+    api.stopped().await.map_err(|e| e.to_string())
+}
+
+async fn run_saga() -> Result<(), String> {
+    let config = config::from_env(MissingKey::Generate).map_err(|e| e.to_string())?;
+    let store = event_store::connect(&store_url()).map_err(|e| e.to_string())?;
+    let products = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
+    let orders = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(saga::supervise(
+        OrderSaga::new(store, products, orders, config.saga),
+        shutdown.clone(),
+    ));
+    shutdown_signal().await;
+    shutdown.cancel();
+    runner.await.map_err(|e| e.to_string())
+}
+
+fn print_openapi() -> Result<(), String> {
+    println!("{}", command_api::http::spec_without_state());
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

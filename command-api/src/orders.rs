@@ -1,0 +1,275 @@
+//! Placing and cancelling orders. Placing waits, for a bounded time, for the
+//! order saga to confirm or reject the order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::ids::{OrderId, ProductId, UserId};
+use domain::money::Money;
+use domain::order::{
+    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, OrderStatus, PricedLine,
+    ShippingAddress,
+};
+use domain::text::Reason;
+use domain::validation::{InvalidField, Problem};
+use event_store::Position;
+use uuid::Uuid;
+
+use crate::aggregates::{Aggregates, Causation, CommandError};
+use crate::order_outcomes::OrderOutcomes;
+
+/// Order ids derived from idempotency keys live in their own namespace.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5d0b_1c3e_7a52_4f0e_9b8e_2f6a_4c11_d003);
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrdersError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error("this Idempotency-Key was used for a different order")]
+    KeyReused,
+    /// No such order, or somebody else's: the answer does not tell which.
+    #[error("no such order")]
+    NotFound,
+    #[error("an order that is {0:?} cannot be cancelled")]
+    NotCancellable(OrderStatus),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<CommandError<OrderError>> for OrdersError {
+    fn from(error: CommandError<OrderError>) -> Self {
+        match error {
+            CommandError::Refused(OrderError::IdTaken) => Self::KeyReused,
+            CommandError::Refused(OrderError::NotFound | OrderError::NotOwner) => Self::NotFound,
+            CommandError::Refused(OrderError::InvalidTransition { status, .. }) => Self::NotCancellable(status),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// An order as a client asked for it, before parsing.
+pub struct PlaceOrder {
+    pub items: Vec<(String, i64)>,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_phone: String,
+    pub address: String,
+    pub city: String,
+    pub state: String,
+    pub country: String,
+    pub postal_code: String,
+}
+
+/// Where an order stands when the answer is given.
+pub enum Placed {
+    Confirmed {
+        order_id: OrderId,
+        status: OrderStatus,
+        lines: Vec<PricedLine>,
+        total: Money,
+        position: Position,
+    },
+    Rejected {
+        order_id: OrderId,
+        failures: Vec<LineFailure>,
+        position: Position,
+    },
+    Pending {
+        order_id: OrderId,
+        position: Position,
+    },
+}
+
+pub struct Orders {
+    orders: Arc<Aggregates<Order>>,
+    outcomes: Arc<OrderOutcomes>,
+    wait: Duration,
+}
+
+impl Orders {
+    pub fn new(orders: Arc<Aggregates<Order>>, outcomes: Arc<OrderOutcomes>, wait: Duration) -> Self {
+        Self { orders, outcomes, wait }
+    }
+
+    pub async fn place(
+        &self,
+        customer_id: UserId,
+        idempotency_key: Option<&str>,
+        request: PlaceOrder,
+        causation: Causation,
+    ) -> Result<Placed, OrdersError> {
+        let order_id = match idempotency_key {
+            Some(key) => order_id_for_key(customer_id, key)?,
+            None => OrderId::from_uuid(Uuid::now_v7()),
+        };
+        let lines = parse_lines(&request.items)?;
+        let customer = Customer::parse(
+            request.customer_name.as_deref(),
+            request.customer_email.as_deref(),
+            &request.customer_phone,
+        )?;
+        let shipping = ShippingAddress::parse(
+            &request.address,
+            &request.city,
+            &request.state,
+            &request.country,
+            &request.postal_code,
+        )?;
+        let decided_soon = self.outcomes.watch(order_id);
+        let now = chrono::Utc::now();
+        let placed = self
+            .orders
+            .execute(order_id, causation, || OrderCommand::Place {
+                order_id,
+                customer_id,
+                lines: lines.clone(),
+                customer: customer.clone(),
+                shipping: shipping.clone(),
+                now,
+            })
+            .await?;
+        let placed_at = placed
+            .position
+            .ok_or_else(|| OrdersError::Internal("placing appended nothing".to_owned()))?;
+        if matches!(placed.state, OrderState::Placed(_)) {
+            // Woken early when the saga decides; the order is read again
+            // either way, so a missed wake-up only costs the wait.
+            let _ = tokio::time::timeout(self.wait, decided_soon.decided()).await;
+        }
+        let current = self.orders.load(order_id).await?;
+        Ok(answer(order_id, current.state, current.position.unwrap_or(placed_at)))
+    }
+
+    pub async fn cancel(
+        &self,
+        customer_id: UserId,
+        order_id: OrderId,
+        reason: &str,
+        causation: Causation,
+    ) -> Result<Position, OrdersError> {
+        let reason = Reason::parse(reason)?;
+        let now = chrono::Utc::now();
+        let decided = self
+            .orders
+            .execute(order_id, causation, || OrderCommand::Cancel {
+                requested_by: customer_id,
+                reason: reason.clone(),
+                now,
+            })
+            .await?;
+        decided.position.ok_or(OrdersError::NotFound)
+    }
+}
+
+fn answer(order_id: OrderId, state: OrderState, position: Position) -> Placed {
+    match state {
+        OrderState::Confirmed { lines, total, .. } => Placed::Confirmed {
+            order_id,
+            status: OrderStatus::Confirmed,
+            lines,
+            total,
+            position,
+        },
+        OrderState::Cancelled { lines, total, .. } => Placed::Confirmed {
+            order_id,
+            status: OrderStatus::Cancelled,
+            lines,
+            total,
+            position,
+        },
+        OrderState::Rejected { failures, .. } => Placed::Rejected {
+            order_id,
+            failures,
+            position,
+        },
+        OrderState::Placed(_) | OrderState::NotPlaced => Placed::Pending { order_id, position },
+    }
+}
+
+/// The same customer and key always name the same order, so a retried
+/// request finds the order it placed the first time.
+fn order_id_for_key(customer_id: UserId, key: &str) -> Result<OrderId, InvalidField> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidField::new(
+            "Idempotency-Key",
+            Problem::InvalidCharacters {
+                allowed: "1 to 255 printable ASCII characters without spaces",
+            },
+        ));
+    }
+    let name = format!("{customer_id}/{key}");
+    Ok(OrderId::from_uuid(Uuid::new_v5(
+        &IDEMPOTENCY_NAMESPACE,
+        name.as_bytes(),
+    )))
+}
+
+fn parse_lines(items: &[(String, i64)]) -> Result<OrderLines, InvalidField> {
+    // Counted before the ids are parsed, so a huge list is refused cheaply.
+    if !(OrderLines::MIN_LINES..=OrderLines::MAX_LINES).contains(&items.len()) {
+        return Err(InvalidField::new(
+            "items",
+            Problem::WrongCount {
+                min: OrderLines::MIN_LINES,
+                max: OrderLines::MAX_LINES,
+            },
+        ));
+    }
+    let parsed = items
+        .iter()
+        .enumerate()
+        .map(|(index, (product_id, quantity))| {
+            let product_id: ProductId = product_id.parse().map_err(|_| {
+                InvalidField::new(format!("items[{index}].productId"), Problem::Malformed { what: "UUID" })
+            })?;
+            Ok((product_id, *quantity))
+        })
+        .collect::<Result<Vec<_>, InvalidField>>()?;
+    OrderLines::parse(&parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_names_one_order_per_customer() {
+        let alice = UserId::from_uuid(Uuid::from_u128(1));
+        let bob = UserId::from_uuid(Uuid::from_u128(2));
+        assert_eq!(
+            order_id_for_key(alice, "k-1").unwrap(),
+            order_id_for_key(alice, "k-1").unwrap()
+        );
+        assert_ne!(
+            order_id_for_key(alice, "k-1").unwrap(),
+            order_id_for_key(bob, "k-1").unwrap()
+        );
+        assert_ne!(
+            order_id_for_key(alice, "k-1").unwrap(),
+            order_id_for_key(alice, "k-2").unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        let alice = UserId::from_uuid(Uuid::from_u128(1));
+        for key in ["", "has space", &"k".repeat(256), "tab\t"] {
+            assert_eq!(
+                order_id_for_key(alice, key).unwrap_err().field,
+                "Idempotency-Key",
+                "key {key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lines_name_the_bad_product_id_and_the_count() {
+        let good = Uuid::new_v4().to_string();
+        let error = parse_lines(&[(good.clone(), 1), ("nope".to_owned(), 1)]).unwrap_err();
+        assert_eq!(error.field, "items[1].productId");
+        let many: Vec<_> = (0..51).map(|_| (good.clone(), 1)).collect();
+        assert_eq!(parse_lines(&many).unwrap_err().field, "items");
+        assert_eq!(parse_lines(&[]).unwrap_err().field, "items");
+    }
+}

@@ -1,0 +1,137 @@
+//! Wiring: from a store and a configuration to a listening server, with the
+//! order saga and the decision watcher running beside it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::account::Account;
+use domain::order::Order;
+use domain::product::Product;
+use event_store::EventStore;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::{Accounts, AccountsError};
+use crate::aggregates::{Aggregates, Causation};
+use crate::auth::passwords::Passwords;
+use crate::auth::tokens::Tokens;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::http::{self, Services};
+use crate::order_outcomes::OrderOutcomes;
+use crate::orders::Orders;
+use crate::saga::{self, OrderSaga};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up password hashing: {0}")]
+    Passwords(String),
+    #[error("cannot ensure the configured administrator: {0}")]
+    Admin(#[from] AccountsError),
+}
+
+/// A running command API.
+pub struct CommandApi {
+    /// Where it listens (with the real port when port 0 was asked for).
+    pub address: SocketAddr,
+    /// The public key that verifies its tokens, as PEM.
+    pub public_key_pem: String,
+    pub tokens: Arc<Tokens>,
+    server: JoinHandle<std::io::Result<()>>,
+    saga: Option<JoinHandle<()>>,
+}
+
+impl CommandApi {
+    /// Waits until the server and saga have stopped after shutdown.
+    pub async fn stopped(self) -> std::io::Result<()> {
+        if let Some(saga) = self.saga {
+            let _ = saga.await;
+        }
+        self.server.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// The aggregates and services of the command side, without HTTP.
+pub fn services(
+    store: Arc<dyn EventStore>,
+    config: &Config,
+    outcomes: Arc<OrderOutcomes>,
+) -> Result<(Services, Arc<Aggregates<Product>>, Arc<Aggregates<Order>>), StartError> {
+    let tokens = Arc::new(Tokens::new(
+        config.signing_key.clone(),
+        config.issuer.clone(),
+        config.audience.clone(),
+        config.token_lifetime,
+    ));
+    let passwords = Passwords::new().map_err(|e| StartError::Passwords(e.to_string()))?;
+    let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
+    let orders = Arc::new(Aggregates::<Order>::new(Arc::clone(&store)));
+    let services = Services {
+        accounts: Arc::new(Accounts::new(
+            Aggregates::<Account>::new(Arc::clone(&store)),
+            passwords,
+            Arc::clone(&tokens),
+        )),
+        catalog: Arc::new(Catalog::new(Arc::clone(&products))),
+        orders: Arc::new(Orders::new(Arc::clone(&orders), outcomes, config.order_wait)),
+        tokens,
+        store,
+    };
+    Ok((services, products, orders))
+}
+
+/// Starts the command API (and, if configured, the order saga) on `store`;
+/// everything stops when `shutdown` is cancelled.
+pub async fn start(
+    store: Arc<dyn EventStore>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<CommandApi, StartError> {
+    let outcomes = OrderOutcomes::start(Arc::clone(&store), shutdown.clone()).await;
+    let (services, products, orders) = services(Arc::clone(&store), &config, outcomes)?;
+    if let Some((username, password)) = &config.admin {
+        let causation = Causation::request(uuid::Uuid::now_v7(), None);
+        services.accounts.ensure_admin(username, password, causation).await?;
+        tracing::info!(%username, "administrator ready");
+    }
+    let saga = config.run_saga.then(|| {
+        let saga = OrderSaga::new(Arc::clone(&store), products, orders, config.saga.clone());
+        tokio::spawn(saga::supervise(saga, shutdown.clone()))
+    });
+    let acceptor = TcpListener::bind(config.listen)
+        .into_acceptor()
+        .await
+        .map_err(|source| StartError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let address = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .unwrap_or(config.listen);
+    let routes = http::routes(&services);
+    let server = poem::Server::new_with_acceptor(acceptor);
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        server
+            .run_with_graceful_shutdown(routes, stop.cancelled_owned(), Some(Duration::from_secs(10)))
+            .await
+    });
+    tracing::info!(%address, "command API listening");
+    Ok(CommandApi {
+        address,
+        public_key_pem: services.tokens.key().public_key_pem(),
+        tokens: services.tokens,
+        server,
+        saga,
+    })
+}
