@@ -1,0 +1,184 @@
+//! A real command API on a free port, over a fresh embedded store, driven
+//! by a real HTTP client.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use command_api::auth::tokens::SigningKey;
+use command_api::config::Config;
+use command_api::startup::{self, CommandApi};
+use event_store::EventStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn EventStore>,
+    pub shutdown: CancellationToken,
+    pub api: Option<CommandApi>,
+    pub folder: Arc<tempfile::TempDir>,
+}
+
+pub fn config() -> Config {
+    let mut config = Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
+    config.admin = Some((ADMIN.0.to_owned(), ADMIN.1.to_owned()));
+    config
+}
+
+pub async fn start() -> App {
+    start_with(config()).await
+}
+
+pub async fn start_with(config: Config) -> App {
+    let folder = Arc::new(tempfile::tempdir().unwrap());
+    start_on(folder, config).await
+}
+
+/// Starts on the store in `folder`, as a restarted process would.
+pub async fn start_on(folder: Arc<tempfile::TempDir>, config: Config) -> App {
+    let store: Arc<dyn EventStore> =
+        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
+    let shutdown = CancellationToken::new();
+    let api = startup::start(Arc::clone(&store), config, shutdown.clone())
+        .await
+        .unwrap();
+    App {
+        base: format!("http://{}", api.address),
+        http: reqwest::Client::new(),
+        store,
+        shutdown,
+        api: Some(api),
+        folder,
+    }
+}
+
+impl App {
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(api) = self.api.take() {
+            api.stopped().await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        respond(request).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.http.put(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        respond(request).await
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/auth/register",
+                None,
+                &json!({"username": username, "password": "password-123", "displayName": username}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/auth/login",
+                None,
+                &json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers `username` and logs in.
+    pub async fn customer(&self, username: &str) -> String {
+        self.register(username).await;
+        self.login(username, "password-123").await
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN.0, ADMIN.1).await
+    }
+
+    /// Creates a product and returns its id.
+    pub async fn product(&self, admin: &str, sku: &str, price: &str, stock: i64) -> String {
+        let (status, body) = self
+            .post(
+                "/products",
+                Some(admin),
+                &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["productId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn order(&self, token: &str, items: &[(&str, i64)]) -> (StatusCode, Value) {
+        self.post("/orders", Some(token), &order_body(items)).await
+    }
+
+    /// Every event in the log, oldest first.
+    pub async fn events(&self) -> Vec<event_store::RecordedEvent> {
+        self.store
+            .read_all(None, usize::MAX, &event_store::StreamFilter::all())
+            .await
+            .unwrap()
+    }
+}
+
+pub fn order_body(items: &[(&str, i64)]) -> Value {
+    json!({
+        "items": items.iter().map(|(id, quantity)| json!({"productId": id, "quantity": quantity})).collect::<Vec<_>>(),
+        "customer": {"name": "Alice", "email": "alice@example.com", "phone": "+66 81 234 5678"},
+        "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "Thailand", "postalCode": "10110"},
+    })
+}
+
+pub async fn respond(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = tokio::time::timeout(Duration::from_secs(30), request.send())
+        .await
+        .expect("answered within 30 s")
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// A product's available stock, folded from its stream in the log.
+pub async fn available(app: &App, product_id: &str) -> u32 {
+    use domain::decider::Decider;
+    use domain::event::DomainEvent;
+    use domain::product::{Product, ProductEvent, ProductState};
+    let stream = event_store::StreamName::new(format!("product-{product_id}")).unwrap();
+    let events: Vec<ProductEvent> = event_store::read_whole_stream(app.store.as_ref(), &stream)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| ProductEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
+        .collect();
+    match Product::fold(&events) {
+        ProductState::Active(product) => product.available.get(),
+        ProductState::NotCreated => panic!("no product {product_id}"),
+    }
+}
