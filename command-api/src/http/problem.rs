@@ -116,6 +116,10 @@ impl ProblemResponse {
 /// Turns whatever poem rejected before (or instead of) an operation into a
 /// problem detail with the same status.
 pub fn from_poem_error(error: poem::Error) -> Response {
+    // The operations' own problem answers travel as errors too: keep them.
+    if error.is_from_response() {
+        return error.into_response();
+    }
     let status = error.status();
     let (kind, detail, field) = match status {
         StatusCode::BAD_REQUEST => {

@@ -3,12 +3,16 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use command_api::auth::tokens::SigningKey;
 use command_api::config::Config;
 use command_api::startup::{self, CommandApi};
+use domain::event::DomainEvent;
+use domain::order::OrderEvent;
+use domain::product::ProductEvent;
 use event_store::EventStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -180,5 +184,85 @@ pub async fn available(app: &App, product_id: &str) -> u32 {
     match Product::fold(&events) {
         ProductState::Active(product) => product.available.get(),
         ProductState::NotCreated => panic!("no product {product_id}"),
+    }
+}
+
+/// For every product, read from the log: initial + restocked = available +
+/// units held by orders that are neither cancelled nor rejected.
+pub async fn stock_balances(app: &App) -> Result<(), String> {
+    let mut initial_and_restocked: HashMap<String, u64> = HashMap::new();
+    let mut available: HashMap<String, u64> = HashMap::new();
+    let mut held: HashMap<(String, String), u64> = HashMap::new();
+    let mut ended: Vec<String> = Vec::new();
+    for recorded in app.events().await {
+        if recorded.stream.starts_with("product-") {
+            let event = ProductEvent::decode(&recorded.event_type, 1, &recorded.data).unwrap();
+            let product = event.product_id().to_string();
+            match event {
+                ProductEvent::Created { available: units, .. } => {
+                    initial_and_restocked.insert(product.clone(), u64::from(units.get()));
+                    available.insert(product, u64::from(units.get()));
+                }
+                ProductEvent::Restocked {
+                    quantity, available: a, ..
+                } => {
+                    *initial_and_restocked.get_mut(&product).unwrap() += u64::from(quantity);
+                    available.insert(product, u64::from(a.get()));
+                }
+                ProductEvent::StockReserved {
+                    order_id,
+                    quantity,
+                    available: a,
+                    ..
+                } => {
+                    held.insert((product.clone(), order_id.to_string()), u64::from(quantity.get()));
+                    available.insert(product, u64::from(a.get()));
+                }
+                ProductEvent::StockReleased {
+                    order_id, available: a, ..
+                } => {
+                    held.remove(&(product.clone(), order_id.to_string()));
+                    available.insert(product, u64::from(a.get()));
+                }
+                _ => {}
+            }
+        } else if recorded.stream.starts_with("order-") {
+            match OrderEvent::decode(&recorded.event_type, 1, &recorded.data).unwrap() {
+                OrderEvent::Rejected { order_id, .. } | OrderEvent::Cancelled { order_id, .. } => {
+                    ended.push(order_id.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    for (product, total) in initial_and_restocked {
+        let open_holds: u64 = held
+            .iter()
+            .filter(|((p, order), _)| *p == product && !ended.contains(order))
+            .map(|(_, units)| units)
+            .sum();
+        if total != available[&product] + open_holds {
+            return Err(format!(
+                "product {product}: initial + restocked = {total}, available {} + held by open orders {open_holds}",
+                available[&product]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Waits up to five seconds for the saga to settle, then asserts the
+/// balance of every product.
+pub async fn assert_stock_balances(app: &App) {
+    let mut outcome = stock_balances(app).await;
+    for _ in 0..100 {
+        if outcome.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        outcome = stock_balances(app).await;
+    }
+    if let Err(imbalance) = outcome {
+        panic!("{imbalance}");
     }
 }
