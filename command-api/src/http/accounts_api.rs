@@ -6,6 +6,7 @@ use poem_openapi::types::Password;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::json_body::JsonBody;
 use super::problem::ProblemResponse;
 use super::request::causation;
 use crate::accounts::{Accounts, AccountsError};
@@ -90,7 +91,7 @@ impl AccountsApi {
     async fn register(
         &self,
         request: &Request,
-        body: Json<RegisterRequest>,
+        body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ProblemResponse> {
         let body = body.0;
         let registered = self
@@ -113,7 +114,7 @@ impl AccountsApi {
     /// An unknown user and a wrong password get the same 401 answer, in the
     /// same time.
     #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
+    async fn login(&self, body: JsonBody<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
         let token = self.accounts.login(&body.username, body.password.as_str()).await?;
         Ok(LoginResponse::Ok(Json(AccessToken {
             access_token: token.token,

@@ -3,6 +3,7 @@
 
 mod accounts_api;
 mod health_api;
+mod json_body;
 mod keys_api;
 mod orders_api;
 pub mod problem;

@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::json_body::JsonBody;
 use super::problem::{Problem, ProblemResponse};
 use super::request::causation;
 use crate::auth::bearer::BearerAuth;
@@ -282,7 +283,7 @@ impl OrdersApi {
         auth: BearerAuth,
         request: &Request,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        body: Json<PlaceOrderRequest>,
+        body: JsonBody<PlaceOrderRequest>,
     ) -> PlaceOrderResponse {
         let body = body.0;
         let order = PlaceOrder {
@@ -350,10 +351,11 @@ impl OrdersApi {
         &self,
         auth: BearerAuth,
         request: &Request,
-        id: Path<Uuid>,
-        body: Json<CancelRequest>,
+        /// The id (a UUID).
+        id: Path<String>,
+        body: JsonBody<CancelRequest>,
     ) -> Result<CancelResponse, ProblemResponse> {
-        let order_id = OrderId::from_uuid(id.0);
+        let order_id = OrderId::from_uuid(super::request::path_id(&id)?);
         let position = self
             .orders
             .cancel(

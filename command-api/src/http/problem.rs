@@ -121,6 +121,15 @@ pub fn from_poem_error(error: poem::Error) -> Response {
         return error.into_response();
     }
     let status = error.status();
+    if let Some(invalid) = error.downcast_ref::<super::json_body::InvalidBody>() {
+        let body = problem(
+            status,
+            "invalid-field",
+            invalid.to_string(),
+            Some(invalid.field.clone()),
+        );
+        return problem_response(status, body);
+    }
     let (kind, detail, field) = match status {
         StatusCode::BAD_REQUEST => {
             let detail = error.to_string();
@@ -138,7 +147,10 @@ pub fn from_poem_error(error: poem::Error) -> Response {
         }
         _ => ("error", error.to_string(), None),
     };
-    let body = problem(status, kind, detail, field);
+    problem_response(status, problem(status, kind, detail, field))
+}
+
+fn problem_response(status: StatusCode, body: Json<Problem>) -> Response {
     let mut response = body.into_response();
     response.set_status(status);
     response.headers_mut().insert(

@@ -7,6 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::json_body::JsonBody;
 use super::problem::ProblemResponse;
 use super::request::causation;
 use crate::auth::bearer::BearerAuth;
@@ -115,7 +116,7 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         request: &Request,
-        body: Json<CreateProduct>,
+        body: JsonBody<CreateProduct>,
     ) -> Result<CreateResponse, ProblemResponse> {
         admin(&auth)?;
         let body = body.0;
@@ -138,14 +139,15 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         request: &Request,
-        id: Path<Uuid>,
-        body: Json<Rename>,
+        /// The id (a UUID).
+        id: Path<String>,
+        body: JsonBody<Rename>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
         let change = self
             .catalog
             .rename(
-                ProductId::from_uuid(id.0),
+                ProductId::from_uuid(super::request::path_id(&id)?),
                 &body.name,
                 causation(request, Some(auth.0.sub)),
             )
@@ -159,14 +161,15 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         request: &Request,
-        id: Path<Uuid>,
-        body: Json<Reprice>,
+        /// The id (a UUID).
+        id: Path<String>,
+        body: JsonBody<Reprice>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
         let change = self
             .catalog
             .reprice(
-                ProductId::from_uuid(id.0),
+                ProductId::from_uuid(super::request::path_id(&id)?),
                 &body.price,
                 causation(request, Some(auth.0.sub)),
             )
@@ -180,14 +183,15 @@ impl ProductsApi {
         &self,
         auth: BearerAuth,
         request: &Request,
-        id: Path<Uuid>,
-        body: Json<Restock>,
+        /// The id (a UUID).
+        id: Path<String>,
+        body: JsonBody<Restock>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
         let change = self
             .catalog
             .restock(
-                ProductId::from_uuid(id.0),
+                ProductId::from_uuid(super::request::path_id(&id)?),
                 body.quantity,
                 causation(request, Some(auth.0.sub)),
             )

@@ -1,7 +1,10 @@
-//! What every command takes from its request: the correlation id.
+//! What commands take from their requests: the correlation id, path ids.
 
+use domain::validation::{InvalidField, Problem};
 use poem::Request;
 use uuid::Uuid;
+
+use super::problem::ProblemResponse;
 
 use crate::aggregates::Causation;
 
@@ -16,4 +19,10 @@ pub fn causation(request: &Request, user: Option<Uuid>) -> Causation {
         .map(|id| Uuid::parse_str(id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, id.as_bytes())))
         .unwrap_or_else(Uuid::now_v7);
     Causation::request(correlation_id, user)
+}
+
+/// The `id` path segment as a UUID.
+pub fn path_id(id: &str) -> Result<Uuid, ProblemResponse> {
+    Uuid::parse_str(id)
+        .map_err(|_| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
 }
