@@ -59,12 +59,16 @@ impl CommandApi {
     }
 }
 
+/// The command side's parts: what the HTTP operations use, and the
+/// aggregates the saga shares with them.
+pub struct Parts {
+    pub services: Services,
+    pub products: Arc<Aggregates<Product>>,
+    pub orders: Arc<Aggregates<Order>>,
+}
+
 /// The aggregates and services of the command side, without HTTP.
-pub fn services(
-    store: Arc<dyn EventStore>,
-    config: &Config,
-    outcomes: Arc<OrderOutcomes>,
-) -> Result<(Services, Arc<Aggregates<Product>>, Arc<Aggregates<Order>>), StartError> {
+pub fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcomes>) -> Result<Parts, StartError> {
     let tokens = Arc::new(Tokens::new(
         config.signing_key.clone(),
         config.issuer.clone(),
@@ -85,7 +89,11 @@ pub fn services(
         tokens,
         store,
     };
-    Ok((services, products, orders))
+    Ok(Parts {
+        services,
+        products,
+        orders,
+    })
 }
 
 /// Starts the command API (and, if configured, the order saga) on `store`;
@@ -96,7 +104,11 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<CommandApi, StartError> {
     let outcomes = OrderOutcomes::start(Arc::clone(&store), shutdown.clone()).await;
-    let (services, products, orders) = services(Arc::clone(&store), &config, outcomes)?;
+    let Parts {
+        services,
+        products,
+        orders,
+    } = parts(Arc::clone(&store), &config, outcomes)?;
     if let Some((username, password)) = &config.admin {
         let causation = Causation::request(uuid::Uuid::now_v7(), None);
         services.accounts.ensure_admin(username, password, causation).await?;

@@ -2,6 +2,7 @@
 //! OpenAPI service with its spec at `/openapi.json` and Swagger UI at `/docs`.
 
 mod accounts_api;
+mod body_limit;
 mod health_api;
 mod json_body;
 mod keys_api;
@@ -12,7 +13,6 @@ mod request;
 
 use std::sync::Arc;
 
-use poem::middleware::SizeLimit;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
@@ -80,8 +80,8 @@ pub fn spec_without_state() -> String {
     let key = crate::auth::tokens::SigningKey::generate().expect("a key pair can be generated");
     let config = crate::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), key);
     let outcomes = Arc::new(crate::order_outcomes::OrderOutcomes::default());
-    let (services, _, _) = crate::startup::services(store, &config, outcomes).expect("services build");
-    spec(&services)
+    let parts = crate::startup::parts(store, &config, outcomes).expect("the command side builds");
+    spec(&parts.services)
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
@@ -92,7 +92,7 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
         .nest("/", api)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .with(SizeLimit::new(MAX_BODY_BYTES))
+        .around(|next, request| body_limit::limit_body(next, request, MAX_BODY_BYTES))
         .data(Arc::clone(&services.tokens))
         .catch_all_error(|error| async move { problem::from_poem_error(error) })
 }

@@ -1,0 +1,287 @@
+//! Command API benchmarks: `cargo bench -p command-api --bench command_api`.
+//!
+//! A real server on a free port over a fresh embedded store, driven by a
+//! real HTTP client from the same process (so both share the machine):
+//!
+//! 1. Orders/s with p50 and p99 latency at 16 and 64 concurrent clients;
+//!    baselines in the same run: `GET /health/live` through the same HTTP
+//!    stack, and raw single-event appends to the store at the same
+//!    concurrency.
+//! 2. Logins/s against a bare argon2id verify loop on every core.
+//!
+//! `BENCH_SECONDS` sets each phase's length (default 10).
+
+// A benchmark that cannot set up should stop loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use command_api::auth::passwords;
+use command_api::auth::tokens::SigningKey;
+use command_api::config::Config;
+use domain::account::Password;
+use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, StreamName};
+use serde_json::json;
+
+fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let phase = Duration::from_secs(seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(phase));
+}
+
+struct Measured {
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> f64 {
+        self.latencies.sort();
+        let index = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+        self.latencies[index].as_secs_f64() * 1000.0
+    }
+}
+
+async fn run(phase: Duration) {
+    let folder = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> =
+        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
+    let mut config = Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
+    config.admin = Some(("admin".to_owned(), "bench-admin-password".to_owned()));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", api.address);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(128).build().unwrap();
+
+    let admin = login(&http, &base, "admin", "bench-admin-password").await;
+    let mut products = Vec::new();
+    for n in 0..20 {
+        let body =
+            json!({"sku": format!("BENCH-{n}"), "name": format!("Bench {n}"), "price": "9.99", "stock": 1_000_000_000});
+        let created: serde_json::Value = http
+            .post(format!("{base}/products"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        products.push(created["productId"].as_str().unwrap().to_owned());
+    }
+    let mut customers = Vec::new();
+    for n in 0..64 {
+        let body = json!({"username": format!("bench{n}"), "password": "bench-password", "displayName": "Bench"});
+        http.post(format!("{base}/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        customers.push(login(&http, &base, &format!("bench{n}"), "bench-password").await);
+    }
+
+    println!("## Command API (embedded store)\n");
+    println!("{}\n", machine());
+    println!("Each phase runs {} s.\n", phase.as_secs());
+    println!("| measurement | clients | requests | per second | p50 ms | p99 ms | ratio to baseline |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for clients in [16, 64] {
+        let mut health = load(clients, phase, |_, _| {
+            let http = http.clone();
+            let url = format!("{base}/health/live");
+            async move {
+                let response = http.get(url).send().await.unwrap();
+                assert!(response.status().is_success());
+            }
+        })
+        .await;
+        let mut appends = append_load(Arc::clone(&store), clients, phase).await;
+        let mut orders = load(clients, phase, |client, n| {
+            let http = http.clone();
+            let url = format!("{base}/orders");
+            let token = customers[client % customers.len()].clone();
+            let items: Vec<_> = (0..3)
+                .map(|k| json!({"productId": products[(client * 7 + n * 3 + k) % products.len()], "quantity": 1}))
+                .collect();
+            async move {
+                let body = json!({
+                    "items": items,
+                    "customer": {"phone": "0812345678"},
+                    "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "TH", "postalCode": "10110"},
+                });
+                let response = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+                assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+            }
+        })
+        .await;
+        row("GET /health/live (HTTP baseline)", clients, &mut health, None);
+        row("store append, 1 event (store baseline)", clients, &mut appends, None);
+        let ratio = format!(
+            "{:.3}x of HTTP, {:.3}x of appends",
+            orders.rate() / health.rate(),
+            orders.rate() / appends.rate()
+        );
+        row("POST /orders, 3 lines, confirmed", clients, &mut orders, Some(ratio));
+    }
+
+    let logins = load(16, phase, |client, _| {
+        let http = http.clone();
+        let url = format!("{base}/auth/login");
+        let body = json!({"username": format!("bench{}", client % 64), "password": "bench-password"});
+        async move {
+            let response = http.post(url).json(&body).send().await.unwrap();
+            assert!(response.status().is_success());
+        }
+    })
+    .await;
+    let verify = verify_loop(phase).await;
+    let mut logins = logins;
+    let mut verify = verify;
+    row(
+        "bare argon2id verify, one thread per core (baseline)",
+        num_cores(),
+        &mut verify,
+        None,
+    );
+    let ratio = format!("{:.2}x", logins.rate() / verify.rate());
+    row("POST /auth/login", 16, &mut logins, Some(ratio));
+
+    shutdown.cancel();
+    api.stopped().await.unwrap();
+}
+
+fn row(name: &str, clients: usize, measured: &mut Measured, ratio: Option<String>) {
+    let (p50, p99) = (measured.percentile(0.50), measured.percentile(0.99));
+    println!(
+        "| {name} | {clients} | {} | {:.0} | {p50:.2} | {p99:.2} | {} |",
+        measured.count,
+        measured.rate(),
+        ratio.unwrap_or_else(|| "1.00x".to_owned())
+    );
+}
+
+async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let body = json!({"username": username, "password": password});
+    let answer: serde_json::Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// Runs `clients` loops of `request` for `phase`, timing each request.
+async fn load<F, Fut>(clients: usize, phase: Duration, request: F) -> Measured
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + phase;
+    let request = &request;
+    let loops = (0..clients).map(|client| async move {
+        let mut latencies = Vec::new();
+        let mut n = 0;
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            tokio::spawn(request(client, n)).await.unwrap();
+            latencies.push(sent.elapsed());
+            n += 1;
+        }
+        latencies
+    });
+    let latencies: Vec<Duration> = futures::future::join_all(loops).await.into_iter().flatten().collect();
+    Measured {
+        count: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
+async fn append_load(store: Arc<dyn EventStore>, clients: usize, phase: Duration) -> Measured {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    load(clients, phase, |client, n| {
+        let store = Arc::clone(&store);
+        let stream = StreamName::new(format!("bench{run}-{client}")).unwrap();
+        async move {
+            let event = NewEvent {
+                id: uuid::Uuid::now_v7(),
+                event_type: "BenchEvent".to_owned(),
+                data: serde_json::to_vec(&json!({"n": n})).unwrap(),
+                metadata: EventMetadata {
+                    correlation_id: uuid::Uuid::now_v7(),
+                    causation_id: None,
+                    user_id: None,
+                    schema_version: 1,
+                },
+            };
+            let expected = ExpectedRevision::after(n.checked_sub(1).map(|r| r as u64));
+            store.append(&stream, expected, vec![event]).await.unwrap();
+        }
+    })
+    .await
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One thread per core verifying the same password for `phase`.
+async fn verify_loop(phase: Duration) -> Measured {
+    let hash = passwords::hash_blocking(&Password::parse("bench-password").unwrap()).unwrap();
+    let started = Instant::now();
+    let deadline = started + phase;
+    let threads: Vec<_> = (0..num_cores())
+        .map(|_| {
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    assert!(passwords::verify_blocking("bench-password", &hash));
+                    latencies.push(began.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let latencies: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    Measured {
+        count: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("Machine: {} cores, {model}.", num_cores())
+}
