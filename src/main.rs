@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,

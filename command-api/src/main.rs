@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
         .init();
     let mode = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
     let result = match mode.as_str() {
