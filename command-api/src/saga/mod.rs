@@ -189,31 +189,48 @@ impl OrderSaga {
         Ok(Stopped::Shutdown)
     }
 
-    /// Executes `commands` concurrently and returns the commands that follow
-    /// from what they found (a missing product).
+    /// Executes `commands` and returns the commands that follow from what
+    /// they found (a missing product). Commands on different streams run
+    /// concurrently; commands on the same stream run in order, one after the
+    /// other, so they never race each other for its revision.
     async fn execute_all(
         &self,
         progress: &mut Progress,
         commands: Vec<(SagaCommand, Causation)>,
     ) -> Result<Vec<(SagaCommand, Causation)>, SagaError> {
         progress.commands_run += commands.len();
-        let results: Vec<_> = futures::stream::iter(commands)
-            .map(|(command, causation)| async move {
-                let missing = self.execute(&command, causation).await?;
-                Ok::<_, SagaError>(missing.map(|event| (event, causation)))
+        let mut by_stream: Vec<(uuid::Uuid, Vec<(SagaCommand, Causation)>)> = Vec::new();
+        for (command, causation) in commands {
+            let target = target_stream(&command);
+            match by_stream.iter_mut().find(|(stream, _)| *stream == target) {
+                Some((_, group)) => group.push((command, causation)),
+                None => by_stream.push((target, vec![(command, causation)])),
+            }
+        }
+        let results: Vec<_> = futures::stream::iter(by_stream)
+            .map(|(_, group)| async move {
+                let mut missing = Vec::new();
+                for (command, causation) in group {
+                    if let Some(event) = self.execute(&command, causation).await? {
+                        missing.push((event, causation));
+                    }
+                }
+                Ok::<_, SagaError>(missing)
             })
             .buffer_unordered(32)
             .collect()
             .await;
         let mut follow_ups = Vec::new();
         for result in results {
-            let Some((SagaEvent::ProductMissing { order_id, product_id }, causation)) = result? else {
-                continue;
-            };
-            let state = progress.reserving.remove(&order_id).unwrap_or_default();
-            let (state, new) = step(state, SagaEvent::ProductMissing { order_id, product_id });
-            remember(progress, order_id, state);
-            follow_ups.extend(new.into_iter().map(|command| (command, causation)));
+            for (event, causation) in result? {
+                let SagaEvent::ProductMissing { order_id, product_id } = event else {
+                    continue;
+                };
+                let state = progress.reserving.remove(&order_id).unwrap_or_default();
+                let (state, new) = step(state, SagaEvent::ProductMissing { order_id, product_id });
+                remember(progress, order_id, state);
+                follow_ups.extend(new.into_iter().map(|command| (command, causation)));
+            }
         }
         Ok(follow_ups)
     }
@@ -290,6 +307,14 @@ impl OrderSaga {
             }
             Err(error) => Err(SagaError::Command(error.to_string())),
         }
+    }
+}
+
+/// The id of the stream a command appends to.
+fn target_stream(command: &SagaCommand) -> uuid::Uuid {
+    match command {
+        SagaCommand::Reserve { product_id, .. } | SagaCommand::Release { product_id, .. } => product_id.as_uuid(),
+        SagaCommand::Confirm { order_id, .. } | SagaCommand::Reject { order_id, .. } => order_id.as_uuid(),
     }
 }
 
