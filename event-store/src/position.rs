@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// EventStoreDB names a place by a commit and a prepare position (events of
 /// one append share the commit position); the embedded store uses the same
 /// number for both. Positions order by commit, then prepare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Position {
     pub commit: u64,
     pub prepare: u64,

@@ -1,0 +1,8 @@
+//! The views as sea-orm entities, for the projectors that write them and
+//! the query API that reads them.
+
+pub mod checkpoints;
+pub mod order_lines;
+pub mod orders;
+pub mod products;
+pub mod users;

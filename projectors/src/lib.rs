@@ -1,0 +1,39 @@
+//! Projectors: each projection follows the global event log from its own
+//! checkpoint and keeps denormalized SQL views (Postgres or SQLite, through
+//! sea-orm; tables come only from `migrations/`).
+//!
+//! Events are applied in batches (what the log has ready, at most
+//! [`runner::ProjectorOptions::batch_size`]) inside one transaction that also
+//! moves the checkpoint, so a stop at any point and a restart give exactly
+//! the rows an uninterrupted run gives. The checkpoint moves by
+//! compare-and-set: a replay, or a second projector on the same views, makes
+//! the other's commit fail and restart from the stored checkpoint instead of
+//! applying anything twice.
+
+pub mod catalog;
+pub mod checkpoint;
+pub mod database;
+pub mod orders;
+pub mod projection;
+pub mod replay;
+pub mod runner;
+pub mod supervisor;
+pub mod users;
+
+use std::sync::Arc;
+
+use projection::Projection;
+
+/// Every projection, in a fixed order.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(catalog::Catalog),
+        Arc::new(users::Users),
+        Arc::new(orders::Orders),
+    ]
+}
+
+/// The projection called `name`.
+pub fn named(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|projection| projection.name() == name)
+}

@@ -1,0 +1,93 @@
+//! The projectors as their own process.
+//!
+//! - `projectors` (or `projectors run`): keep every projection up to date;
+//! - `projectors replay <projection>|all`: rebuild from the start of the log
+//!   (a running projector picks the reset up at its next commit);
+//! - `projectors status`: each projection's checkpoint against the log's head.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] | ["run"] => run().await,
+        ["replay", name] => replay(name).await,
+        ["status"] => status().await,
+        _ => Err("usage: projectors [run | replay <catalog|users|orders|all> | status]".to_owned()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+async fn views() -> Result<sea_orm::DatabaseConnection, String> {
+    let url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
+    projectors::database::connect(&url)
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+async fn run() -> Result<(), String> {
+    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
+    let db = views().await?;
+    let shutdown = CancellationToken::new();
+    let running = projectors::supervisor::start(store, db, Default::default(), shutdown.clone());
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    shutdown.cancel();
+    running.stopped().await;
+    Ok(())
+}
+
+async fn replay(name: &str) -> Result<(), String> {
+    let db = views().await?;
+    let projections = if name == "all" {
+        projectors::all()
+    } else {
+        vec![projectors::named(name).ok_or_else(|| format!("no projection called {name:?}"))?]
+    };
+    for projection in projections {
+        projectors::replay::reset(&db, projection.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{}: reset; it rebuilds from the start of the log", projection.name());
+    }
+    Ok(())
+}
+
+async fn status() -> Result<(), String> {
+    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
+    let db = views().await?;
+    let head = store.head().await.map_err(|e| e.to_string())?;
+    let checkpoints = projectors::checkpoint::all(&db).await.map_err(|e| e.to_string())?;
+    println!("log head: {}", head.map_or("empty".to_owned(), |p| p.to_string()));
+    for projection in projectors::all() {
+        let at = checkpoints
+            .iter()
+            .find(|(name, _)| name == projection.name())
+            .map(|(_, p)| p.to_string());
+        println!(
+            "{}: {}",
+            projection.name(),
+            at.unwrap_or_else(|| "not started".to_owned())
+        );
+    }
+    Ok(())
+}

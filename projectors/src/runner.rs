@@ -1,0 +1,101 @@
+//! Running a projection: follow the log from the checkpoint, apply batches
+//! in transactions that also move the checkpoint.
+
+use std::sync::Arc;
+
+use event_store::{EventStore, Position, StoreError, StreamFilter};
+use futures::FutureExt;
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint;
+use crate::projection::{ApplyError, Projection};
+
+#[derive(Debug, Clone)]
+pub struct ProjectorOptions {
+    /// The most events applied in one transaction.
+    pub batch_size: usize,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        Self { batch_size: 500 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("the event store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the views database failed: {0}")]
+    Database(#[from] DbErr),
+    #[error("projection {projection} cannot apply the event at {position}: {source}")]
+    Apply {
+        projection: &'static str,
+        position: Position,
+        #[source]
+        source: ApplyError,
+    },
+    #[error("the subscription to the log ended")]
+    SubscriptionEnded,
+}
+
+/// Runs `projection` until `shutdown` or an error. `progress` receives the
+/// checkpoint after each commit.
+pub async fn run(
+    store: Arc<dyn EventStore>,
+    db: DatabaseConnection,
+    projection: Arc<dyn Projection>,
+    options: ProjectorOptions,
+    progress: watch::Sender<Option<Position>>,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectorError> {
+    let name = projection.name();
+    'restart: loop {
+        let mut applied = checkpoint::load(&db, name).await?;
+        progress.send_replace(applied);
+        tracing::info!(projection = name, from = ?applied.map(|p| p.to_string()), "projecting");
+        // Every stream, not only the projection's own: the checkpoint then
+        // passes every position, so a reader waiting for a position the
+        // projection has no row for is not kept waiting.
+        let mut events = store.subscribe_all(applied, StreamFilter::all());
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = events.next() => next.ok_or(ProjectorError::SubscriptionEnded)??,
+            };
+            let mut batch = vec![first];
+            while batch.len() < options.batch_size {
+                match events.next().now_or_never() {
+                    Some(Some(event)) => batch.push(event?),
+                    Some(None) => return Err(ProjectorError::SubscriptionEnded),
+                    None => break,
+                }
+            }
+            let transaction = db.begin().await?;
+            for event in batch.iter().filter(|e| applied.is_none_or(|a| e.position > a)) {
+                projection
+                    .apply(&transaction, event)
+                    .await
+                    .map_err(|source| ProjectorError::Apply {
+                        projection: name,
+                        position: event.position,
+                        source,
+                    })?;
+            }
+            let last = batch.last().map(|e| e.position).unwrap_or_default();
+            if !checkpoint::advance(&transaction, name, applied, last).await? {
+                transaction.rollback().await?;
+                tracing::warn!(
+                    projection = name,
+                    "checkpoint moved elsewhere (replay or another projector); restarting"
+                );
+                continue 'restart;
+            }
+            transaction.commit().await?;
+            applied = Some(last);
+            progress.send_replace(applied);
+        }
+    }
+}
