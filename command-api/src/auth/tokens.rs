@@ -2,14 +2,16 @@
 //! role, issuer, audience, issue time and expiry. Verifying needs only the
 //! public key, which is published as a JWKS.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use api_common::verifier::Verifier;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::account::Role;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,16 +22,7 @@ pub enum KeyError {
     Generation(String),
 }
 
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: Uuid,
-    pub role: Role,
-    pub iss: String,
-    pub aud: String,
-    pub iat: i64,
-    pub exp: i64,
-}
+pub use api_common::verifier::Claims;
 
 /// An Ed25519 signing key and what verifiers need to know of it.
 #[derive(Clone)]
@@ -105,7 +98,7 @@ pub enum TokenError {
 /// Issues and verifies access tokens.
 pub struct Tokens {
     key: SigningKey,
-    decoding: DecodingKey,
+    verifier: Arc<Verifier>,
     issuer: String,
     audience: String,
     lifetime: Duration,
@@ -114,7 +107,11 @@ pub struct Tokens {
 impl Tokens {
     pub fn new(key: SigningKey, issuer: String, audience: String, lifetime: Duration) -> Self {
         Self {
-            decoding: DecodingKey::from_ed_der(&key.public_key),
+            verifier: Arc::new(Verifier::from_raw_key(
+                &key.public_key,
+                issuer.clone(),
+                audience.clone(),
+            )),
             key,
             issuer,
             audience,
@@ -146,14 +143,14 @@ impl Tokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
+        self.verifier
+            .verify(token)
             .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    /// What verifies this issuer's tokens, for the bearer security scheme.
+    pub fn verifier(&self) -> Arc<Verifier> {
+        Arc::clone(&self.verifier)
     }
 }
 
@@ -227,8 +224,8 @@ mod tests {
         let mine = tokens(SigningKey::from_pem(RFC_8410_KEY).unwrap(), "shop-api");
         let token = mine.issue(Uuid::new_v4(), Role::Customer, chrono::Utc::now()).unwrap();
         let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(mine.key().jwks()).unwrap();
-        let published = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let published = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["shop-api"]);
         assert!(jsonwebtoken::decode::<Claims>(&token, &published, &validation).is_ok());
         assert!(mine.key().public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----"));

@@ -6,10 +6,10 @@ use poem_openapi::types::Password;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::json_body::JsonBody;
-use super::problem::ProblemResponse;
 use super::request::causation;
 use crate::accounts::{Accounts, AccountsError};
+use api_common::json_body::JsonBody;
+use api_common::problem::ProblemResponse;
 
 #[derive(Tags)]
 enum Tag {

@@ -2,12 +2,9 @@
 //! OpenAPI service with its spec at `/openapi.json` and Swagger UI at `/docs`.
 
 mod accounts_api;
-mod body_limit;
 mod health_api;
-mod json_body;
 mod keys_api;
 mod orders_api;
-pub mod problem;
 mod products_api;
 mod request;
 
@@ -92,7 +89,7 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
         .nest("/", api)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .around(|next, request| body_limit::limit_body(next, request, MAX_BODY_BYTES))
-        .data(Arc::clone(&services.tokens))
-        .catch_all_error(|error| async move { problem::from_poem_error(error) })
+        .around(|next, request| api_common::body_limit::limit_body(next, request, MAX_BODY_BYTES))
+        .data(services.tokens.verifier())
+        .catch_all_error(|error| async move { api_common::problem::from_poem_error(error) })
 }

@@ -8,11 +8,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::json_body::JsonBody;
-use super::problem::{Problem, ProblemResponse};
 use super::request::causation;
-use crate::auth::bearer::BearerAuth;
 use crate::orders::{Orders, OrdersError, PlaceOrder, Placed};
+use api_common::bearer::BearerAuth;
+use api_common::json_body::JsonBody;
+use api_common::problem::{Problem, ProblemResponse};
 
 #[derive(Tags)]
 enum Tag {

@@ -7,11 +7,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::json_body::JsonBody;
-use super::problem::ProblemResponse;
 use super::request::causation;
-use crate::auth::bearer::BearerAuth;
 use crate::catalog::{Catalog, CatalogError, Changed};
+use api_common::bearer::BearerAuth;
+use api_common::json_body::JsonBody;
+use api_common::problem::ProblemResponse;
 
 #[derive(Tags)]
 enum Tag {

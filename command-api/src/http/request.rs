@@ -4,7 +4,7 @@ use domain::validation::{InvalidField, Problem};
 use poem::Request;
 use uuid::Uuid;
 
-use super::problem::ProblemResponse;
+use api_common::problem::ProblemResponse;
 
 use crate::aggregates::Causation;
 

@@ -121,7 +121,7 @@ pub fn from_poem_error(error: poem::Error) -> Response {
         return error.into_response();
     }
     let status = error.status();
-    if let Some(invalid) = error.downcast_ref::<super::json_body::InvalidBody>() {
+    if let Some(invalid) = error.downcast_ref::<crate::json_body::InvalidBody>() {
         let body = problem(
             status,
             "invalid-field",

@@ -8,7 +8,7 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
-use super::tokens::{Claims, Tokens};
+use crate::verifier::{Claims, Verifier};
 
 /// A JWT access token from `POST /auth/login`.
 #[derive(SecurityScheme)]
@@ -16,8 +16,8 @@ use super::tokens::{Claims, Tokens};
 pub struct BearerAuth(pub Claims);
 
 async fn verify(request: &Request, bearer: Bearer) -> Option<Claims> {
-    let tokens = request.data::<Arc<Tokens>>()?;
-    tokens.verify(&bearer.token).ok()
+    let verifier = request.data::<Arc<Verifier>>()?;
+    verifier.verify(&bearer.token).ok()
 }
 
 impl BearerAuth {
