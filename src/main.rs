@@ -1,9 +1,14 @@
 //! `cargo run`: Shop in one process on this machine, with no services to
 //! install: the command API and the order saga over the embedded event
-//! store under `./data`. Stops cleanly on Ctrl-C or SIGTERM.
+//! store, the projectors into SQLite views, and the query API, all under
+//! `./data`. Stops cleanly on Ctrl-C or SIGTERM.
+
+mod sample_products;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use api_common::verifier::Verifier;
 use command_api::config::{self, MissingKey};
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +27,16 @@ async fn main() -> ExitCode {
     }
 }
 
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
 async fn run() -> Result<(), String> {
-    let url = std::env::var("EVENT_STORE_URL").unwrap_or_else(|_| "sqlite://data/events.db".to_owned());
+    let store_url = env("EVENT_STORE_URL", "sqlite://data/events.db");
+    let views_url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
     let mut config = config::from_env(MissingKey::Generate).map_err(|e| e.to_string())?;
     // Locally, an administrator always exists: the configured one, or
     // "admin" with a password made up for this run (there is no default).
@@ -39,26 +52,55 @@ async fn run() -> Result<(), String> {
         .as_ref()
         .map(|(username, _)| username.clone())
         .unwrap_or_default();
-    let store = event_store::connect(&url).map_err(|e| e.to_string())?;
+    let (issuer, audience) = (config.issuer.clone(), config.audience.clone());
+    let store = event_store::connect(&store_url).map_err(|e| e.to_string())?;
+    let views = projectors::database::connect(&views_url)
+        .await
+        .map_err(|e| format!("{views_url}: {e}"))?;
     let shutdown = CancellationToken::new();
-    let command_api = command_api::startup::start(store, config, shutdown.clone())
+
+    let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let base = format!("http://{}", command_api.address);
+    let added = sample_products::add(&command_api.catalog)
+        .await
+        .map_err(|e| e.to_string())?;
+    if added > 0 {
+        tracing::info!(added, "sample products added");
+    }
+    let projections = projectors::supervisor::start(store, views.clone(), Default::default(), shutdown.clone());
+    let query_config = query_api::config::Config {
+        listen: env("QUERY_API_ADDR", "127.0.0.1:8081")
+            .parse()
+            .map_err(|e| format!("QUERY_API_ADDR: {e}"))?,
+        verifier: Verifier::from_pem(&command_api.public_key_pem, issuer, audience).map_err(|e| e.to_string())?,
+        read_wait: std::time::Duration::from_secs(2),
+    };
+    let query_api = query_api::startup::start(views, query_config, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let (commands, queries) = (
+        format!("http://{}", command_api.address),
+        format!("http://{}", query_api.address),
+    );
     println!();
-    println!("Shop is running on {url}");
-    println!("  command API  {base}   (Swagger UI: {base}/docs)");
+    println!("Shop is running: events in {store_url}, views in {views_url}");
+    println!("  command API  {commands}   Swagger UI: {commands}/docs");
+    println!("  query API    {queries}   Swagger UI: {queries}/docs");
     match &generated_password {
         Some(password) => println!(
-            "  admin login  POST {base}/auth/login {{\"username\": \"{admin_username}\", \"password\": \"{password}\"}}\n               (made up for this run; set ADMIN_USERNAME and ADMIN_PASSWORD to choose)"
+            "  admin login  POST {commands}/auth/login {{\"username\": \"{admin_username}\", \"password\": \"{password}\"}}\n               (made up for this run; set ADMIN_USERNAME and ADMIN_PASSWORD to choose)"
         ),
-        None => println!("  admin login  POST {base}/auth/login as {admin_username:?} with ADMIN_PASSWORD"),
+        None => println!("  admin login  POST {commands}/auth/login as {admin_username:?} with ADMIN_PASSWORD"),
     }
     println!("Ctrl-C stops it.");
     println!();
     shutdown_signal().await;
     shutdown.cancel();
-    command_api.stopped().await.map_err(|e| e.to_string())
+    let (commands, queries) = tokio::join!(command_api.stopped(), query_api.stopped());
+    projections.stopped().await;
+    commands.and(queries).map_err(|e| e.to_string())
 }
 
 /// Ctrl-C or SIGTERM.

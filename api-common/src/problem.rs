@@ -51,9 +51,10 @@ pub enum ProblemResponse {
     /// unless a retry says otherwise.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency is unavailable; retry later.
+    /// Not ready yet (or a dependency is unavailable): retry after the
+    /// number of seconds in `Retry-After`.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<String>),
 }
 
 fn problem(status: StatusCode, kind: &str, detail: impl Into<String>, field: Option<String>) -> Json<Problem> {
@@ -99,6 +100,14 @@ impl ProblemResponse {
             detail,
             field.map(str::to_owned),
         ))
+    }
+
+    /// Not ready: retry after `seconds`.
+    pub fn unavailable(kind: &str, detail: impl Into<String>, seconds: u32) -> Self {
+        Self::Unavailable(
+            problem(StatusCode::SERVICE_UNAVAILABLE, kind, detail, None),
+            Some(seconds.to_string()),
+        )
     }
 
     /// Logs the cause and answers without revealing it.

@@ -45,6 +45,8 @@ pub struct CommandApi {
     /// The public key that verifies its tokens, as PEM.
     pub public_key_pem: String,
     pub tokens: Arc<Tokens>,
+    /// The catalog service, for seeding sample products.
+    pub catalog: Arc<Catalog>,
     server: JoinHandle<std::io::Result<()>>,
     saga: Option<JoinHandle<()>>,
 }
@@ -143,6 +145,7 @@ pub async fn start(
         address,
         public_key_pem: services.tokens.key().public_key_pem(),
         tokens: services.tokens,
+        catalog: services.catalog,
         server,
         saga,
     })

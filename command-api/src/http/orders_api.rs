@@ -206,7 +206,7 @@ impl From<ProblemResponse> for PlaceOrderResponse {
             | ProblemResponse::NotFound(p)
             | ProblemResponse::Conflict(p)
             | ProblemResponse::Internal(p)
-            | ProblemResponse::Unavailable(p) => Self::Internal(p),
+            | ProblemResponse::Unavailable(p, _) => Self::Internal(p),
         }
     }
 }

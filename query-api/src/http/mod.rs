@@ -1,0 +1,120 @@
+//! The HTTP surface of the query API, with its spec at `/openapi.json` and
+//! Swagger UI at `/docs`. Every read answers with `X-Position`, the log
+//! position its data reflects, and accepts `minPosition` (or
+//! `X-Min-Position`) to wait for a position a command returned.
+
+mod health_api;
+mod orders_api;
+mod paging;
+mod products_api;
+mod users_api;
+
+use std::sync::Arc;
+
+use api_common::problem::ProblemResponse;
+use domain::validation::{InvalidField, Problem};
+use event_store::Position;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use sea_orm::DatabaseConnection;
+
+use crate::freshness::{Freshness, FreshnessError};
+
+/// Everything the reads need.
+pub struct Views {
+    pub db: DatabaseConnection,
+    pub freshness: Arc<Freshness>,
+}
+
+type Apis = (
+    products_api::ProductsApi,
+    users_api::UsersApi,
+    orders_api::OrdersApi,
+    health_api::HealthApi,
+);
+
+fn service(views: &Views) -> OpenApiService<Apis, ()> {
+    let apis = (
+        products_api::ProductsApi {
+            db: views.db.clone(),
+            freshness: Arc::clone(&views.freshness),
+        },
+        users_api::UsersApi {
+            db: views.db.clone(),
+            freshness: Arc::clone(&views.freshness),
+        },
+        orders_api::OrdersApi {
+            db: views.db.clone(),
+            freshness: Arc::clone(&views.freshness),
+        },
+        health_api::HealthApi { db: views.db.clone() },
+    );
+    OpenApiService::new(apis, "Shop query API", env!("CARGO_PKG_VERSION")).description(
+        "The read side of Shop: the catalog, your profile and your orders. Pass the `position` a \
+         command returned as `minPosition` to read your own writes.",
+    )
+}
+
+pub fn spec(views: &Views) -> String {
+    service(views).spec()
+}
+
+pub fn routes(views: &Views, verifier: Arc<api_common::verifier::Verifier>) -> impl Endpoint + use<> {
+    let api = service(views);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(|next, request| api_common::body_limit::limit_body(next, request, 16 * 1024))
+        .data(verifier)
+        .catch_all_error(|error| async move { api_common::problem::from_poem_error(error) })
+}
+
+/// The position a read must reflect: `minPosition`, else `X-Min-Position`.
+fn wanted_position(query: Option<&str>, header: Option<&str>) -> Result<Option<Position>, ProblemResponse> {
+    let (field, raw) = match (query, header) {
+        (Some(raw), _) => ("minPosition", raw),
+        (None, Some(raw)) => ("X-Min-Position", raw),
+        (None, None) => return Ok(None),
+    };
+    raw.parse::<Position>().map(Some).map_err(|_| {
+        ProblemResponse::invalid(&InvalidField::new(
+            field,
+            Problem::Malformed {
+                what: "position (a number, or commit/prepare)",
+            },
+        ))
+    })
+}
+
+/// Waits until `projections` reflect the wanted position; the position
+/// they reflect, as text for `X-Position`.
+async fn reflected(
+    freshness: &Freshness,
+    projections: &[&str],
+    query: Option<&str>,
+    header: Option<&str>,
+) -> Result<String, ProblemResponse> {
+    let wanted = wanted_position(query, header)?;
+    match freshness.reached(projections, wanted).await {
+        Ok(position) => Ok(position.to_string()),
+        Err(FreshnessError::NotYet { wanted }) => Err(ProblemResponse::unavailable(
+            "not-yet-visible",
+            format!("the views have not reached position {wanted} yet; retry"),
+            1,
+        )),
+        Err(FreshnessError::Database(error)) => Err(ProblemResponse::internal(error)),
+    }
+}
+
+fn money(minor: i64) -> String {
+    domain::money::Money::from_minor_units(minor.max(0) as u64).to_string()
+}
+
+/// The `id` path segment as a UUID.
+fn path_id(id: &str) -> Result<uuid::Uuid, ProblemResponse> {
+    uuid::Uuid::parse_str(id)
+        .map_err(|_| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
+}

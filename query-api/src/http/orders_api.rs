@@ -1,0 +1,278 @@
+use std::sync::Arc;
+
+use api_common::bearer::BearerAuth;
+use api_common::problem::ProblemResponse;
+use domain::validation::{InvalidField, Problem};
+use migrations::views::{order_lines, orders};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{money, paging, path_id, reflected};
+use crate::freshness::Freshness;
+
+const READS: &[&str] = &["orders"];
+
+#[derive(Tags)]
+enum Tag {
+    /// Your orders (all orders, for admins).
+    Orders,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderSummary {
+    order_id: Uuid,
+    /// `pending`, `confirmed`, `rejected` or `cancelled`.
+    status: String,
+    /// `pending`, `arranged`, `void` or `refunded`.
+    payment_status: String,
+    /// Once confirmed: a decimal amount such as `"199.50"`.
+    #[oai(skip_serializing_if_is_none)]
+    total: Option<String>,
+    placed_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&orders::Model> for OrderSummary {
+    fn from(row: &orders::Model) -> Self {
+        Self {
+            order_id: row.order_id,
+            status: row.status.clone(),
+            payment_status: row.payment_status.clone(),
+            total: row.total_minor.map(money),
+            placed_at: row.placed_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderPage {
+    /// Newest first.
+    items: Vec<OrderSummary>,
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Line {
+    product_id: Uuid,
+    quantity: i32,
+    /// Once confirmed.
+    #[oai(skip_serializing_if_is_none)]
+    sku: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    unit_price: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    line_total: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Contact {
+    #[oai(skip_serializing_if_is_none)]
+    name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    email: Option<String>,
+    phone: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Shipping {
+    address: String,
+    city: String,
+    state: String,
+    country: String,
+    postal_code: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct OrderDetail {
+    order_id: Uuid,
+    customer_id: Uuid,
+    status: String,
+    payment_status: String,
+    #[oai(skip_serializing_if_is_none)]
+    total: Option<String>,
+    lines: Vec<Line>,
+    customer: Contact,
+    shipping: Shipping,
+    /// Once rejected: `[{productId, reason, requested?, available?}]`.
+    #[oai(skip_serializing_if_is_none)]
+    failures: Option<serde_json::Value>,
+    #[oai(skip_serializing_if_is_none)]
+    cancel_reason: Option<String>,
+    placed_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(ApiResponse)]
+enum ListResponse {
+    /// A page of your orders.
+    #[oai(status = 200)]
+    Ok(Json<OrderPage>, #[oai(header = "X-Position")] String),
+}
+
+#[derive(ApiResponse)]
+enum DetailResponse {
+    /// The order.
+    #[oai(status = 200)]
+    Ok(Json<OrderDetail>, #[oai(header = "X-Position")] String),
+}
+
+pub struct OrdersApi {
+    pub db: DatabaseConnection,
+    pub freshness: Arc<Freshness>,
+}
+
+/// A cursor names the last order of a page: its time and id.
+fn cursor_key(row: &orders::Model) -> String {
+    format!("{}|{}", row.placed_at.to_rfc3339(), row.order_id)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), ProblemResponse> {
+    let malformed = || ProblemResponse::invalid(&InvalidField::new("cursor", Problem::Malformed { what: "cursor" }));
+    let key = paging::decode_cursor(cursor)?;
+    let (at, id) = key.split_once('|').ok_or_else(malformed)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| malformed())?;
+    let id = Uuid::parse_str(id).map_err(|_| malformed())?;
+    Ok((at.with_timezone(&chrono::Utc), id))
+}
+
+#[OpenApi]
+impl OrdersApi {
+    /// Your orders, newest first, paged by `cursor`.
+    #[oai(path = "/me/orders", method = "get", tag = "Tag::Orders")]
+    async fn mine(
+        &self,
+        auth: BearerAuth,
+        /// 1 to 100, default 20.
+        limit: Query<Option<i64>>,
+        /// From a previous page's `nextCursor`.
+        cursor: Query<Option<String>>,
+        /// Wait until the view reflects this position (from a command's answer).
+        #[oai(name = "minPosition")]
+        min_position: Query<Option<String>>,
+        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
+    ) -> Result<ListResponse, ProblemResponse> {
+        let limit = paging::limit(limit.0)?;
+        let after = cursor.0.as_deref().map(parse_cursor).transpose()?;
+        let position = reflected(
+            &self.freshness,
+            READS,
+            min_position.as_deref(),
+            min_position_header.as_deref(),
+        )
+        .await?;
+        let mut query = orders::Entity::find()
+            .filter(orders::Column::CustomerId.eq(auth.0.sub))
+            .order_by_desc(orders::Column::PlacedAt)
+            .order_by_desc(orders::Column::OrderId);
+        if let Some((at, id)) = after {
+            query = query.filter(
+                Condition::any().add(orders::Column::PlacedAt.lt(at)).add(
+                    Condition::all()
+                        .add(orders::Column::PlacedAt.eq(at))
+                        .add(orders::Column::OrderId.lt(id)),
+                ),
+            );
+        }
+        let mut rows = query
+            .limit(limit + 1)
+            .all(&self.db)
+            .await
+            .map_err(ProblemResponse::internal)?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rows.last().map(|row| paging::encode_cursor(&cursor_key(row))))
+            .flatten();
+        Ok(ListResponse::Ok(
+            Json(OrderPage {
+                items: rows.iter().map(OrderSummary::from).collect(),
+                next_cursor,
+            }),
+            position,
+        ))
+    }
+
+    /// One of your orders (any order, for admins). Another customer's order
+    /// answers 404: its existence is not revealed.
+    #[oai(path = "/orders/:id", method = "get", tag = "Tag::Orders")]
+    async fn detail(
+        &self,
+        auth: BearerAuth,
+        /// The order id (a UUID).
+        id: Path<String>,
+        /// Wait until the view reflects this position (from a command's answer).
+        #[oai(name = "minPosition")]
+        min_position: Query<Option<String>>,
+        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
+    ) -> Result<DetailResponse, ProblemResponse> {
+        let id = path_id(&id)?;
+        let position = reflected(
+            &self.freshness,
+            READS,
+            min_position.as_deref(),
+            min_position_header.as_deref(),
+        )
+        .await?;
+        let row = orders::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(ProblemResponse::internal)?
+            .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
+            .ok_or_else(|| ProblemResponse::not_found("no such order"))?;
+        let lines = order_lines::Entity::find()
+            .filter(order_lines::Column::OrderId.eq(id))
+            .order_by_asc(order_lines::Column::LineNo)
+            .all(&self.db)
+            .await
+            .map_err(ProblemResponse::internal)?;
+        let detail = OrderDetail {
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            status: row.status,
+            payment_status: row.payment_status,
+            total: row.total_minor.map(money),
+            lines: lines
+                .into_iter()
+                .map(|line| Line {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    sku: line.sku,
+                    name: line.name,
+                    unit_price: line.unit_price_minor.map(money),
+                    line_total: line.line_total_minor.map(money),
+                })
+                .collect(),
+            customer: Contact {
+                name: row.customer_name,
+                email: row.customer_email,
+                phone: row.customer_phone,
+            },
+            shipping: Shipping {
+                address: row.address,
+                city: row.city,
+                state: row.state,
+                country: row.country,
+                postal_code: row.postal_code,
+            },
+            failures: row.failures.and_then(|f| serde_json::from_str(&f).ok()),
+            cancel_reason: row.cancel_reason,
+            placed_at: row.placed_at,
+            updated_at: row.updated_at,
+        };
+        Ok(DetailResponse::Ok(Json(detail), position))
+    }
+}

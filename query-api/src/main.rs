@@ -1,0 +1,46 @@
+//! The query API as its own process: `query-api` serves the views;
+//! `query-api openapi` prints the OpenAPI document.
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => serve().await,
+        Some("openapi") => openapi().await,
+        Some(other) => Err(format!("unknown mode {other:?}: use serve or openapi")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let config = query_api::config::from_env().map_err(|e| e.to_string())?;
+    let url = std::env::var("VIEWS_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/views.db?mode=rwc".to_owned());
+    let db = projectors::database::connect(&url)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let shutdown = CancellationToken::new();
+    let api = query_api::startup::start(db, config, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    shutdown.cancel();
+    api.stopped().await.map_err(|e| e.to_string())
+}
+
+async fn openapi() -> Result<(), String> {
+    println!("{}", query_api::spec_without_state().await);
+    Ok(())
+}
