@@ -54,7 +54,7 @@ pub enum ProblemResponse {
     /// Not ready yet (or a dependency is unavailable): retry after the
     /// number of seconds in `Retry-After`.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<String>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<u32>),
 }
 
 fn problem(status: StatusCode, kind: &str, detail: impl Into<String>, field: Option<String>) -> Json<Problem> {
@@ -106,7 +106,7 @@ impl ProblemResponse {
     pub fn unavailable(kind: &str, detail: impl Into<String>, seconds: u32) -> Self {
         Self::Unavailable(
             problem(StatusCode::SERVICE_UNAVAILABLE, kind, detail, None),
-            Some(seconds.to_string()),
+            Some(seconds),
         )
     }
 
