@@ -1,0 +1,223 @@
+//! Projections against real databases, Postgres and SQLite: a replay gives
+//! the rows incremental processing gave, across stops; events delivered
+//! twice change nothing; an event that cannot be applied stops the
+//! projection without moving its checkpoint.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StreamFilter, StreamName};
+use migrations::views::{order_lines, orders, products, users};
+use projectors::runner::ProjectorOptions;
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use tokio_util::sync::CancellationToken;
+
+async fn sqlite() -> (DatabaseConnection, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    (projectors::database::connect(&url).await.unwrap(), folder)
+}
+
+async fn postgres() -> (DatabaseConnection, ()) {
+    let url = support::postgres::fresh_database().await;
+    (projectors::database::connect(&url).await.unwrap(), ())
+}
+
+/// Runs every projection until each has reached `head`, then stops them.
+async fn project_until(store: &Arc<dyn EventStore>, db: &DatabaseConnection, head: Position, batch_size: usize) {
+    let shutdown = CancellationToken::new();
+    let running = projectors::supervisor::start(
+        Arc::clone(store),
+        db.clone(),
+        ProjectorOptions { batch_size },
+        shutdown.clone(),
+    );
+    for mut progress in running.progress.values().cloned() {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            progress.wait_for(|p| p.is_some_and(|p| p >= head)),
+        )
+        .await
+        .expect("the projection caught up within 30 s")
+        .unwrap();
+    }
+    shutdown.cancel();
+    running.stopped().await;
+}
+
+/// Every row of every view, in a stable order, as text.
+async fn rows(db: &DatabaseConnection) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    all.extend(
+        products::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{r:?}")),
+    );
+    all.extend(
+        users::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{r:?}")),
+    );
+    all.extend(
+        orders::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{r:?}")),
+    );
+    all.extend(
+        order_lines::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{r:?}")),
+    );
+    all.sort();
+    all
+}
+
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (db, _keep) = super::sqlite().await;
+                    super::$case(db).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (db, _keep) = super::postgres().await;
+                    super::$case(db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    a_replay_gives_the_rows_that_incremental_processing_gave,
+    events_delivered_twice_change_nothing,
+    an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
+);
+
+async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    // Small batches, and a stop between two runs, as a crash would leave it.
+    project_until(&shop.store, &db, shop.head().await, 7).await;
+    shop.trade(1).await;
+    project_until(&shop.store, &db, shop.head().await, 7).await;
+    let incremental = rows(&db).await;
+    assert!(
+        incremental.iter().any(|row| row.contains("status: \"cancelled\"")),
+        "{incremental:#?}"
+    );
+    assert!(incremental.iter().any(|row| row.contains("status: \"rejected\"")));
+    assert!(
+        !incremental.iter().any(|row| row.contains("argon2")),
+        "no password hash in the views"
+    );
+
+    for projection in projectors::all() {
+        projectors::replay::reset(&db, projection.as_ref()).await.unwrap();
+    }
+    assert!(rows(&db).await.is_empty());
+    project_until(&shop.store, &db, shop.head().await, 500).await;
+    assert_eq!(rows(&db).await, incremental);
+}
+
+async fn events_delivered_twice_change_nothing(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let events = shop
+        .store
+        .read_all(None, usize::MAX, &StreamFilter::all())
+        .await
+        .unwrap();
+    let apply_all = || async {
+        for projection in projectors::all() {
+            let transaction = db.begin().await.unwrap();
+            for event in &events {
+                projection.apply(&transaction, event).await.unwrap();
+            }
+            transaction.commit().await.unwrap();
+        }
+    };
+    apply_all().await;
+    let once = rows(&db).await;
+    apply_all().await;
+    assert_eq!(rows(&db).await, once);
+}
+
+async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint(db: DatabaseConnection) {
+    let folder = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> =
+        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
+    let metadata = EventMetadata {
+        correlation_id: uuid::Uuid::new_v4(),
+        causation_id: None,
+        user_id: None,
+        schema_version: 1,
+    };
+    let event = |event_type: &str, data: serde_json::Value| NewEvent {
+        id: uuid::Uuid::new_v4(),
+        event_type: event_type.to_owned(),
+        data: serde_json::to_vec(&data).unwrap(),
+        metadata: metadata.clone(),
+    };
+    let stream = StreamName::new(format!("order-{}", uuid::Uuid::new_v4())).unwrap();
+    let unknown = store
+        .append(
+            &stream,
+            ExpectedRevision::NoStream,
+            vec![event("OrderGiftWrapped", serde_json::json!({}))],
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &stream,
+            ExpectedRevision::Any,
+            vec![event("OrderPlaced", serde_json::json!({"oops": true}))],
+        )
+        .await
+        .unwrap();
+    let orders = projectors::named("orders").unwrap();
+    let (progress, _) = tokio::sync::watch::channel(None);
+    let outcome = projectors::runner::run(
+        Arc::clone(&store),
+        db.clone(),
+        orders,
+        ProjectorOptions { batch_size: 1 },
+        progress,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(projectors::runner::ProjectorError::Apply { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        projectors::checkpoint::load(&db, "orders").await.unwrap(),
+        Some(unknown.position),
+        "the unknown type was passed over; the broken event was not"
+    );
+}
