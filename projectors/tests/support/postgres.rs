@@ -125,6 +125,8 @@ fn start_throwaway_server() -> String {
         command.args(["-c", &watchdog]);
         command
     };
+    // The watchdog must outlive this process, so nothing waits for it.
+    #[allow(clippy::zombie_processes)]
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
