@@ -42,7 +42,52 @@ on_both_databases!(
     a_customer_orders_reads_it_back_cancels_and_the_stock_returns,
     nobody_reads_another_customers_order,
     bad_reads_get_problems_and_an_unreachable_position_gets_503,
+    products_page_by_cursor_and_by_offset_in_sku_order,
 );
+
+async fn products_page_by_cursor_and_by_offset_in_sku_order(system: support::System) {
+    let admin = system.login("admin", "admin-password").await;
+    let mut last = String::new();
+    for sku in ["E-5", "A-1", "C-3", "B-2", "D-4"] {
+        let (status, created) = system
+            .command(
+                "/products",
+                Some(&admin),
+                json!({"sku": sku, "name": format!("Item {sku}"), "price": "1.00", "stock": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        last = created["position"].as_str().unwrap().to_owned();
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/products?limit=2&minPosition={last}");
+    loop {
+        let (status, page) = system.query(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["sku"].as_str().unwrap().to_owned()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(cursor) => path = format!("/products?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["A-1", "B-2", "C-3", "D-4", "E-5"]);
+    let (_, page) = system.query("/products?limit=2&offset=3", None).await;
+    let skus: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].clone())
+        .collect();
+    assert_eq!(skus, [json!("D-4"), json!("E-5")]);
+    let (_, filtered) = system.query("/products?sku=c-3", None).await;
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+}
 
 async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(system: support::System) {
     let admin = system.login("admin", "admin-password").await;

@@ -65,15 +65,14 @@ fn is_root() -> bool {
 /// Runs a Postgres binary, as the `postgres` user when we are root
 /// (Postgres refuses to run as root).
 fn run(bin: &Path, args: &[&str]) {
-    let status = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(bin)
-            .args(args)
-            .status()
+    let mut command = if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin);
+        command
     } else {
-        Command::new(bin).args(args).status()
+        Command::new(bin)
     };
+    let status = command.args(args).stdout(std::process::Stdio::null()).status();
     let status = status.unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     assert!(status.success(), "{} {args:?} failed: {status}", bin.display());
 }
