@@ -14,10 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    api_common::process::init_tracing();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -96,26 +93,9 @@ async fn run() -> Result<(), String> {
     }
     println!("Ctrl-C stops it.");
     println!();
-    shutdown_signal().await;
+    api_common::process::shutdown_signal().await;
     shutdown.cancel();
     let (commands, queries) = tokio::join!(command_api.stopped(), query_api.stopped());
     projections.stopped().await;
     commands.and(queries).map_err(|e| e.to_string())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -7,4 +7,5 @@ pub mod bearer;
 pub mod body_limit;
 pub mod json_body;
 pub mod problem;
+pub mod process;
 pub mod verifier;

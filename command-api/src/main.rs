@@ -14,10 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    api_common::process::init_tracing();
     let mode = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
     let result = match mode.as_str() {
         "serve" => serve().await,
@@ -45,7 +42,7 @@ async fn serve() -> Result<(), String> {
     let api = command_api::startup::start(store, config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
-    shutdown_signal().await;
+    api_common::process::shutdown_signal().await;
     shutdown.cancel();
     api.stopped().await.map_err(|e| e.to_string())
 }
@@ -60,7 +57,7 @@ async fn run_saga() -> Result<(), String> {
         OrderSaga::new(store, products, orders, config.saga),
         shutdown.clone(),
     ));
-    shutdown_signal().await;
+    api_common::process::shutdown_signal().await;
     shutdown.cancel();
     runner.await.map_err(|e| e.to_string())
 }
@@ -68,21 +65,4 @@ async fn run_saga() -> Result<(), String> {
 fn print_openapi() -> Result<(), String> {
     println!("{}", command_api::http::spec_without_state());
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

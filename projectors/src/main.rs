@@ -11,10 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    api_common::process::init_tracing();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] | ["run"] => run().await,
@@ -50,7 +47,7 @@ async fn run() -> Result<(), String> {
     let db = views().await?;
     let shutdown = CancellationToken::new();
     let running = projectors::supervisor::start(store, db, Default::default(), shutdown.clone());
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    api_common::process::shutdown_signal().await;
     shutdown.cancel();
     running.stopped().await;
     Ok(())

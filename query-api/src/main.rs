@@ -7,10 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    api_common::process::init_tracing();
     let outcome = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve().await,
         Some("openapi") => openapi().await,
@@ -35,7 +32,7 @@ async fn serve() -> Result<(), String> {
     let api = query_api::startup::start(db, config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    api_common::process::shutdown_signal().await;
     shutdown.cancel();
     api.stopped().await.map_err(|e| e.to_string())
 }
