@@ -30,10 +30,16 @@ use tokio_util::sync::CancellationToken;
 const PRODUCTS: usize = 1000;
 
 fn main() {
-    let events: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let events: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let server = std::env::var("BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(run(events, &server));
 }
 
@@ -142,7 +148,10 @@ async fn build_log(store: Arc<dyn EventStore>, target: usize) -> usize {
         let stream = StreamName::new(format!("product-{}", ProductId::for_sku(&skus[n]))).unwrap();
         for chunk in events.chunks(1000) {
             written += chunk.len();
-            store.append(&stream, ExpectedRevision::Any, chunk.to_vec()).await.unwrap();
+            store
+                .append(&stream, ExpectedRevision::Any, chunk.to_vec())
+                .await
+                .unwrap();
         }
     }
     let tasks: Vec<_> = order_batches
@@ -166,7 +175,10 @@ async fn build_log(store: Arc<dyn EventStore>, target: usize) -> usize {
 async fn fresh_database(server: &str) -> (DatabaseConnection, String) {
     let admin = Database::connect(server).await.unwrap();
     let name = format!("shop_bench_{}", uuid::Uuid::new_v4().simple());
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
     (projectors::database::connect(url.as_str()).await.unwrap(), name)
@@ -191,7 +203,10 @@ async fn baseline(store: Arc<dyn EventStore>, db: &DatabaseConnection) -> Durati
     let started = Instant::now();
     let mut after = None;
     loop {
-        let batch = store.read_all(after, 500, &event_store::StreamFilter::all()).await.unwrap();
+        let batch = store
+            .read_all(after, 500, &event_store::StreamFilter::all())
+            .await
+            .unwrap();
         let Some(last) = batch.last() else { break };
         after = Some(last.position);
         let mut orders = Vec::new();

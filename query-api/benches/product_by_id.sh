@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Query API benchmark: GET /products/{id} at 32 connections (wrk) against
+# pgbench running the same SELECT at 32 connections, in the same run, on the
+# same Postgres views.
+#
+#   bash query-api/benches/product_by_id.sh
+#
+# Needs wrk (apt-get install wrk) and pgbench; Postgres from
+# BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+# on which it creates a database for the run. BENCH_SECONDS sets each
+# phase's length (default 10).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${BENCH_SECONDS:-10}
+server=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "pgbench is missing: install the Postgres client tools" >&2; exit 1; }
+
+database="shop_bench_$(date +%s)"
+psql "$server" -qc "CREATE DATABASE $database"
+views="${server%/*}/$database"
+work=$(mktemp -d)
+trap 'kill $shop 2>/dev/null || true; wait $shop 2>/dev/null || true; psql "$server" -qc "DROP DATABASE IF EXISTS $database" || true; rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+(cd "$work" && VIEWS_DATABASE_URL="$views" COMMAND_API_ADDR=127.0.0.1:18080 QUERY_API_ADDR=127.0.0.1:18081 \
+  RUST_LOG=warn "$OLDPWD/target/release/shop" > "$work/shop.log" 2>&1) &
+shop=$!
+for _ in $(seq 1 100); do
+  count=$(psql "$views" -tAc "SELECT count(*) FROM products" 2>/dev/null || echo 0)
+  [ "$count" = "100" ] && break
+  sleep 0.2
+done
+id=$(psql "$views" -tAc "SELECT product_id FROM products ORDER BY sku LIMIT 1")
+curl -sf "http://127.0.0.1:18081/products/$id" > /dev/null
+
+echo "SELECT product_id, sku, name, price_minor, available, created_at, updated_at FROM products WHERE product_id = '$id';" > "$work/select.sql"
+pgbench_out=$(pgbench -n -c 32 -j 2 -T "$seconds" -f "$work/select.sql" "$views" 2>&1)
+pg_tps=$(echo "$pgbench_out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+pg_latency=$(echo "$pgbench_out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+
+wrk_out=$(wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:18081/products/$id")
+api_rps=$(echo "$wrk_out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
+p50=$(echo "$wrk_out" | awk '$1 == "50%" {print $2}')
+p99=$(echo "$wrk_out" | awk '$1 == "99%" {print $2}')
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+echo "## Query API: GET /products/{id} on Postgres views"
+echo
+echo "Machine: $(nproc) cores, $cpu. Each phase runs ${seconds} s at 32 connections."
+echo
+echo "| measurement | requests/s | latency | ratio to baseline |"
+echo "| --- | ---: | --- | ---: |"
+echo "| pgbench, the same SELECT (baseline) | ${pg_tps} | average ${pg_latency} ms | 1.00x |"
+ratio=$(awk -v a="$api_rps" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }')
+echo "| query API over HTTP (wrk) | ${api_rps} | p50 ${p50}, p99 ${p99} | ${ratio}x |"
