@@ -23,10 +23,12 @@ work=$(mktemp -d)
 trap 'kill $shop 2>/dev/null || true; wait $shop 2>/dev/null || true; psql "$server" -qc "DROP DATABASE IF EXISTS $database" || true; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
+root=$PWD
 (cd "$work" && VIEWS_DATABASE_URL="$views" COMMAND_API_ADDR=127.0.0.1:18080 QUERY_API_ADDR=127.0.0.1:18081 \
-  RUST_LOG=warn "$OLDPWD/target/release/shop" > "$work/shop.log" 2>&1) &
+  RUST_LOG=warn exec "$root/target/release/shop" > "$work/shop.log" 2>&1) &
 shop=$!
 for _ in $(seq 1 100); do
+  kill -0 "$shop" 2>/dev/null || { echo "shop stopped:" >&2; cat "$work/shop.log" >&2; exit 1; }
   count=$(psql "$views" -tAc "SELECT count(*) FROM products" 2>/dev/null || echo 0)
   [ "$count" = "100" ] && break
   sleep 0.2

@@ -105,7 +105,6 @@ async fn reflected(
             format!("the views have not reached position {wanted} yet; retry"),
             1,
         )),
-        Err(FreshnessError::Database(error)) => Err(ProblemResponse::internal(error)),
     }
 }
 
