@@ -44,7 +44,6 @@ pub struct CommandApi {
     pub address: SocketAddr,
     /// The public key that verifies its tokens, as PEM.
     pub public_key_pem: String,
-    pub tokens: Arc<Tokens>,
     /// The catalog service, for seeding sample products.
     pub catalog: Arc<Catalog>,
     server: JoinHandle<std::io::Result<()>>,
@@ -144,7 +143,6 @@ pub async fn start(
     Ok(CommandApi {
         address,
         public_key_pem: services.tokens.key().public_key_pem(),
-        tokens: services.tokens,
         catalog: services.catalog,
         server,
         saga,

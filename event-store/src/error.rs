@@ -44,9 +44,4 @@ impl StoreError {
             source: Box::new(source),
         }
     }
-
-    /// Whether retrying the same call later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
-    }
 }

@@ -59,13 +59,6 @@ impl OrderLines {
     pub fn as_slice(&self) -> &[OrderLine] {
         &self.0
     }
-
-    pub fn quantity_of(&self, product_id: ProductId) -> Option<Quantity> {
-        self.0
-            .iter()
-            .find(|line| line.product_id == product_id)
-            .map(|line| line.quantity)
-    }
 }
 
 #[cfg(test)]
