@@ -12,15 +12,14 @@
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_common::verifier::Verifier;
-use command_api::auth::tokens::SigningKey;
-use event_store::EventStore;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
@@ -36,30 +35,6 @@ fn main() {
     runtime.block_on(run(Duration::from_secs(seconds), &server));
 }
 
-struct Client {
-    http: reqwest::Client,
-    commands: String,
-    queries: String,
-}
-
-impl Client {
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (reqwest::StatusCode, Value) {
-        let mut request = self.http.post(format!("{}{path}", self.commands)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn login(&self, username: &str, password: &str) -> String {
-        let (_, body) = self
-            .post("/auth/login", None, json!({"username": username, "password": password}))
-            .await;
-        body["accessToken"].as_str().unwrap().to_owned()
-    }
-}
-
 fn order(products: &[String], n: usize) -> Value {
     json!({
         "items": [
@@ -72,9 +47,6 @@ fn order(products: &[String], n: usize) -> Value {
 }
 
 async fn run(phase: Duration, server: &str) {
-    let folder = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
     let admin_db = sea_orm::Database::connect(server).await.unwrap();
     let name = format!("shop_bench_{}", uuid::Uuid::new_v4().simple());
     admin_db
@@ -83,36 +55,13 @@ async fn run(phase: Duration, server: &str) {
         .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
-    let views = projectors::database::connect(url.as_str()).await.unwrap();
-
-    let mut config =
-        command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
-    config.admin = Some(("admin".to_owned(), "admin-password".to_owned()));
-    let shutdown = CancellationToken::new();
-    let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
-        .await
-        .unwrap();
-    let projections =
-        projectors::supervisor::start(Arc::clone(&store), views.clone(), Default::default(), shutdown.clone());
-    let query_config = query_api::config::Config {
-        listen: ([127, 0, 0, 1], 0).into(),
-        verifier: Verifier::from_pem(&command_api.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap(),
-        read_wait: Duration::from_secs(5),
-    };
-    let query_api = query_api::startup::start(views, query_config, shutdown.clone())
-        .await
-        .unwrap();
-    let client = Arc::new(Client {
-        http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
-        commands: format!("http://{}", command_api.address),
-        queries: format!("http://{}", query_api.address),
-    });
+    let client = Arc::new(support::start(url.as_str()).await);
 
     let admin = client.login("admin", "admin-password").await;
     let mut products = Vec::new();
     for n in 0..20 {
         let (_, body) = client
-            .post(
+            .command(
                 "/products",
                 Some(&admin),
                 json!({"sku": format!("LAG-{n}"), "name": "Lag", "price": "1.00", "stock": 1_000_000_000}),
@@ -124,7 +73,7 @@ async fn run(phase: Duration, server: &str) {
     for n in 0..16 {
         let username = format!("lag{n}");
         client
-            .post(
+            .command(
                 "/auth/register",
                 None,
                 json!({"username": username, "password": "password-123", "displayName": "Lag"}),
@@ -143,7 +92,7 @@ async fn run(phase: Duration, server: &str) {
             let mut placed = 0;
             while Instant::now() < deadline {
                 let (status, _) = client
-                    .post("/orders", Some(&token), order(&products, k * 1000 + placed))
+                    .command("/orders", Some(&token), order(&products, k * 1000 + placed))
                     .await;
                 assert_eq!(status, reqwest::StatusCode::CREATED);
                 placed += 1;
@@ -167,7 +116,7 @@ async fn run(phase: Duration, server: &str) {
         let token = tokens[n % tokens.len()].clone();
         tasks.push(tokio::spawn(async move {
             let (status, body) = client
-                .post("/orders", Some(&token), order(&products, 1_000_000 + n))
+                .command("/orders", Some(&token), order(&products, 1_000_000 + n))
                 .await;
             assert_eq!(status, reqwest::StatusCode::CREATED);
             let accepted = Instant::now();
@@ -211,8 +160,6 @@ async fn run(phase: Duration, server: &str) {
         at(0.50),
         at(0.99)
     );
-    shutdown.cancel();
-    projections.stopped().await;
 }
 
 async fn futures_join<T: Send + 'static>(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
