@@ -4,12 +4,55 @@ use async_trait::async_trait;
 use domain::product::ProductEvent;
 use event_store::RecordedEvent;
 use migrations::views::products;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::DatabaseTransaction;
 
-use crate::projection::{ApplyError, Projection, decode};
+use crate::projection::{ApplyError, Projection, decode_all};
+use crate::rows;
 
 pub struct Catalog;
+
+/// The product's row after `event`; `None` while the product has not been
+/// created.
+pub fn evolve(row: Option<products::Model>, event: &ProductEvent) -> Option<products::Model> {
+    if let ProductEvent::Created {
+        product_id,
+        sku,
+        name,
+        price,
+        available,
+        at,
+    } = event
+    {
+        return Some(products::Model {
+            product_id: product_id.as_uuid(),
+            sku: sku.to_string(),
+            name: name.to_string(),
+            price_minor: price.money().minor_units() as i64,
+            available: i64::from(available.get()),
+            created_at: *at,
+            updated_at: *at,
+        });
+    }
+    let mut row = row?;
+    row.updated_at = match event {
+        ProductEvent::Created { .. } | ProductEvent::StockReservationRefused { .. } => return Some(row),
+        ProductEvent::Renamed { name, at, .. } => {
+            row.name = name.to_string();
+            *at
+        }
+        ProductEvent::Repriced { price, at, .. } => {
+            row.price_minor = price.money().minor_units() as i64;
+            *at
+        }
+        ProductEvent::Restocked { available, at, .. }
+        | ProductEvent::StockReserved { available, at, .. }
+        | ProductEvent::StockReleased { available, at, .. } => {
+            row.available = i64::from(available.get());
+            *at
+        }
+    };
+    Some(row)
+}
 
 #[async_trait]
 impl Projection for Catalog {
@@ -21,64 +64,90 @@ impl Projection for Catalog {
         &["products"]
     }
 
-    async fn apply(&self, transaction: &DatabaseTransaction, event: &RecordedEvent) -> Result<(), ApplyError> {
-        let Some(event) = decode::<ProductEvent>(event)? else {
-            return Ok(());
-        };
-        let product_id = event.product_id().as_uuid();
-        let (column, value, at) = match event {
-            ProductEvent::Created {
-                sku,
-                name,
-                price,
-                available,
-                at,
-                ..
-            } => {
-                let row = products::ActiveModel {
-                    product_id: Set(product_id),
-                    sku: Set(sku.to_string()),
-                    name: Set(name.to_string()),
-                    price_minor: Set(price.money().minor_units() as i64),
-                    available: Set(i64::from(available.get())),
-                    created_at: Set(at),
-                    updated_at: Set(at),
-                };
-                products::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(products::Column::ProductId)
-                            .update_columns([
-                                products::Column::Sku,
-                                products::Column::Name,
-                                products::Column::PriceMinor,
-                                products::Column::Available,
-                                products::Column::UpdatedAt,
-                            ])
-                            .to_owned(),
-                    )
-                    .exec_without_returning(transaction)
-                    .await?;
-                return Ok(());
+    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let events = decode_all::<ProductEvent>(events)?;
+        let ids = events.iter().map(|event| event.product_id().as_uuid());
+        let mut products =
+            rows::load::<products::Entity, _>(transaction, products::Column::ProductId, ids, |row| row.product_id)
+                .await?;
+        for event in &events {
+            let id = event.product_id().as_uuid();
+            if let Some(row) = evolve(products.remove(&id), event) {
+                products.insert(id, row);
             }
-            ProductEvent::Renamed { name, at, .. } => (products::Column::Name, Expr::value(name.to_string()), at),
-            ProductEvent::Repriced { price, at, .. } => (
-                products::Column::PriceMinor,
-                Expr::value(price.money().minor_units() as i64),
-                at,
-            ),
-            ProductEvent::Restocked { available, at, .. }
-            | ProductEvent::StockReserved { available, at, .. }
-            | ProductEvent::StockReleased { available, at, .. } => {
-                (products::Column::Available, Expr::value(i64::from(available.get())), at)
-            }
-            ProductEvent::StockReservationRefused { .. } => return Ok(()),
-        };
-        products::Entity::update_many()
-            .col_expr(column, value)
-            .col_expr(products::Column::UpdatedAt, Expr::value(at))
-            .filter(products::Column::ProductId.eq(product_id))
-            .exec(transaction)
-            .await?;
+        }
+        rows::upsert::<products::Entity>(transaction, products.into_values()).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use domain::ids::{OrderId, ProductId};
+    use domain::money::Price;
+    use domain::product::{ProductName, Sku};
+    use domain::quantity::{Quantity, StockLevel};
+
+    use super::*;
+
+    fn created(sku: &Sku, at: domain::Timestamp) -> ProductEvent {
+        ProductEvent::Created {
+            product_id: ProductId::for_sku(sku),
+            sku: sku.clone(),
+            name: ProductName::parse("Lamp").unwrap(),
+            price: Price::from_minor_units(1_250).unwrap(),
+            available: StockLevel::parse_field("stock", 5).unwrap(),
+            at,
+        }
+    }
+
+    fn fold(events: &[ProductEvent]) -> Option<products::Model> {
+        events.iter().fold(None, evolve)
+    }
+
+    #[test]
+    fn stock_and_time_come_from_the_last_event() {
+        let sku = Sku::parse("LAMP-1").unwrap();
+        let (t0, t1) = (chrono::Utc::now(), chrono::Utc::now() + chrono::Duration::seconds(1));
+        let reserved = ProductEvent::StockReserved {
+            product_id: ProductId::for_sku(&sku),
+            order_id: OrderId::from_uuid(uuid::Uuid::now_v7()),
+            quantity: Quantity::parse_field("quantity", 2).unwrap(),
+            unit_price: Price::from_minor_units(1_250).unwrap(),
+            sku: sku.clone(),
+            name: ProductName::parse("Lamp").unwrap(),
+            available: StockLevel::parse_field("stock", 3).unwrap(),
+            at: t1,
+        };
+        let row = fold(&[created(&sku, t0), reserved]).unwrap();
+        assert_eq!((row.available, row.created_at, row.updated_at), (3, t0, t1));
+        assert_eq!((row.sku.as_str(), row.price_minor), ("LAMP-1", 1_250));
+    }
+
+    #[test]
+    fn a_refusal_changes_nothing() {
+        let sku = Sku::parse("LAMP-1").unwrap();
+        let now = chrono::Utc::now();
+        let refused = ProductEvent::StockReservationRefused {
+            product_id: ProductId::for_sku(&sku),
+            order_id: OrderId::from_uuid(uuid::Uuid::now_v7()),
+            requested: Quantity::parse_field("quantity", 9).unwrap(),
+            available: StockLevel::parse_field("stock", 5).unwrap(),
+            at: now + chrono::Duration::seconds(1),
+        };
+        assert_eq!(fold(&[created(&sku, now), refused]), fold(&[created(&sku, now)]));
+    }
+
+    #[test]
+    fn changes_to_a_product_never_created_make_no_row() {
+        let sku = Sku::parse("GHOST").unwrap();
+        let renamed = ProductEvent::Renamed {
+            product_id: ProductId::for_sku(&sku),
+            name: ProductName::parse("Ghost").unwrap(),
+            at: chrono::Utc::now(),
+        };
+        assert_eq!(fold(&[renamed]), None);
     }
 }

@@ -16,6 +16,7 @@ pub mod database;
 pub mod orders;
 pub mod projection;
 pub mod replay;
+pub mod rows;
 pub mod runner;
 pub mod supervisor;
 pub mod users;

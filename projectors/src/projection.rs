@@ -1,12 +1,16 @@
 use async_trait::async_trait;
 use domain::event::{DecodeError, DomainEvent};
-use event_store::RecordedEvent;
+use event_store::{Position, RecordedEvent};
 use sea_orm::{DatabaseTransaction, DbErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("the event cannot be read: {0}")]
-    Decode(#[from] DecodeError),
+    #[error("the event at {position} cannot be read: {source}")]
+    Decode {
+        position: Position,
+        #[source]
+        source: DecodeError,
+    },
     #[error("the view cannot be written: {0}")]
     Database(#[from] DbErr),
 }
@@ -20,15 +24,34 @@ pub trait Projection: Send + Sync {
     /// The tables it owns, emptied when it is replayed.
     fn tables(&self) -> &'static [&'static str];
 
-    /// Applies one event. Events of other streams, and event types this
-    /// build does not know, are passed over; an event that cannot be
-    /// applied is an error that stops the projection.
-    async fn apply(&self, transaction: &DatabaseTransaction, event: &RecordedEvent) -> Result<(), ApplyError>;
+    /// Applies a batch of events, in log order, inside `transaction`.
+    /// Events of other streams, and event types this build does not know,
+    /// are passed over; an event that cannot be applied is an error that
+    /// stops the projection.
+    ///
+    /// A projection folds the batch in memory and writes each changed row
+    /// once: a batch costs a few statements, not one per event.
+    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError>;
+}
+
+/// The batch's events that belong to `E`'s streams and are types this build
+/// knows, decoded, in log order.
+pub fn decode_all<E: DomainEvent>(events: &[RecordedEvent]) -> Result<Vec<E>, ApplyError> {
+    let mut decoded = Vec::new();
+    for event in events {
+        if let Some(known) = decode(event).map_err(|source| ApplyError::Decode {
+            position: event.position,
+            source,
+        })? {
+            decoded.push(known);
+        }
+    }
+    Ok(decoded)
 }
 
 /// The event as `E` if it belongs to `E`'s streams and is a type this build
 /// knows; `None` otherwise.
-pub fn decode<E: DomainEvent>(event: &RecordedEvent) -> Result<Option<E>, DecodeError> {
+fn decode<E: DomainEvent>(event: &RecordedEvent) -> Result<Option<E>, DecodeError> {
     if !event
         .stream
         .strip_prefix(E::CATEGORY)

@@ -5,12 +5,21 @@ use std::sync::Arc;
 
 use event_store::{EventStore, Position, StoreError, StreamFilter};
 use futures::FutureExt;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint;
 use crate::projection::{ApplyError, Projection};
+
+/// SQLite: take the write lock at `BEGIN`. A deferred transaction that reads
+/// before it writes fails with "database is locked" when another projection
+/// wrote in between, instead of waiting its turn. Postgres ignores it.
+const WRITE_AT_ONCE: TransactionOptions = TransactionOptions {
+    isolation_level: None,
+    access_mode: None,
+    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorOptions {
@@ -30,10 +39,11 @@ pub enum ProjectorError {
     Store(#[from] StoreError),
     #[error("the views database failed: {0}")]
     Database(#[from] DbErr),
-    #[error("projection {projection} cannot apply the event at {position}: {source}")]
+    #[error("projection {projection} cannot apply the events {first}..={last}: {source}")]
     Apply {
         projection: &'static str,
-        position: Position,
+        first: Position,
+        last: Position,
         #[source]
         source: ApplyError,
     },
@@ -73,18 +83,16 @@ pub async fn run(
                     None => break,
                 }
             }
-            let transaction = db.begin().await?;
-            for event in batch.iter().filter(|e| applied.is_none_or(|a| e.position > a)) {
-                projection
-                    .apply(&transaction, event)
-                    .await
-                    .map_err(|source| ProjectorError::Apply {
-                        projection: name,
-                        position: event.position,
-                        source,
-                    })?;
-            }
-            let last = batch.last().map(|e| e.position).unwrap_or_default();
+            // The log may deliver an event again (a subscription that
+            // reconnects); what the checkpoint covers is applied already.
+            batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                continue;
+            };
+            let (first, last) = (first.position, last.position);
+            let transaction = db.begin_with_options(WRITE_AT_ONCE).await?;
+            // The checkpoint first: its row lock keeps a second projector of
+            // the same projection out until this batch commits.
             if !checkpoint::advance(&transaction, name, applied, last).await? {
                 transaction.rollback().await?;
                 tracing::warn!(
@@ -93,6 +101,15 @@ pub async fn run(
                 );
                 continue 'restart;
             }
+            projection
+                .apply(&transaction, &batch)
+                .await
+                .map_err(|source| ProjectorError::Apply {
+                    projection: name,
+                    first,
+                    last,
+                    source,
+                })?;
             transaction.commit().await?;
             applied = Some(last);
             progress.send_replace(applied);

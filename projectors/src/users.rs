@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use domain::account::{AccountEvent, Role};
 use event_store::RecordedEvent;
 use migrations::views::users;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::DatabaseTransaction;
 
-use crate::projection::{ApplyError, Projection, decode};
+use crate::projection::{ApplyError, Projection, decode_all};
+use crate::rows;
 
 pub struct Users;
 
@@ -16,6 +16,39 @@ pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Customer => "customer",
         Role::Admin => "admin",
+    }
+}
+
+/// The user's row after `event`; `None` while the account is not registered.
+pub fn evolve(row: Option<users::Model>, event: &AccountEvent) -> Option<users::Model> {
+    match event {
+        AccountEvent::Registered {
+            user_id,
+            username,
+            display_name,
+            role,
+            at,
+            ..
+        } => Some(users::Model {
+            user_id: user_id.as_uuid(),
+            username: username.to_string(),
+            display_name: display_name.to_string(),
+            role: role_name(*role).to_owned(),
+            registered_at: *at,
+        }),
+        AccountEvent::RoleChanged { role, .. } => row.map(|row| users::Model {
+            role: role_name(*role).to_owned(),
+            ..row
+        }),
+        AccountEvent::PasswordChanged { .. } => row,
+    }
+}
+
+fn user_id(event: &AccountEvent) -> uuid::Uuid {
+    match event {
+        AccountEvent::Registered { user_id, .. }
+        | AccountEvent::PasswordChanged { user_id, .. }
+        | AccountEvent::RoleChanged { user_id, .. } => user_id.as_uuid(),
     }
 }
 
@@ -29,41 +62,59 @@ impl Projection for Users {
         &["users"]
     }
 
-    async fn apply(&self, transaction: &DatabaseTransaction, event: &RecordedEvent) -> Result<(), ApplyError> {
-        match decode::<AccountEvent>(event)? {
-            Some(AccountEvent::Registered {
-                user_id,
-                username,
-                display_name,
-                role,
-                at,
-                ..
-            }) => {
-                let row = users::ActiveModel {
-                    user_id: Set(user_id.as_uuid()),
-                    username: Set(username.to_string()),
-                    display_name: Set(display_name.to_string()),
-                    role: Set(role_name(role).to_owned()),
-                    registered_at: Set(at),
-                };
-                users::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(users::Column::UserId)
-                            .update_columns([users::Column::DisplayName, users::Column::Role])
-                            .to_owned(),
-                    )
-                    .exec_without_returning(transaction)
-                    .await?;
+    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let events = decode_all::<AccountEvent>(events)?;
+        let ids = events.iter().map(user_id);
+        let mut users =
+            rows::load::<users::Entity, _>(transaction, users::Column::UserId, ids, |row| row.user_id).await?;
+        for event in &events {
+            let id = user_id(event);
+            if let Some(row) = evolve(users.remove(&id), event) {
+                users.insert(id, row);
             }
-            Some(AccountEvent::RoleChanged { user_id, role, .. }) => {
-                users::Entity::update_many()
-                    .col_expr(users::Column::Role, Expr::value(role_name(role)))
-                    .filter(users::Column::UserId.eq(user_id.as_uuid()))
-                    .exec(transaction)
-                    .await?;
-            }
-            Some(AccountEvent::PasswordChanged { .. }) | None => {}
         }
+        rows::upsert::<users::Entity>(transaction, users.into_values()).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use domain::account::{DisplayName, PasswordHash, Username};
+    use domain::ids::UserId;
+
+    use super::*;
+
+    #[test]
+    fn a_role_change_keeps_the_rest_of_the_profile() {
+        let username = Username::parse("alice").unwrap();
+        let user_id = UserId::for_username(&username);
+        let at = chrono::Utc::now();
+        let registered = AccountEvent::Registered {
+            user_id,
+            username,
+            display_name: DisplayName::parse("Alice").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$secret".to_owned()),
+            role: Role::Customer,
+            at,
+        };
+        let promoted = AccountEvent::RoleChanged {
+            user_id,
+            role: Role::Admin,
+            at: at + chrono::Duration::seconds(1),
+        };
+        let row = [registered, promoted].iter().fold(None, evolve).unwrap();
+        assert_eq!(
+            (
+                row.username.as_str(),
+                row.display_name.as_str(),
+                row.role.as_str(),
+                row.registered_at
+            ),
+            ("alice", "Alice", "admin", at)
+        );
+        assert!(!format!("{row:?}").contains("argon2"), "no password hash in the view");
     }
 }
