@@ -51,9 +51,15 @@ async fn run() -> Result<(), String> {
         .unwrap_or_default();
     let (issuer, audience) = (config.issuer.clone(), config.audience.clone());
     let store = event_store::connect(&store_url).map_err(|e| e.to_string())?;
-    let views = projectors::database::connect(&views_url)
-        .await
-        .map_err(|e| format!("{views_url}: {e}"))?;
+    // One pool for the projectors and one for the query API, so reads never
+    // wait for a connection a projector's batch holds.
+    let pool_size = projectors::database::pool_size_from_env()?;
+    let connect_views = || async {
+        projectors::database::connect(&views_url, pool_size)
+            .await
+            .map_err(|e| format!("{views_url}: {e}"))
+    };
+    let (projector_views, query_views) = (connect_views().await?, connect_views().await?);
     let shutdown = CancellationToken::new();
 
     let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
@@ -65,7 +71,7 @@ async fn run() -> Result<(), String> {
     if added > 0 {
         tracing::info!(added, "sample products added");
     }
-    let projections = projectors::supervisor::start(store, views.clone(), Default::default(), shutdown.clone());
+    let projections = projectors::supervisor::start(store, projector_views, Default::default(), shutdown.clone());
     let query_config = query_api::config::Config {
         listen: env("QUERY_API_ADDR", "127.0.0.1:8081")
             .parse()
@@ -73,7 +79,7 @@ async fn run() -> Result<(), String> {
         verifier: Verifier::from_pem(&command_api.public_key_pem, issuer, audience).map_err(|e| e.to_string())?,
         read_wait: std::time::Duration::from_secs(2),
     };
-    let query_api = query_api::startup::start(views, query_config, shutdown.clone())
+    let query_api = query_api::startup::start(query_views, query_config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
 

@@ -181,7 +181,7 @@ async fn fresh_database(server: &str) -> (DatabaseConnection, String) {
         .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
-    (projectors::database::connect(url.as_str()).await.unwrap(), name)
+    (projectors::database::connect(url.as_str(), 8).await.unwrap(), name)
 }
 
 async fn replay(store: Arc<dyn EventStore>, db: &DatabaseConnection) -> Duration {

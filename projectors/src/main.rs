@@ -37,7 +37,8 @@ fn env(name: &str, default: &str) -> String {
 
 async fn views() -> Result<sea_orm::DatabaseConnection, String> {
     let url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
-    projectors::database::connect(&url)
+    let pool_size = projectors::database::pool_size_from_env()?;
+    projectors::database::connect(&url, pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))
 }

@@ -20,12 +20,12 @@ use tokio_util::sync::CancellationToken;
 async fn sqlite() -> (DatabaseConnection, tempfile::TempDir) {
     let folder = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
-    (projectors::database::connect(&url).await.unwrap(), folder)
+    (projectors::database::connect(&url, 4).await.unwrap(), folder)
 }
 
 async fn postgres() -> (DatabaseConnection, ()) {
     let url = support::postgres::fresh_database().await;
-    (projectors::database::connect(&url).await.unwrap(), ())
+    (projectors::database::connect(&url, 4).await.unwrap(), ())
 }
 
 /// Runs every projection until each has reached `head`, then stops them.

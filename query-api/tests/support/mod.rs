@@ -30,7 +30,7 @@ pub async fn start(views_url: &str) -> System {
     let folder = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> =
         Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
-    let views = projectors::database::connect(views_url).await.unwrap();
+    let views = projectors::database::connect(views_url, 8).await.unwrap();
     let mut config =
         command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
     config.admin = Some(("admin".to_owned(), "admin-password".to_owned()));
