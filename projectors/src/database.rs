@@ -31,7 +31,9 @@ fn pool_size(configured: Option<&str>, cores: u32) -> Result<u32, String> {
     match configured.filter(|v| !v.is_empty()) {
         Some(size) => match size.parse::<u32>() {
             Ok(size) if size > 0 => Ok(size),
-            _ => Err(format!("VIEWS_POOL_SIZE is not valid: {size:?} is not a positive whole number")),
+            _ => Err(format!(
+                "VIEWS_POOL_SIZE is not valid: {size:?} is not a positive whole number"
+            )),
         },
         None => Ok((2 * cores).max(4)),
     }

@@ -2,7 +2,7 @@
 //! with one query, changed in memory, and written back with multi-row
 //! upserts, instead of a statement per event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use sea_orm::sea_query::OnConflict;
@@ -15,7 +15,8 @@ use sea_orm::{
 /// (32,766) and Postgres' (65,535).
 const MAX_PARAMETERS: usize = 30_000;
 
-/// The rows of `E` whose `column` is one of `keys`, by that key.
+/// The rows of `E` whose `column` is one of `keys` (repeats allowed), by that
+/// key.
 pub async fn load<E, K>(
     db: &impl ConnectionTrait,
     column: E::Column,
@@ -26,7 +27,7 @@ where
     E: EntityTrait,
     K: Eq + Hash + Into<Value>,
 {
-    let keys: Vec<K> = keys.into_iter().collect();
+    let keys: HashSet<K> = keys.into_iter().collect();
     let mut rows = HashMap::with_capacity(keys.len());
     let mut keys = keys.into_iter().peekable();
     while keys.peek().is_some() {
