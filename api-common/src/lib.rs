@@ -6,6 +6,7 @@
 pub mod bearer;
 pub mod body_limit;
 pub mod json_body;
+pub mod listener;
 pub mod problem;
 pub mod process;
 pub mod verifier;

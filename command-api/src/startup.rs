@@ -9,7 +9,6 @@ use domain::account::Account;
 use domain::order::Order;
 use domain::product::Product;
 use event_store::EventStore;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -119,18 +118,13 @@ pub async fn start(
         let saga = OrderSaga::new(Arc::clone(&store), products, orders, config.saga.clone());
         tokio::spawn(saga::supervise(saga, shutdown.clone()))
     });
-    let acceptor = TcpListener::bind(config.listen)
-        .into_acceptor()
+    let acceptor = api_common::listener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen {
             address: config.listen,
             source,
         })?;
-    let address = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(config.listen);
+    let address = acceptor.address().unwrap_or(config.listen);
     let routes = http::routes(&services);
     let server = poem::Server::new_with_acceptor(acceptor);
     let stop = shutdown.clone();

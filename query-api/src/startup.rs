@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -34,12 +33,8 @@ pub fn views(db: DatabaseConnection, read_wait: Duration) -> Views {
 /// Serves the views in `db` until `shutdown`.
 pub async fn start(db: DatabaseConnection, config: Config, shutdown: CancellationToken) -> std::io::Result<QueryApi> {
     let views = views(db, config.read_wait);
-    let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
-    let address = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(config.listen);
+    let acceptor = api_common::listener::bind(config.listen).await?;
+    let address = acceptor.address().unwrap_or(config.listen);
     let routes = http::routes(&views, Arc::new(config.verifier));
     let server = poem::Server::new_with_acceptor(acceptor);
     let server = tokio::spawn(async move {
