@@ -6,15 +6,25 @@
 //! in memory, so a read costs no extra query: the position it reports is
 //! one its data reflects at least (checkpoints only grow, and the rows are
 //! read after the checkpoint was).
+//!
+//! The poller reads every [`WAITING_POLL`] while a read waits for a
+//! position, and only every [`IDLE_POLL`] otherwise: many query API
+//! instances then cost the database little when nobody waits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use event_store::Position;
 use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-/// How often the checkpoints are read.
-const POLL: Duration = Duration::from_millis(5);
+/// How often the checkpoints are read while a read waits for a position.
+const WAITING_POLL: Duration = Duration::from_millis(5);
+
+/// How often they are read when nobody waits: how stale the position a
+/// response reports may be (its data is at least that fresh).
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 type Checkpoints = Vec<(String, Position)>;
 
@@ -26,7 +36,32 @@ pub enum FreshnessError {
 
 pub struct Freshness {
     checkpoints: watch::Receiver<Checkpoints>,
+    waiters: Arc<Waiters>,
     wait: Duration,
+}
+
+/// Reads waiting for a position, and the poller's alarm clock.
+#[derive(Default)]
+struct Waiters {
+    count: AtomicUsize,
+    wake: Notify,
+}
+
+/// One waiting read; counted while it lives.
+struct Waiting<'a>(&'a Waiters);
+
+impl<'a> Waiting<'a> {
+    fn start(waiters: &'a Waiters) -> Self {
+        waiters.count.fetch_add(1, Ordering::SeqCst);
+        waiters.wake.notify_one();
+        Self(waiters)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Freshness {
@@ -34,6 +69,8 @@ impl Freshness {
     /// value is dropped.
     pub fn new(db: DatabaseConnection, wait: Duration) -> Self {
         let (sender, checkpoints) = watch::channel(Vec::new());
+        let waiters = Arc::new(Waiters::default());
+        let poller_waiters = Arc::clone(&waiters);
         tokio::spawn(async move {
             loop {
                 match projectors::checkpoint::all(&db).await {
@@ -46,13 +83,22 @@ impl Freshness {
                     }
                     Err(error) => tracing::warn!(%error, "cannot read the projections' checkpoints"),
                 }
+                let pause = match poller_waiters.count.load(Ordering::SeqCst) {
+                    0 => IDLE_POLL,
+                    _ => WAITING_POLL,
+                };
                 tokio::select! {
                     () = sender.closed() => return,
-                    () = tokio::time::sleep(POLL) => {}
+                    () = tokio::time::sleep(pause) => {}
+                    () = poller_waiters.wake.notified() => {}
                 }
             }
         });
-        Self { checkpoints, wait }
+        Self {
+            checkpoints,
+            waiters,
+            wait,
+        }
     }
 
     /// The position the `projections` together reflect (the least of their
@@ -63,6 +109,11 @@ impl Freshness {
         let Some(wanted) = wanted else {
             return Ok(reflected(&checkpoints.borrow()));
         };
+        let known = reflected(&checkpoints.borrow_and_update());
+        if known >= wanted {
+            return Ok(known);
+        }
+        let _waiting = Waiting::start(&self.waiters);
         let reached = tokio::time::timeout(self.wait, checkpoints.wait_for(|known| reflected(known) >= wanted)).await;
         match reached {
             Ok(Ok(known)) => Ok(reflected(&known)),
@@ -83,4 +134,44 @@ fn least(checkpoints: &Checkpoints, projections: &[&str]) -> Position {
         })
         .min()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn views() -> DatabaseConnection {
+        // One connection: every connection to `sqlite::memory:` is its own database.
+        projectors::database::connect("sqlite::memory:", 1).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_until_every_projection_it_reads_has_reached_the_position() {
+        let db = views().await;
+        let freshness = Arc::new(Freshness::new(db.clone(), Duration::from_secs(5)));
+        let wanted = Position::at(3);
+        let waiting = tokio::spawn({
+            let freshness = Arc::clone(&freshness);
+            async move { freshness.reached(&["catalog", "orders"], Some(wanted)).await }
+        });
+        projectors::checkpoint::advance(&db, "catalog", None, Position::at(4))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "orders has not reached 3 yet");
+        projectors::checkpoint::advance(&db, "orders", None, Position::at(3))
+            .await
+            .unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), Position::at(3), "the least of the two");
+    }
+
+    #[tokio::test]
+    async fn a_position_not_reached_within_the_wait_is_refused() {
+        let freshness = Freshness::new(views().await, Duration::from_millis(50));
+        let outcome = freshness.reached(&["catalog"], Some(Position::at(1))).await;
+        assert!(matches!(outcome, Err(FreshnessError::NotYet { wanted }) if wanted == Position::at(1)));
+        assert_eq!(freshness.waiters.count.load(Ordering::SeqCst), 0, "the waiter is gone");
+    }
 }
