@@ -4,7 +4,7 @@
 use event_store::Position;
 use migrations::views::checkpoints;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 
 fn to_sql(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -70,4 +70,43 @@ pub async fn advance(
         }
     };
     Ok(moved == 1)
+}
+
+/// Locks the projection's checkpoint row until the transaction ends, and
+/// returns it: a projector of this projection waits at its next batch.
+pub async fn lock(db: &impl ConnectionTrait, projection: &str) -> Result<Option<Position>, DbErr> {
+    let row = checkpoints::Entity::find_by_id(projection.to_owned())
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(row.map(|row| Position::new(row.commit_position as u64, row.prepare_position as u64)))
+}
+
+/// Sets the checkpoint to `position` whatever it was; `None` forgets it.
+pub async fn overwrite(db: &impl ConnectionTrait, projection: &str, position: Option<Position>) -> Result<(), DbErr> {
+    let Some(position) = position else {
+        checkpoints::Entity::delete_by_id(projection.to_owned())
+            .exec(db)
+            .await?;
+        return Ok(());
+    };
+    let row = checkpoints::ActiveModel {
+        projection: Set(projection.to_owned()),
+        commit_position: Set(to_sql(position.commit)),
+        prepare_position: Set(to_sql(position.prepare)),
+        updated_at: Set(chrono::Utc::now()),
+    };
+    checkpoints::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(checkpoints::Column::Projection)
+                .update_columns([
+                    checkpoints::Column::CommitPosition,
+                    checkpoints::Column::PreparePosition,
+                    checkpoints::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }

@@ -1,7 +1,10 @@
 //! Connecting to the views' database and bringing its schema up to date.
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool
 /// of at most `pool_size` connections and runs the migrations. SQLite files
@@ -16,6 +19,18 @@ pub async fn connect(url: &str, pool_size: u32) -> Result<DatabaseConnection, Db
     }
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Begins a transaction that writes the views. On SQLite it takes the write
+/// lock at `BEGIN`: a deferred transaction that reads before it writes fails
+/// with "database is locked" when another projection wrote in between,
+/// instead of waiting its turn. Postgres ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// `VIEWS_POOL_SIZE`, or twice the cores and at least 4. More connections

@@ -55,17 +55,25 @@ async fn run() -> Result<(), String> {
 }
 
 async fn replay(name: &str) -> Result<(), String> {
+    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
     let db = views().await?;
+    let batch_size = projectors::runner::ProjectorOptions::default().batch_size;
     let projections = if name == "all" {
         projectors::all()
     } else {
         vec![projectors::named(name).ok_or_else(|| format!("no projection called {name:?}"))?]
     };
     for projection in projections {
-        projectors::replay::reset(&db, projection.as_ref())
+        let started = std::time::Instant::now();
+        let reached = projectors::replay::rebuild(store.as_ref(), &db, projection.as_ref(), batch_size)
             .await
             .map_err(|e| e.to_string())?;
-        println!("{}: reset; it rebuilds from the start of the log", projection.name());
+        println!(
+            "{}: rebuilt up to position {} in {:.1} s",
+            projection.name(),
+            reached.map_or("(empty log)".to_owned(), |p| p.to_string()),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

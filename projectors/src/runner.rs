@@ -3,23 +3,14 @@
 
 use std::sync::Arc;
 
-use event_store::{EventStore, Position, StoreError, StreamFilter};
+use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
 use futures::FutureExt;
-use sea_orm::{DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint;
 use crate::projection::{ApplyError, Projection};
-
-/// SQLite: take the write lock at `BEGIN`. A deferred transaction that reads
-/// before it writes fails with "database is locked" when another projection
-/// wrote in between, instead of waiting its turn. Postgres ignores it.
-const WRITE_AT_ONCE: TransactionOptions = TransactionOptions {
-    isolation_level: None,
-    access_mode: None,
-    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-};
+use crate::{checkpoint, database};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorOptions {
@@ -86,11 +77,10 @@ pub async fn run(
             // The log may deliver an event again (a subscription that
             // reconnects); what the checkpoint covers is applied already.
             batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            let Some(last) = batch.last().map(|event| event.position) else {
                 continue;
             };
-            let (first, last) = (first.position, last.position);
-            let transaction = db.begin_with_options(WRITE_AT_ONCE).await?;
+            let transaction = database::begin_write(&db).await?;
             // The checkpoint first: its row lock keeps a second projector of
             // the same projection out until this batch commits.
             if !checkpoint::advance(&transaction, name, applied, last).await? {
@@ -101,18 +91,29 @@ pub async fn run(
                 );
                 continue 'restart;
             }
-            projection
-                .apply(&transaction, &batch)
-                .await
-                .map_err(|source| ProjectorError::Apply {
-                    projection: name,
-                    first,
-                    last,
-                    source,
-                })?;
+            apply(&transaction, projection.as_ref(), &batch).await?;
             transaction.commit().await?;
             applied = Some(last);
             progress.send_replace(applied);
         }
     }
+}
+
+/// Applies `batch` to `projection` in `transaction`; a failure names the
+/// positions the batch spans.
+pub(crate) async fn apply(
+    transaction: &DatabaseTransaction,
+    projection: &dyn Projection,
+    batch: &[RecordedEvent],
+) -> Result<(), ProjectorError> {
+    let position = |event: Option<&RecordedEvent>| event.map(|event| event.position).unwrap_or_default();
+    projection
+        .apply(transaction, batch)
+        .await
+        .map_err(|source| ProjectorError::Apply {
+            projection: projection.name(),
+            first: position(batch.first()),
+            last: position(batch.last()),
+            source,
+        })
 }

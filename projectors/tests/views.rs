@@ -1,7 +1,8 @@
 //! Projections against real databases, Postgres and SQLite: a replay gives
-//! the rows incremental processing gave, across stops; events delivered
-//! twice change nothing; an event that cannot be applied stops the
-//! projection without moving its checkpoint.
+//! the rows incremental processing gave, across stops; readers see the old
+//! rows until a replay commits, and a running projector carries on after
+//! it; events delivered twice change nothing; an event that cannot be
+//! applied stops the projection without moving its checkpoint.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -37,6 +38,13 @@ async fn project_until(store: &Arc<dyn EventStore>, db: &DatabaseConnection, hea
         ProjectorOptions { batch_size },
         shutdown.clone(),
     );
+    caught_up(&running, head).await;
+    shutdown.cancel();
+    running.stopped().await;
+}
+
+/// Waits until every running projection has reached `head`.
+async fn caught_up(running: &projectors::supervisor::Running, head: Position) {
     for mut progress in running.progress.values().cloned() {
         tokio::time::timeout(
             Duration::from_secs(30),
@@ -46,8 +54,6 @@ async fn project_until(store: &Arc<dyn EventStore>, db: &DatabaseConnection, hea
         .expect("the projection caught up within 30 s")
         .unwrap();
     }
-    shutdown.cancel();
-    running.stopped().await;
 }
 
 /// Every row of every view, in a stable order, as text.
@@ -114,6 +120,8 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     a_replay_gives_the_rows_that_incremental_processing_gave,
+    readers_see_the_old_rows_until_a_replay_commits,
+    a_running_projector_carries_on_after_a_replay,
     events_delivered_twice_change_nothing,
     an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
 );
@@ -136,12 +144,74 @@ async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseCo
         "no password hash in the views"
     );
 
+    let head = shop.head().await;
     for projection in projectors::all() {
-        projectors::replay::reset(&db, projection.as_ref()).await.unwrap();
+        let reached = projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 500)
+            .await
+            .unwrap();
+        assert_eq!(reached, Some(head));
+        assert_eq!(
+            projectors::checkpoint::load(&db, projection.name()).await.unwrap(),
+            Some(head)
+        );
     }
-    assert!(rows(&db).await.is_empty());
-    project_until(&shop.store, &db, shop.head().await, 500).await;
     assert_eq!(rows(&db).await, incremental);
+}
+
+async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    for round in 0..3 {
+        shop.trade(round).await;
+    }
+    project_until(&shop.store, &db, shop.head().await, 500).await;
+    let before = rows(&db).await;
+    let orders = projectors::named("orders").unwrap();
+    // Batches of one event make the rebuild slow enough to read during it.
+    let rebuild = tokio::spawn({
+        let (store, db) = (Arc::clone(&shop.store), db.clone());
+        async move { projectors::replay::rebuild(store.as_ref(), &db, orders.as_ref(), 1).await }
+    });
+    let mut reads_during = 0;
+    while !rebuild.is_finished() {
+        assert_eq!(rows(&db).await, before, "a read during the rebuild");
+        reads_during += 1;
+    }
+    rebuild.await.unwrap().unwrap();
+    assert!(reads_during > 0, "the test read nothing while the rebuild ran");
+    assert_eq!(rows(&db).await, before);
+}
+
+async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    let shutdown = CancellationToken::new();
+    let running = projectors::supervisor::start(
+        Arc::clone(&shop.store),
+        db.clone(),
+        ProjectorOptions::default(),
+        shutdown.clone(),
+    );
+    shop.trade(0).await;
+    caught_up(&running, shop.head().await).await;
+    for projection in projectors::all() {
+        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 7)
+            .await
+            .unwrap();
+    }
+    shop.trade(1).await;
+    caught_up(&running, shop.head().await).await;
+    shutdown.cancel();
+    running.stopped().await;
+    let carried_on = rows(&db).await;
+    assert!(
+        carried_on.iter().any(|row| row.contains("R1-0")),
+        "round 1 is in the views"
+    );
+    for projection in projectors::all() {
+        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 500)
+            .await
+            .unwrap();
+    }
+    assert_eq!(rows(&db).await, carried_on);
 }
 
 async fn events_delivered_twice_change_nothing(db: DatabaseConnection) {
