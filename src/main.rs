@@ -71,6 +71,19 @@ async fn run() -> Result<(), String> {
     if added > 0 {
         tracing::info!(added, "sample products added");
     }
+    let admin_listen = env("PROJECTORS_ADMIN_ADDR", "127.0.0.1:8082")
+        .parse()
+        .map_err(|e| format!("PROJECTORS_ADMIN_ADDR: {e}"))?;
+    let admin_verifier =
+        Verifier::from_pem(&command_api.public_key_pem, issuer.clone(), audience.clone()).map_err(|e| e.to_string())?;
+    let admin = projectors::admin::Projectors {
+        store: Arc::clone(&store),
+        db: projector_views.clone(),
+        replays: Default::default(),
+    };
+    let admin_api = projectors::admin::start(admin, admin_verifier, admin_listen, shutdown.clone())
+        .await
+        .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {admin_listen}: {e}"))?;
     let projections = projectors::supervisor::start(store, projector_views, Default::default(), shutdown.clone());
     let query_config = query_api::config::Config {
         listen: env("QUERY_API_ADDR", "127.0.0.1:8081")
@@ -83,14 +96,16 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
 
-    let (commands, queries) = (
+    let (commands, queries, admin) = (
         format!("http://{}", command_api.address),
         format!("http://{}", query_api.address),
+        format!("http://{}", admin_api.address),
     );
     println!();
     println!("Shop is running: events in {store_url}, views in {views_url}");
     println!("  command API  {commands}   Swagger UI: {commands}/docs");
     println!("  query API    {queries}   Swagger UI: {queries}/docs");
+    println!("  projectors   {admin}   Swagger UI: {admin}/docs (status, replay)");
     match &generated_password {
         Some(password) => println!(
             "  admin login  POST {commands}/auth/login {{\"username\": \"{admin_username}\", \"password\": \"{password}\"}}\n               (made up for this run; set ADMIN_USERNAME and ADMIN_PASSWORD to choose)"
@@ -101,7 +116,7 @@ async fn run() -> Result<(), String> {
     println!();
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
-    let (commands, queries) = tokio::join!(command_api.stopped(), query_api.stopped());
+    let (commands, queries, admin) = tokio::join!(command_api.stopped(), query_api.stopped(), admin_api.stopped());
     projections.stopped().await;
-    commands.and(queries).map_err(|e| e.to_string())
+    commands.and(queries).and(admin).map_err(|e| e.to_string())
 }

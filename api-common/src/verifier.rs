@@ -42,6 +42,23 @@ impl Verifier {
         }
     }
 
+    /// From `JWT_PUBLIC_KEY` (PEM) or `JWT_PUBLIC_KEY_FILE`, with
+    /// `JWT_ISSUER` and `JWT_AUDIENCE` (default `shop` both); the error
+    /// names the variable at fault.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let pem = match (var("JWT_PUBLIC_KEY"), var("JWT_PUBLIC_KEY_FILE")) {
+            (Some(pem), _) => pem,
+            (None, Some(path)) => {
+                std::fs::read_to_string(&path).map_err(|e| format!("JWT_PUBLIC_KEY_FILE is not valid: {path}: {e}"))?
+            }
+            (None, None) => return Err("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE must be set".to_owned()),
+        };
+        let issuer = var("JWT_ISSUER").unwrap_or_else(|| "shop".to_owned());
+        let audience = var("JWT_AUDIENCE").unwrap_or_else(|| "shop".to_owned());
+        Self::from_pem(&pem, issuer, audience).map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))
+    }
+
     /// From a PEM `PUBLIC KEY`.
     pub fn from_pem(pem: &str, issuer: String, audience: String) -> Result<Self, VerifyError> {
         let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| VerifyError::Key(e.to_string()))?;

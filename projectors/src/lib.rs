@@ -10,6 +10,7 @@
 //! the other's commit fail and restart from the stored checkpoint instead of
 //! applying anything twice.
 
+pub mod admin;
 pub mod catalog;
 pub mod checkpoint;
 pub mod database;

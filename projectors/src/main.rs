@@ -1,9 +1,11 @@
 //! The projectors as their own process.
 //!
-//! - `projectors` (or `projectors run`): keep every projection up to date;
+//! - `projectors` (or `projectors run`): keep every projection up to date,
+//!   with the admin API on `PROJECTORS_ADMIN_ADDR` (`off` for none);
 //! - `projectors replay <projection>|all`: rebuild from the start of the log
-//!   (a running projector picks the reset up at its next commit);
-//! - `projectors status`: each projection's checkpoint against the log's head.
+//!   while the old rows keep serving reads;
+//! - `projectors status`: each projection's checkpoint against the log's head;
+//! - `projectors openapi`: print the admin API's OpenAPI document.
 
 use std::process::ExitCode;
 
@@ -17,7 +19,11 @@ async fn main() -> ExitCode {
         [] | ["run"] => run().await,
         ["replay", name] => replay(name).await,
         ["status"] => status().await,
-        _ => Err("usage: projectors [run | replay <catalog|users|orders|all> | status]".to_owned()),
+        ["openapi"] => {
+            println!("{}", projectors::admin::spec_without_state().await);
+            Ok(())
+        }
+        _ => Err("usage: projectors [run | replay <catalog|users|orders|all> | status | openapi]".to_owned()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,10 +53,32 @@ async fn run() -> Result<(), String> {
     let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
     let db = views().await?;
     let shutdown = CancellationToken::new();
+    let admin = match env("PROJECTORS_ADMIN_ADDR", "127.0.0.1:8082").as_str() {
+        "off" => None,
+        listen => {
+            let listen = listen
+                .parse()
+                .map_err(|e| format!("PROJECTORS_ADMIN_ADDR is not valid: {e} (or set it to off)"))?;
+            let verifier = api_common::verifier::Verifier::from_env()
+                .map_err(|e| format!("{e}: the admin API checks admin tokens with it (PROJECTORS_ADMIN_ADDR=off runs without the admin API)"))?;
+            let projectors = projectors::admin::Projectors {
+                store: std::sync::Arc::clone(&store),
+                db: db.clone(),
+                replays: Default::default(),
+            };
+            let admin = projectors::admin::start(projectors, verifier, listen, shutdown.clone())
+                .await
+                .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {listen}: {e}"))?;
+            Some(admin)
+        }
+    };
     let running = projectors::supervisor::start(store, db, Default::default(), shutdown.clone());
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
     running.stopped().await;
+    if let Some(admin) = admin {
+        admin.stopped().await.map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

@@ -14,7 +14,10 @@ pub struct Shop {
     pub store: Arc<dyn EventStore>,
     base: String,
     http: reqwest::Client,
-    admin: String,
+    /// An admin's access token.
+    pub admin: String,
+    /// The key that verifies the command API's tokens.
+    pub public_key_pem: String,
     shutdown: CancellationToken,
     _folder: tempfile::TempDir,
 }
@@ -37,6 +40,7 @@ pub async fn start() -> Shop {
         base,
         http,
         admin,
+        public_key_pem: api.public_key_pem,
         shutdown,
         _folder: folder,
     }
@@ -56,6 +60,17 @@ async fn login(http: &reqwest::Client, base: &str, username: &str, password: &st
 }
 
 impl Shop {
+    /// Registers a customer and returns its access token.
+    pub async fn customer(&self, username: &str) -> String {
+        self.http
+            .post(format!("{}/auth/register", self.base))
+            .json(&json!({"username": username, "password": "password-123", "displayName": username}))
+            .send()
+            .await
+            .unwrap();
+        login(&self.http, &self.base, username, "password-123").await
+    }
+
     async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> serde_json::Value {
         self.http
             .post(format!("{}{path}", self.base))
@@ -84,14 +99,7 @@ impl Shop {
             products.push(created["productId"].as_str().unwrap().to_owned());
         }
         for customer in 0..2 {
-            let username = format!("r{round}c{customer}");
-            self.http
-                .post(format!("{}/auth/register", self.base))
-                .json(&json!({"username": username, "password": "password-123", "displayName": username}))
-                .send()
-                .await
-                .unwrap();
-            let token = login(&self.http, &self.base, &username, "password-123").await;
+            let token = self.customer(&format!("r{round}c{customer}")).await;
             let order = |items: Vec<(usize, i64)>| {
                 json!({
                     "items": items.iter().map(|(p, q)| json!({"productId": products[*p], "quantity": q})).collect::<Vec<_>>(),

@@ -1,0 +1,87 @@
+//! The replays this process started, and how each went.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use event_store::{EventStore, Position};
+use sea_orm::DatabaseConnection;
+
+use crate::projection::Projection;
+use crate::replay;
+use crate::runner::ProjectorOptions;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayState {
+    Running {
+        since: chrono::DateTime<chrono::Utc>,
+    },
+    Done {
+        reached: Option<Position>,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    Failed {
+        error: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// The last replay of each projection, by name.
+#[derive(Default)]
+pub struct Replays(Mutex<BTreeMap<&'static str, ReplayState>>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("a replay of {0} is running already")]
+pub struct AlreadyRunning(pub &'static str);
+
+impl Replays {
+    pub fn state(&self, projection: &str) -> Option<ReplayState> {
+        self.lock().get(projection).cloned()
+    }
+
+    /// Starts rebuilding `projection` in the background, unless a replay of
+    /// it is running already.
+    pub fn start(
+        self: &Arc<Self>,
+        store: Arc<dyn EventStore>,
+        db: DatabaseConnection,
+        projection: Arc<dyn Projection>,
+    ) -> Result<ReplayState, AlreadyRunning> {
+        let name = projection.name();
+        let running = ReplayState::Running {
+            since: chrono::Utc::now(),
+        };
+        {
+            let mut replays = self.lock();
+            if matches!(replays.get(name), Some(ReplayState::Running { .. })) {
+                return Err(AlreadyRunning(name));
+            }
+            replays.insert(name, running.clone());
+        }
+        let replays = Arc::clone(self);
+        tokio::spawn(async move {
+            tracing::info!(projection = name, "replay started");
+            let batch_size = ProjectorOptions::default().batch_size;
+            let outcome = replay::rebuild(store.as_ref(), &db, projection.as_ref(), batch_size).await;
+            let at = chrono::Utc::now();
+            let state = match outcome {
+                Ok(reached) => {
+                    tracing::info!(projection = name, reached = ?reached.map(|p| p.to_string()), "replay done");
+                    ReplayState::Done { reached, at }
+                }
+                Err(error) => {
+                    tracing::error!(projection = name, %error, "replay failed");
+                    ReplayState::Failed {
+                        error: error.to_string(),
+                        at,
+                    }
+                }
+            };
+            replays.lock().insert(name, state);
+        });
+        Ok(running)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, ReplayState>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

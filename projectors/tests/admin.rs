@@ -1,0 +1,261 @@
+//! The projectors' admin API over real HTTP: status against the log head,
+//! replays by admins only, one at a time, and its failure answers as
+//! problem+json.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_common::verifier::Verifier;
+use projectors::admin::{AdminApi, Projectors};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+struct Admin {
+    shop: support::shop::Shop,
+    db: DatabaseConnection,
+    base: String,
+    http: reqwest::Client,
+    _api: AdminApi,
+    _projections: projectors::supervisor::Running,
+    shutdown: CancellationToken,
+    _folder: tempfile::TempDir,
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start() -> Admin {
+    let shop = support::shop::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let db = projectors::database::connect(&url, 4).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let projectors = Projectors {
+        store: Arc::clone(&shop.store),
+        db: db.clone(),
+        replays: Default::default(),
+    };
+    let verifier = Verifier::from_pem(&shop.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap();
+    let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), shutdown.clone())
+        .await
+        .unwrap();
+    let projections = projectors::supervisor::start(
+        Arc::clone(&shop.store),
+        db.clone(),
+        Default::default(),
+        shutdown.clone(),
+    );
+    Admin {
+        base: format!("http://{}", api.address),
+        shop,
+        db,
+        http: reqwest::Client::new(),
+        _api: api,
+        _projections: projections,
+        shutdown,
+        _folder: folder,
+    }
+}
+
+impl Admin {
+    async fn status(&self) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/projections", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn replay(&self, name: &str, token: Option<&str>) -> (u16, String, Value) {
+        let mut request = self.http.post(format!("{}/projections/{name}/replay", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, content_type, response.json().await.unwrap())
+    }
+
+    /// Polls the status until `done` says so, for at most 30 s.
+    async fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let status = self.status().await;
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what} within 30 s: {}", self.status().await);
+    }
+}
+
+fn projection<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()
+}
+
+fn all_caught_up(status: &Value) -> bool {
+    status["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["caughtUp"] == true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_shows_each_projection_against_the_head_of_the_log() {
+    let admin = start().await;
+    admin.shop.trade(0).await;
+    let head = admin.shop.head().await.to_string();
+    let status = admin
+        .wait_for("every projection caught up", |s| {
+            s["head"] == head.as_str() && all_caught_up(s)
+        })
+        .await;
+    let names: Vec<&str> = status["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["catalog", "users", "orders"]);
+    assert_eq!(projection(&status, "orders")["position"], head.as_str());
+    assert!(projection(&status, "orders")["replay"].is_null(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_replays_a_projection_and_sees_it_done() {
+    let admin = start().await;
+    admin.shop.trade(0).await;
+    let head = admin.shop.head().await.to_string();
+    admin.wait_for("every projection caught up", all_caught_up).await;
+
+    let (status, _, body) = admin.replay("orders", Some(&admin.shop.admin)).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(["running", "done"].contains(&body["phase"].as_str().unwrap()), "{body}");
+    let status = admin
+        .wait_for("the replay done", |s| {
+            projection(s, "orders")["replay"]["phase"] == "done"
+        })
+        .await;
+    assert_eq!(projection(&status, "orders")["replay"]["reached"], head.as_str());
+    assert_eq!(projection(&status, "orders")["position"], head.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replay_of_the_same_projection_waits_for_the_first() {
+    let admin = start().await;
+    admin.shop.trade(0).await;
+    admin.wait_for("every projection caught up", all_caught_up).await;
+    // Hold the views' write lock so that the first replay cannot finish yet.
+    let blocker = projectors::database::begin_write(&admin.db).await.unwrap();
+    let (first, _, body) = admin.replay("catalog", Some(&admin.shop.admin)).await;
+    assert_eq!(first, 202, "{body}");
+    let (second, content_type, problem) = admin.replay("catalog", Some(&admin.shop.admin)).await;
+    assert_eq!(second, 409, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert!(problem["detail"].as_str().unwrap().contains("catalog"), "{problem}");
+    let (other, _, body) = admin.replay("users", Some(&admin.shop.admin)).await;
+    assert_eq!(other, 202, "another projection may replay meanwhile: {body}");
+    blocker.rollback().await.unwrap();
+    admin
+        .wait_for("both replays done", |s| {
+            projection(s, "catalog")["replay"]["phase"] == "done" && projection(s, "users")["replay"]["phase"] == "done"
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_replay_and_only_projections_that_exist() {
+    let admin = start().await;
+    let customer = admin.shop.customer("carol").await;
+    for (token, expected) in [(None, 401), (Some(customer.as_str()), 403), (Some("not-a-token"), 401)] {
+        let (status, content_type, problem) = admin.replay("orders", token).await;
+        assert_eq!(status, expected, "{problem}");
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(problem["status"], expected);
+    }
+    let (status, content_type, problem) = admin.replay("inventory", Some(&admin.shop.admin)).await;
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("catalog, users, orders"),
+        "{problem}"
+    );
+    let status = admin.status().await;
+    assert!(
+        status["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["replay"].is_null()),
+        "nothing was replayed: {status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
+    use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamName};
+    use sea_orm::EntityTrait;
+
+    let admin = start().await;
+    admin.shop.trade(0).await;
+    admin.wait_for("every projection caught up", all_caught_up).await;
+    let orders_before = migrations::views::orders::Entity::find().all(&admin.db).await.unwrap();
+    // Projected by nobody yet: the live projector stops at it too.
+    let broken = NewEvent {
+        id: uuid::Uuid::new_v4(),
+        event_type: "OrderPlaced".to_owned(),
+        data: br#"{"oops": true}"#.to_vec(),
+        metadata: EventMetadata {
+            correlation_id: uuid::Uuid::new_v4(),
+            causation_id: None,
+            user_id: None,
+            schema_version: 1,
+        },
+    };
+    let stream = StreamName::new(format!("order-{}", uuid::Uuid::new_v4())).unwrap();
+    let appended = admin
+        .shop
+        .store
+        .append(&stream, ExpectedRevision::NoStream, vec![broken])
+        .await
+        .unwrap();
+
+    let (status, _, body) = admin.replay("orders", Some(&admin.shop.admin)).await;
+    assert_eq!(status, 202, "{body}");
+    let status = admin
+        .wait_for("the replay failed", |s| {
+            projection(s, "orders")["replay"]["phase"] == "failed"
+        })
+        .await;
+    let error = projection(&status, "orders")["replay"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains(&appended.position.to_string()), "{error}");
+    assert_eq!(projection(&status, "orders")["caughtUp"], false);
+    let orders_after = migrations::views::orders::Entity::find().all(&admin.db).await.unwrap();
+    assert_eq!(orders_after, orders_before, "the failed replay changed nothing");
+}
