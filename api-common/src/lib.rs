@@ -5,8 +5,10 @@
 
 pub mod bearer;
 pub mod body_limit;
+pub mod health;
 pub mod json_body;
 pub mod listener;
 pub mod problem;
 pub mod process;
+pub mod routes;
 pub mod verifier;

@@ -259,3 +259,22 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     let orders_after = migrations::views::orders::Entity::find().all(&admin.db).await.unwrap();
     assert_eq!(orders_after, orders_before, "the failed replay changed nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_views_database() {
+    let admin = start().await;
+    let get = |path: &'static str| {
+        let (http, base) = (admin.http.clone(), admin.base.clone());
+        async move {
+            let response = http.get(format!("{base}{path}")).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/health/live").await, (200, "ok".to_owned()));
+    assert_eq!(get("/health/ready").await, (200, "ready".to_owned()));
+    admin.db.clone().close().await.unwrap();
+    let (status, reason) = get("/health/ready").await;
+    assert_eq!(status, 503);
+    assert!(reason.starts_with("views database unavailable"), "{reason}");
+    assert_eq!(get("/health/live").await.0, 200, "still alive");
+}

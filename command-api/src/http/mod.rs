@@ -2,7 +2,6 @@
 //! OpenAPI service with its spec at `/openapi.json` and Swagger UI at `/docs`.
 
 mod accounts_api;
-mod health_api;
 mod keys_api;
 mod orders_api;
 mod products_api;
@@ -10,7 +9,8 @@ mod request;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Route};
+use api_common::health::{HealthApi, ReadinessCheck};
+use poem::Endpoint;
 use poem_openapi::OpenApiService;
 
 use crate::accounts::Accounts;
@@ -36,7 +36,7 @@ type Apis = (
     products_api::ProductsApi,
     orders_api::OrdersApi,
     keys_api::KeysApi,
-    health_api::HealthApi,
+    HealthApi,
 );
 
 fn service(services: &Services) -> OpenApiService<Apis, ()> {
@@ -53,8 +53,8 @@ fn service(services: &Services) -> OpenApiService<Apis, ()> {
         keys_api::KeysApi {
             tokens: Arc::clone(&services.tokens),
         },
-        health_api::HealthApi {
-            store: Arc::clone(&services.store),
+        HealthApi {
+            ready: event_store_answers(Arc::clone(&services.store)),
         },
     );
     OpenApiService::new(apis, "Shop command API", env!("CARGO_PKG_VERSION")).description(
@@ -65,6 +65,20 @@ fn service(services: &Services) -> OpenApiService<Apis, ()> {
 }
 
 /// The OpenAPI document, as committed under `openapi/command-api.json`.
+/// Ready when the event store answers.
+fn event_store_answers(store: Arc<dyn event_store::EventStore>) -> ReadinessCheck {
+    Arc::new(move || {
+        let store = Arc::clone(&store);
+        Box::pin(async move {
+            store
+                .head()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("event store unavailable: {e}"))
+        })
+    })
+}
+
 pub fn spec(services: &Services) -> String {
     service(services).spec()
 }
@@ -82,14 +96,5 @@ pub fn spec_without_state() -> String {
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
-    let api = service(services);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    Route::new()
-        .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .around(|next, request| api_common::body_limit::limit_body(next, request, MAX_BODY_BYTES))
-        .data(services.tokens.verifier())
-        .catch_all_error(|error| async move { api_common::problem::from_poem_error(error) })
+    api_common::routes::routes(service(services), MAX_BODY_BYTES, services.tokens.verifier())
 }

@@ -2,7 +2,6 @@
 //! projection's checkpoint against the log head, and replays without
 //! downtime. Spec at `/openapi.json`, Swagger UI at `/docs`.
 
-mod health_api;
 mod projections_api;
 mod replays;
 
@@ -10,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_common::health::{HealthApi, ReadinessCheck};
 use api_common::verifier::Verifier;
 use event_store::EventStore;
-use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use tokio::task::JoinHandle;
@@ -28,21 +27,40 @@ pub struct Projectors {
     pub replays: Arc<Replays>,
 }
 
-type Apis = (projections_api::ProjectionsApi, health_api::HealthApi);
+type Apis = (projections_api::ProjectionsApi, HealthApi);
 
 fn service(projectors: &Projectors) -> OpenApiService<Apis, ()> {
     let apis = (
         projections_api::ProjectionsApi {
             projectors: projectors.clone(),
         },
-        health_api::HealthApi {
-            projectors: projectors.clone(),
+        HealthApi {
+            ready: store_and_views_answer(projectors.clone()),
         },
     );
     OpenApiService::new(apis, "Shop projectors admin API", env!("CARGO_PKG_VERSION")).description(
         "How far each projection has read the event log, and replays: a projection is rebuilt from \
          the start of the log while its old rows keep serving reads.",
     )
+}
+
+/// Ready when the event store and the views database answer.
+fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
+    Arc::new(move || {
+        let projectors = projectors.clone();
+        Box::pin(async move {
+            projectors
+                .store
+                .head()
+                .await
+                .map_err(|e| format!("event store unavailable: {e}"))?;
+            projectors
+                .db
+                .ping()
+                .await
+                .map_err(|e| format!("views database unavailable: {e}"))
+        })
+    })
 }
 
 /// The OpenAPI document, built on an in-memory store and database: the
@@ -58,19 +76,6 @@ pub async fn spec_without_state() -> String {
         replays: Arc::default(),
     })
     .spec()
-}
-
-fn routes(projectors: &Projectors, verifier: Arc<Verifier>) -> impl Endpoint + use<> {
-    let api = service(projectors);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    Route::new()
-        .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .around(|next, request| api_common::body_limit::limit_body(next, request, 16 * 1024))
-        .data(verifier)
-        .catch_all_error(|error| async move { api_common::problem::from_poem_error(error) })
 }
 
 pub struct AdminApi {
@@ -93,7 +98,7 @@ pub async fn start(
 ) -> std::io::Result<AdminApi> {
     let acceptor = api_common::listener::bind(listen).await?;
     let address = acceptor.address().unwrap_or(listen);
-    let routes = routes(&projectors, Arc::new(verifier));
+    let routes = api_common::routes::routes(service(&projectors), 16 * 1024, Arc::new(verifier));
     let server = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(Duration::from_secs(10)))

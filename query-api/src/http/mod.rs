@@ -3,7 +3,6 @@
 //! position its data reflects, and accepts `minPosition` (or
 //! `X-Min-Position`) to wait for a position a command returned.
 
-mod health_api;
 mod orders_api;
 mod paging;
 mod products_api;
@@ -11,10 +10,11 @@ mod users_api;
 
 use std::sync::Arc;
 
+use api_common::health::{HealthApi, ReadinessCheck};
 use api_common::problem::ProblemResponse;
 use domain::validation::{InvalidField, Problem};
 use event_store::Position;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::Endpoint;
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 
@@ -30,7 +30,7 @@ type Apis = (
     products_api::ProductsApi,
     users_api::UsersApi,
     orders_api::OrdersApi,
-    health_api::HealthApi,
+    HealthApi,
 );
 
 fn service(views: &Views) -> OpenApiService<Apis, ()> {
@@ -47,7 +47,9 @@ fn service(views: &Views) -> OpenApiService<Apis, ()> {
             db: views.db.clone(),
             freshness: Arc::clone(&views.freshness),
         },
-        health_api::HealthApi { db: views.db.clone() },
+        HealthApi {
+            ready: views_answer(views.db.clone()),
+        },
     );
     OpenApiService::new(apis, "Shop query API", env!("CARGO_PKG_VERSION")).description(
         "The read side of Shop: the catalog, your profile and your orders. Pass the `position` a \
@@ -55,21 +57,20 @@ fn service(views: &Views) -> OpenApiService<Apis, ()> {
     )
 }
 
+/// Ready when the views database answers.
+fn views_answer(db: DatabaseConnection) -> ReadinessCheck {
+    Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move { db.ping().await.map_err(|e| format!("views database unavailable: {e}")) })
+    })
+}
+
 pub fn spec(views: &Views) -> String {
     service(views).spec()
 }
 
 pub fn routes(views: &Views, verifier: Arc<api_common::verifier::Verifier>) -> impl Endpoint + use<> {
-    let api = service(views);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    Route::new()
-        .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .around(|next, request| api_common::body_limit::limit_body(next, request, 16 * 1024))
-        .data(verifier)
-        .catch_all_error(|error| async move { api_common::problem::from_poem_error(error) })
+    api_common::routes::routes(service(views), 16 * 1024, verifier)
 }
 
 /// The position a read must reflect: `minPosition`, else `X-Min-Position`.

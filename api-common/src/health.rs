@@ -1,7 +1,14 @@
+//! Liveness and readiness probes, the same on every service; each service
+//! says what being ready means for it (its dependencies answer).
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use poem_openapi::payload::PlainText;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
 
-use super::Projectors;
+/// Answers `Ok` when the service can do its work, else why it cannot.
+pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 #[derive(Tags)]
 enum Tag {
@@ -11,16 +18,16 @@ enum Tag {
 
 #[derive(ApiResponse)]
 enum Readiness {
-    /// The event store and the views database answer.
+    /// Every dependency answers.
     #[oai(status = 200)]
     Ready(PlainText<String>),
-    /// The event store or the views database does not answer.
+    /// A dependency does not answer; the body says which.
     #[oai(status = 503)]
     NotReady(PlainText<String>),
 }
 
 pub struct HealthApi {
-    pub projectors: Projectors,
+    pub ready: ReadinessCheck,
 }
 
 #[OpenApi]
@@ -31,15 +38,13 @@ impl HealthApi {
         PlainText("ok")
     }
 
-    /// The process can project: the event store and the views database answer.
+    /// The process can do its work: the store or database it depends on
+    /// answers.
     #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
     async fn ready(&self) -> Readiness {
-        if let Err(error) = self.projectors.store.head().await {
-            return Readiness::NotReady(PlainText(format!("event store unavailable: {error}")));
-        }
-        match self.projectors.db.ping().await {
+        match (self.ready)().await {
             Ok(()) => Readiness::Ready(PlainText("ready".to_owned())),
-            Err(error) => Readiness::NotReady(PlainText(format!("views database unavailable: {error}"))),
+            Err(reason) => Readiness::NotReady(PlainText(reason)),
         }
     }
 }

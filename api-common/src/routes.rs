@@ -1,0 +1,27 @@
+//! How every HTTP service is put together: its operations at `/`, Swagger
+//! UI at `/docs`, the spec at `/openapi.json`, a body size limit, the
+//! access-token verifier, and problem+json for every error, including
+//! those poem raises before an operation runs.
+
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApi, OpenApiService};
+
+use crate::verifier::Verifier;
+
+pub fn routes<T: OpenApi + 'static>(
+    api: OpenApiService<T, ()>,
+    max_body_bytes: usize,
+    verifier: Arc<Verifier>,
+) -> impl Endpoint {
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(move |next, request| crate::body_limit::limit_body(next, request, max_body_bytes))
+        .data(verifier)
+        .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
+}
