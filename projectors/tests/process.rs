@@ -1,0 +1,54 @@
+//! The `projectors` binary refuses a configuration it cannot run with,
+//! naming the variable at fault, and stops.
+
+use std::process::Command;
+
+fn projectors(env: &[(&str, &str)]) -> (bool, String) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let output = Command::new(env!("CARGO_BIN_EXE_projectors"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "EVENT_STORE_URL",
+            format!("sqlite://{}", folder.path().join("events.db").display()),
+        )
+        .env(
+            "VIEWS_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display()),
+        )
+        .envs(env.iter().copied())
+        .output()
+        .expect("the projectors binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn without_a_public_key_the_admin_api_cannot_start() {
+    let (succeeded, stderr) = projectors(&[]);
+    assert!(!succeeded);
+    assert!(
+        stderr.contains("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE must be set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PROJECTORS_ADMIN_ADDR=off"), "{stderr}");
+}
+
+#[test]
+fn a_bad_admin_address_or_key_is_named() {
+    let (succeeded, stderr) = projectors(&[("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two")]);
+    assert!(!succeeded);
+    assert!(stderr.contains("PROJECTORS_ADMIN_ADDR is not valid"), "{stderr}");
+    let (succeeded, stderr) = projectors(&[("JWT_PUBLIC_KEY", "not a key")]);
+    assert!(!succeeded);
+    assert!(stderr.contains("JWT_PUBLIC_KEY:"), "{stderr}");
+}
+
+#[test]
+fn a_bad_pool_size_is_named() {
+    let (succeeded, stderr) = projectors(&[("PROJECTORS_ADMIN_ADDR", "off"), ("VIEWS_POOL_SIZE", "0")]);
+    assert!(!succeeded);
+    assert!(stderr.contains("VIEWS_POOL_SIZE is not valid"), "{stderr}");
+}
