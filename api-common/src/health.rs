@@ -33,14 +33,14 @@ pub struct HealthApi {
 #[OpenApi]
 impl HealthApi {
     /// The process is up.
-    #[oai(path = "/health/live", method = "get", tag = "Tag::Health")]
+    #[oai(path = "/health/live", method = "get", operation_id = "live", tag = "Tag::Health")]
     async fn live(&self) -> PlainText<&'static str> {
         PlainText("ok")
     }
 
     /// The process can do its work: the store or database it depends on
     /// answers.
-    #[oai(path = "/health/ready", method = "get", tag = "Tag::Health")]
+    #[oai(path = "/health/ready", method = "get", operation_id = "ready", tag = "Tag::Health")]
     async fn ready(&self) -> Readiness {
         match (self.ready)().await {
             Ok(()) => Readiness::Ready(PlainText("ready".to_owned())),

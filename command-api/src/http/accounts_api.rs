@@ -87,7 +87,12 @@ impl AccountsApi {
     ///
     /// Usernames are unique regardless of case. Only an argon2id hash of the
     /// password is stored.
-    #[oai(path = "/auth/register", method = "post", tag = "Tag::Auth")]
+    #[oai(
+        path = "/auth/register",
+        method = "post",
+        operation_id = "register",
+        tag = "Tag::Auth"
+    )]
     async fn register(
         &self,
         request: &Request,
@@ -113,7 +118,7 @@ impl AccountsApi {
     ///
     /// An unknown user and a wrong password get the same 401 answer, in the
     /// same time.
-    #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
+    #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
     async fn login(&self, body: JsonBody<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
         let token = self.accounts.login(&body.username, body.password.as_str()).await?;
         Ok(LoginResponse::Ok(Json(AccessToken {

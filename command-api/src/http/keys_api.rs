@@ -18,7 +18,12 @@ pub struct KeysApi {
 #[OpenApi]
 impl KeysApi {
     /// The public keys that verify access tokens (JWKS, RFC 7517).
-    #[oai(path = "/.well-known/jwks.json", method = "get", tag = "Tag::Keys")]
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "getJwks",
+        tag = "Tag::Keys"
+    )]
     async fn jwks(&self) -> Json<serde_json::Value> {
         Json(self.tokens.key().jwks())
     }

@@ -277,7 +277,7 @@ impl OrdersApi {
     /// 409 rejected with the reason per product, or 202 pending. With an
     /// `Idempotency-Key`, the same request again gives the same answer and no
     /// second order; the same key with another body gives 422.
-    #[oai(path = "/orders", method = "post", tag = "Tag::Orders")]
+    #[oai(path = "/orders", method = "post", operation_id = "placeOrder", tag = "Tag::Orders")]
     async fn place(
         &self,
         auth: BearerAuth,
@@ -346,7 +346,12 @@ impl OrdersApi {
     /// Cancel one of your confirmed orders.
     ///
     /// Another customer's order answers 404: its existence is not revealed.
-    #[oai(path = "/orders/:id/cancel", method = "post", tag = "Tag::Orders")]
+    #[oai(
+        path = "/orders/:id/cancel",
+        method = "post",
+        operation_id = "cancelOrder",
+        tag = "Tag::Orders"
+    )]
     async fn cancel(
         &self,
         auth: BearerAuth,

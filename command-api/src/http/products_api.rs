@@ -111,7 +111,12 @@ impl ProductsApi {
     ///
     /// The product id is derived from the SKU, so creating the same SKU
     /// twice is refused with 409.
-    #[oai(path = "/products", method = "post", tag = "Tag::Products")]
+    #[oai(
+        path = "/products",
+        method = "post",
+        operation_id = "createProduct",
+        tag = "Tag::Products"
+    )]
     async fn create(
         &self,
         auth: BearerAuth,
@@ -134,7 +139,12 @@ impl ProductsApi {
     }
 
     /// Rename a product.
-    #[oai(path = "/products/:id/name", method = "put", tag = "Tag::Products")]
+    #[oai(
+        path = "/products/:id/name",
+        method = "put",
+        operation_id = "renameProduct",
+        tag = "Tag::Products"
+    )]
     async fn rename(
         &self,
         auth: BearerAuth,
@@ -156,7 +166,12 @@ impl ProductsApi {
     }
 
     /// Change a product's price. Orders already confirmed keep their price.
-    #[oai(path = "/products/:id/price", method = "put", tag = "Tag::Products")]
+    #[oai(
+        path = "/products/:id/price",
+        method = "put",
+        operation_id = "repriceProduct",
+        tag = "Tag::Products"
+    )]
     async fn reprice(
         &self,
         auth: BearerAuth,
@@ -178,7 +193,12 @@ impl ProductsApi {
     }
 
     /// Add stock to a product.
-    #[oai(path = "/products/:id/restock", method = "post", tag = "Tag::Products")]
+    #[oai(
+        path = "/products/:id/restock",
+        method = "post",
+        operation_id = "restockProduct",
+        tag = "Tag::Products"
+    )]
     async fn restock(
         &self,
         auth: BearerAuth,

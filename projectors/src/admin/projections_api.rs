@@ -95,7 +95,12 @@ pub struct ProjectionsApi {
 impl ProjectionsApi {
     /// Every projection's checkpoint against the head of the log, and its
     /// last replay.
-    #[oai(path = "/projections", method = "get", tag = "Tag::Projections")]
+    #[oai(
+        path = "/projections",
+        method = "get",
+        operation_id = "listProjections",
+        tag = "Tag::Projections"
+    )]
     async fn list(&self) -> Result<Json<Projections>, ProblemResponse> {
         let unavailable = |what: &str, error: &dyn std::fmt::Display| {
             tracing::warn!(%error, "{what} unavailable");
@@ -134,7 +139,12 @@ impl ProjectionsApi {
 
     /// Admins: rebuild a projection from the start of the log. Its old rows
     /// keep serving reads until the rebuilt ones replace them at once.
-    #[oai(path = "/projections/:name/replay", method = "post", tag = "Tag::Projections")]
+    #[oai(
+        path = "/projections/:name/replay",
+        method = "post",
+        operation_id = "replayProjection",
+        tag = "Tag::Projections"
+    )]
     async fn replay(&self, auth: BearerAuth, name: Path<String>) -> Result<ReplayResponse, ProblemResponse> {
         if !auth.is_admin() {
             return Err(ProblemResponse::forbidden("only admins may replay projections"));

@@ -152,7 +152,12 @@ fn parse_cursor(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), P
 #[OpenApi]
 impl OrdersApi {
     /// Your orders, newest first, paged by `cursor`.
-    #[oai(path = "/me/orders", method = "get", tag = "Tag::Orders")]
+    #[oai(
+        path = "/me/orders",
+        method = "get",
+        operation_id = "listMyOrders",
+        tag = "Tag::Orders"
+    )]
     async fn mine(
         &self,
         auth: BearerAuth,
@@ -208,7 +213,7 @@ impl OrdersApi {
 
     /// One of your orders (any order, for admins). Another customer's order
     /// answers 404: its existence is not revealed.
-    #[oai(path = "/orders/:id", method = "get", tag = "Tag::Orders")]
+    #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder", tag = "Tag::Orders")]
     async fn detail(
         &self,
         auth: BearerAuth,

@@ -93,7 +93,12 @@ impl ProductsApi {
     /// List products in SKU order, filtered by exact SKU or by a fragment of
     /// the name (case-insensitive); paged by `cursor` or by `offset`.
     #[allow(clippy::too_many_arguments)]
-    #[oai(path = "/products", method = "get", tag = "Tag::Products")]
+    #[oai(
+        path = "/products",
+        method = "get",
+        operation_id = "listProducts",
+        tag = "Tag::Products"
+    )]
     async fn list(
         &self,
         /// 1 to 100, default 20.
@@ -163,7 +168,12 @@ impl ProductsApi {
     }
 
     /// One product.
-    #[oai(path = "/products/:id", method = "get", tag = "Tag::Products")]
+    #[oai(
+        path = "/products/:id",
+        method = "get",
+        operation_id = "getProduct",
+        tag = "Tag::Products"
+    )]
     async fn get(
         &self,
         /// The product id (a UUID).

@@ -44,7 +44,7 @@ pub struct UsersApi {
 #[OpenApi]
 impl UsersApi {
     /// Your profile.
-    #[oai(path = "/me", method = "get", tag = "Tag::Me")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe", tag = "Tag::Me")]
     async fn me(
         &self,
         auth: BearerAuth,
