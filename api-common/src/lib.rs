@@ -8,6 +8,7 @@ pub mod body_limit;
 pub mod health;
 pub mod json_body;
 pub mod listener;
+pub mod metrics;
 pub mod problem;
 pub mod process;
 pub mod routes;

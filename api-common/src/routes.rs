@@ -1,7 +1,8 @@
 //! How every HTTP service is put together: its operations at `/`, Swagger
-//! UI at `/docs`, the spec at `/openapi.json`, a body size limit, the
-//! access-token verifier, and problem+json for every error, including
-//! those poem raises before an operation runs.
+//! UI at `/docs`, the spec at `/openapi.json`, Prometheus metrics at
+//! `/metrics`, a body size limit, the access-token verifier, and
+//! problem+json for every error, including those poem raises before an
+//! operation runs.
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::verifier::Verifier;
 
+/// `service` names the service in the metrics' labels.
 pub fn routes<T: OpenApi + 'static>(
+    service: &'static str,
     api: OpenApiService<T, ()>,
     max_body_bytes: usize,
     verifier: Arc<Verifier>,
@@ -21,7 +24,9 @@ pub fn routes<T: OpenApi + 'static>(
         .nest("/", api)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
+        .at("/metrics", poem::endpoint::make_sync(|_| crate::metrics::render()))
         .around(move |next, request| crate::body_limit::limit_body(next, request, max_body_bytes))
+        .around(move |next, request| crate::metrics::record(next, request, service))
         .data(verifier)
         .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
 }

@@ -80,6 +80,7 @@ pub async fn run(
             let Some(last) = batch.last().map(|event| event.position) else {
                 continue;
             };
+            let started = std::time::Instant::now();
             let transaction = database::begin_write(&db).await?;
             // The checkpoint first: its row lock keeps a second projector of
             // the same projection out until this batch commits.
@@ -95,6 +96,11 @@ pub async fn run(
             transaction.commit().await?;
             applied = Some(last);
             progress.send_replace(applied);
+            metrics::counter!("projector_events_total", "projection" => name).increment(batch.len() as u64);
+            metrics::counter!("projector_batches_total", "projection" => name).increment(1);
+            metrics::gauge!("projector_checkpoint_commit_position", "projection" => name).set(last.commit as f64);
+            metrics::histogram!("projector_batch_duration_seconds", "projection" => name)
+                .record(started.elapsed().as_secs_f64());
         }
     }
 }

@@ -278,3 +278,38 @@ async fn readiness_follows_the_views_database() {
     assert!(reason.starts_with("views database unavailable"), "{reason}");
     assert_eq!(get("/health/live").await.0, 200, "still alive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_operation_and_events_by_projection() {
+    let admin = start().await;
+    admin.shop.trade(0).await;
+    admin.wait_for("every projection caught up", all_caught_up).await;
+    admin.replay("inventory", Some(&admin.shop.admin)).await;
+    let response = admin.http.get(format!("{}/metrics", admin.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"),
+        "the Prometheus text format"
+    );
+    let text = response.text().await.unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    let listed = line(
+        r#"http_requests_total{service="projectors",operation="listProjections",method="GET",status="200"}"#,
+    );
+    assert_ne!(listed.rsplit(' ').next(), Some("0"), "{listed}");
+    line(r#"http_requests_total{service="projectors",operation="replayProjection",method="POST",status="404"}"#);
+    line(r#"http_request_duration_seconds_bucket{service="projectors",operation="listProjections",method="GET",le="0.005"}"#);
+    let events: u64 = line(r#"projector_events_total{projection="orders"}"#)
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(events > 0);
+    line(r#"projector_checkpoint_commit_position{projection="catalog"}"#);
+}

@@ -96,5 +96,10 @@ pub fn spec_without_state() -> String {
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
-    api_common::routes::routes(service(services), MAX_BODY_BYTES, services.tokens.verifier())
+    api_common::routes::routes(
+        "command-api",
+        service(services),
+        MAX_BODY_BYTES,
+        services.tokens.verifier(),
+    )
 }

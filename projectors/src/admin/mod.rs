@@ -98,7 +98,7 @@ pub async fn start(
 ) -> std::io::Result<AdminApi> {
     let acceptor = api_common::listener::bind(listen).await?;
     let address = acceptor.address().unwrap_or(listen);
-    let routes = api_common::routes::routes(service(&projectors), 16 * 1024, Arc::new(verifier));
+    let routes = api_common::routes::routes("projectors", service(&projectors), 16 * 1024, Arc::new(verifier));
     let server = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(Duration::from_secs(10)))

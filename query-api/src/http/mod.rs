@@ -70,7 +70,7 @@ pub fn spec(views: &Views) -> String {
 }
 
 pub fn routes(views: &Views, verifier: Arc<api_common::verifier::Verifier>) -> impl Endpoint + use<> {
-    api_common::routes::routes(service(views), 16 * 1024, verifier)
+    api_common::routes::routes("query-api", service(views), 16 * 1024, verifier)
 }
 
 /// The position a read must reflect: `minPosition`, else `X-Min-Position`.

@@ -1,0 +1,73 @@
+//! Prometheus metrics. One recorder per process (the services of `cargo
+//! run` share it); every service renders it at `GET /metrics` and counts
+//! and times its requests by operation.
+//!
+//! - `http_requests_total{service, operation, method, status}`
+//! - `http_request_duration_seconds{service, operation, method}` (histogram)
+//!
+//! `operation` is the OpenAPI `operationId` (`none` for paths outside the
+//! API, such as `/docs`, or unknown paths), so the labels stay few.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+
+/// Histogram buckets for every `*_seconds` metric: 1 ms to 10 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics will stay empty");
+        }
+        handle
+    })
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub fn render() -> Response {
+    handle()
+        .render()
+        .with_content_type("text/plain; version=0.0.4")
+        .into_response()
+}
+
+/// Counts and times `request` as `service`. Errors pass through as errors,
+/// for the problem+json conversion further out.
+pub async fn record<E: Endpoint>(next: E, request: Request, service: &'static str) -> poem::Result<Response> {
+    handle();
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let outcome = next.call(request).await.map(IntoResponse::into_response);
+    let elapsed = started.elapsed().as_secs_f64();
+    let (status, operation) = match &outcome {
+        Ok(response) => (response.status(), response.data::<OperationId>()),
+        Err(error) => (error.status(), error.data::<OperationId>()),
+    };
+    let operation = operation.map_or("none", |id| id.0);
+    let status = status.as_u16().to_string();
+    metrics::histogram!(
+        "http_request_duration_seconds",
+        "service" => service, "operation" => operation, "method" => method.clone()
+    )
+    .record(elapsed);
+    metrics::counter!(
+        "http_requests_total",
+        "service" => service, "operation" => operation, "method" => method, "status" => status
+    )
+    .increment(1);
+    outcome
+}
