@@ -288,7 +288,10 @@ async fn metrics_count_requests_by_operation_and_events_by_projection() {
     let response = admin.http.get(format!("{}/metrics", admin.base)).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
-        response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"),
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
         "the Prometheus text format"
     );
     let text = response.text().await.unwrap();
@@ -298,12 +301,13 @@ async fn metrics_count_requests_by_operation_and_events_by_projection() {
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
             .to_owned()
     };
-    let listed = line(
-        r#"http_requests_total{service="projectors",operation="listProjections",method="GET",status="200"}"#,
-    );
+    let listed =
+        line(r#"http_requests_total{service="projectors",operation="listProjections",method="GET",status="200"}"#);
     assert_ne!(listed.rsplit(' ').next(), Some("0"), "{listed}");
     line(r#"http_requests_total{service="projectors",operation="replayProjection",method="POST",status="404"}"#);
-    line(r#"http_request_duration_seconds_bucket{service="projectors",operation="listProjections",method="GET",le="0.005"}"#);
+    line(
+        r#"http_request_duration_seconds_bucket{service="projectors",operation="listProjections",method="GET",le="0.005"}"#,
+    );
     let events: u64 = line(r#"projector_events_total{projection="orders"}"#)
         .rsplit(' ')
         .next()
