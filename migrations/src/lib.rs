@@ -2,6 +2,7 @@
 //! tables themselves; they run [`Migrator`] and use what it made.
 
 mod m20261126_000001_views;
+mod m20261126_000002_projection_leases;
 pub mod views;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_views::Migration)]
+        vec![
+            Box::new(m20261126_000001_views::Migration),
+            Box::new(m20261126_000002_projection_leases::Migration),
+        ]
     }
 }

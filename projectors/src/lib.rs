@@ -14,6 +14,7 @@ pub mod admin;
 pub mod catalog;
 pub mod checkpoint;
 pub mod database;
+pub mod lease;
 pub mod orders;
 pub mod projection;
 pub mod replay;

@@ -2,6 +2,7 @@
 //! in transactions that also move the checkpoint.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
 use futures::FutureExt;
@@ -16,11 +17,17 @@ use crate::{checkpoint, database};
 pub struct ProjectorOptions {
     /// The most events applied in one transaction.
     pub batch_size: usize,
+    /// How long a projection's lease lasts unless renewed (every third of
+    /// it): how long a crashed instance's projections wait for another.
+    pub lease_ttl: Duration,
 }
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 500 }
+        Self {
+            batch_size: 500,
+            lease_ttl: Duration::from_secs(10),
+        }
     }
 }
 

@@ -35,7 +35,10 @@ async fn project_until(store: &Arc<dyn EventStore>, db: &DatabaseConnection, hea
     let running = projectors::supervisor::start(
         Arc::clone(store),
         db.clone(),
-        ProjectorOptions { batch_size },
+        ProjectorOptions {
+            batch_size,
+            ..Default::default()
+        },
         shutdown.clone(),
     );
     caught_up(&running, head).await;
@@ -45,7 +48,13 @@ async fn project_until(store: &Arc<dyn EventStore>, db: &DatabaseConnection, hea
 
 /// Waits until every running projection has reached `head`.
 async fn caught_up(running: &projectors::supervisor::Running, head: Position) {
-    for mut progress in running.progress.values().cloned() {
+    caught_up_these(running, head, |_| true).await;
+}
+
+/// Waits until the running projections `which` picks have reached `head`.
+async fn caught_up_these(running: &projectors::supervisor::Running, head: Position, which: impl Fn(&str) -> bool) {
+    for (_, progress) in running.progress.iter().filter(|(name, _)| which(name)) {
+        let mut progress = progress.clone();
         tokio::time::timeout(
             Duration::from_secs(30),
             progress.wait_for(|p| p.is_some_and(|p| p >= head)),
@@ -123,6 +132,9 @@ on_both_databases!(
     readers_see_the_old_rows_until_a_replay_commits,
     a_running_projector_carries_on_after_a_replay,
     events_delivered_twice_change_nothing,
+    one_instance_runs_each_projection_and_another_takes_over_when_it_stops,
+    a_lease_left_by_a_crashed_instance_expires,
+    an_instance_that_loses_its_lease_stops_until_it_gets_it_back,
     an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
 );
 
@@ -286,7 +298,10 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
         Arc::clone(&store),
         db.clone(),
         orders,
-        ProjectorOptions { batch_size: 1 },
+        ProjectorOptions {
+            batch_size: 1,
+            ..Default::default()
+        },
         progress,
         CancellationToken::new(),
     )
@@ -300,4 +315,102 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
         Some(unknown.position),
         "the unknown type was passed over; the broken event was not"
     );
+}
+
+/// A supervisor with a short lease, so that take-overs happen within a test.
+fn instance(
+    store: &Arc<dyn EventStore>,
+    db: &DatabaseConnection,
+    shutdown: &CancellationToken,
+) -> projectors::supervisor::Running {
+    let options = ProjectorOptions {
+        lease_ttl: Duration::from_millis(900),
+        ..Default::default()
+    };
+    projectors::supervisor::start(Arc::clone(store), db.clone(), options, shutdown.clone())
+}
+
+async fn one_instance_runs_each_projection_and_another_takes_over_when_it_stops(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let (first_stop, second_stop) = (CancellationToken::new(), CancellationToken::new());
+    let first = instance(&shop.store, &db, &first_stop);
+    caught_up(&first, shop.head().await).await;
+    let second = instance(&shop.store, &db, &second_stop);
+    shop.trade(1).await;
+    caught_up(&first, shop.head().await).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(
+        second.progress.values().all(|progress| progress.borrow().is_none()),
+        "the second instance waits while the first holds every lease"
+    );
+    first_stop.cancel();
+    first.stopped().await;
+    shop.trade(2).await;
+    caught_up(&second, shop.head().await).await;
+    second_stop.cancel();
+    second.stopped().await;
+    let rows_after_take_over = rows(&db).await;
+    assert!(
+        rows_after_take_over.iter().any(|row| row.contains("R2-0")),
+        "round 2 is in the views"
+    );
+    for projection in projectors::all() {
+        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 500)
+            .await
+            .unwrap();
+    }
+    assert_eq!(rows(&db).await, rows_after_take_over);
+}
+
+async fn a_lease_left_by_a_crashed_instance_expires(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    for projection in projectors::all() {
+        let taken = projectors::lease::acquire(&db, projection.name(), "crashed", Duration::from_millis(1_500))
+            .await
+            .unwrap();
+        assert!(taken);
+    }
+    let shutdown = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let running = instance(&shop.store, &db, &shutdown);
+    caught_up(&running, shop.head().await).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_000),
+        "it waited for the lease to expire: {:?}",
+        started.elapsed()
+    );
+    shutdown.cancel();
+    running.stopped().await;
+}
+
+async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: DatabaseConnection) {
+    use migrations::views::projection_leases;
+    use sea_orm::{ActiveModelTrait, Set};
+
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let shutdown = CancellationToken::new();
+    let running = instance(&shop.store, &db, &shutdown);
+    caught_up(&running, shop.head().await).await;
+    // Another instance took the orders lease (as after a long pause here).
+    projection_leases::ActiveModel {
+        projection: Set("orders".to_owned()),
+        holder: Set("usurper".to_owned()),
+        expires_at: Set(chrono::Utc::now() + chrono::Duration::seconds(60)),
+    }
+    .update(&db)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = *running.progress["orders"].borrow();
+    shop.trade(1).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(*running.progress["orders"].borrow(), before, "orders stopped here");
+    caught_up_these(&running, shop.head().await, |name| name != "orders").await;
+    projectors::lease::release(&db, "orders", "usurper").await.unwrap();
+    caught_up(&running, shop.head().await).await;
+    shutdown.cancel();
+    running.stopped().await;
 }

@@ -5,4 +5,5 @@ pub mod checkpoints;
 pub mod order_lines;
 pub mod orders;
 pub mod products;
+pub mod projection_leases;
 pub mod users;
