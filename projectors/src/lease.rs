@@ -38,6 +38,11 @@ pub async fn acquire(db: &impl ConnectionTrait, projection: &str, holder: &str, 
     Ok(taken == 1)
 }
 
+/// Every lease, live or expired.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<projection_leases::Model>, DbErr> {
+    projection_leases::Entity::find().all(db).await
+}
+
 /// Gives the lease up, if `holder` has it, so another instance need not
 /// wait for it to expire.
 pub async fn release(db: &impl ConnectionTrait, projection: &str, holder: &str) -> Result<(), DbErr> {

@@ -142,6 +142,16 @@ async fn the_status_shows_each_projection_against_the_head_of_the_log() {
     assert_eq!(names, ["catalog", "users", "orders"]);
     assert_eq!(projection(&status, "orders")["position"], head.as_str());
     assert!(projection(&status, "orders")["replay"].is_null(), "{status}");
+    let holders: Vec<&str> = status["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["heldBy"].as_str().expect("every projection is held"))
+        .collect();
+    assert!(
+        holders.windows(2).all(|pair| pair[0] == pair[1]),
+        "one instance runs all three: {holders:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ struct ProjectionStatus {
     position: Option<String>,
     /// It has applied the log up to `head`.
     caught_up: bool,
+    /// The projector instance that runs it (`<pid>-<random>`), while its
+    /// lease lasts; absent when no instance runs it.
+    held_by: Option<String>,
     /// The last replay of it this process started.
     replay: Option<Replay>,
 }
@@ -115,6 +118,9 @@ impl ProjectionsApi {
         let checkpoints = crate::checkpoint::all(&self.projectors.db)
             .await
             .map_err(|e| unavailable("views database", &e))?;
+        let leases = crate::lease::all(&self.projectors.db)
+            .await
+            .map_err(|e| unavailable("views database", &e))?;
         let projections = crate::all()
             .iter()
             .map(|projection| {
@@ -127,6 +133,10 @@ impl ProjectionsApi {
                     name: name.to_owned(),
                     position: position.map(|p| p.to_string()),
                     caught_up: head.is_none_or(|head| position.is_some_and(|p| p >= head)),
+                    held_by: leases
+                        .iter()
+                        .find(|lease| lease.projection == name && lease.expires_at > chrono::Utc::now())
+                        .map(|lease| lease.holder.clone()),
                     replay: self.projectors.replays.state(name).map(Replay::from),
                 }
             })
