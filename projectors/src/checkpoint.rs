@@ -4,7 +4,7 @@
 use event_store::Position;
 use migrations::views::checkpoints;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 fn to_sql(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -70,16 +70,6 @@ pub async fn advance(
         }
     };
     Ok(moved == 1)
-}
-
-/// Locks the projection's checkpoint row until the transaction ends, and
-/// returns it: a projector of this projection waits at its next batch.
-pub async fn lock(db: &impl ConnectionTrait, projection: &str) -> Result<Option<Position>, DbErr> {
-    let row = checkpoints::Entity::find_by_id(projection.to_owned())
-        .lock_exclusive()
-        .one(db)
-        .await?;
-    Ok(row.map(|row| Position::new(row.commit_position as u64, row.prepare_position as u64)))
 }
 
 /// Sets the checkpoint to `position` whatever it was; `None` forgets it.

@@ -3,7 +3,7 @@
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 /// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool
@@ -31,6 +31,27 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// Serializes the transactions that write `projection` — its batches and
+/// its replays — until this one ends. Taken first, so two writers never
+/// hold each other's rows in opposite orders (a deadlock). On Postgres a
+/// transaction-scoped advisory lock; on SQLite nothing more is needed, as
+/// [`begin_write`] took the database's write lock.
+pub async fn lock_projection(transaction: &DatabaseTransaction, projection: &str) -> Result<(), DbErr> {
+    if transaction.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let name = format!("shop.projection.{projection}");
+    let (key, _) = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).as_u64_pair();
+    transaction
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.cast_signed().into()],
+        ))
+        .await?;
+    Ok(())
 }
 
 /// `VIEWS_POOL_SIZE`, or twice the cores and at least 4. More connections

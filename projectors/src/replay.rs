@@ -1,12 +1,12 @@
 //! Rebuilding a projection from the start of the log while its old rows
 //! keep serving reads.
 //!
-//! The rebuild is one transaction: it locks the projection's checkpoint,
-//! empties the projection's tables, applies the log in batches up to the
+//! The rebuild is one transaction: it locks the projection
+//! ([`database::lock_projection`]), empties the projection's tables, applies the log in batches up to the
 //! head it found at the start, and moves the checkpoint there. Readers see
 //! the old rows until the commit and the rebuilt ones from then on, never
 //! anything in between. The projector that keeps this projection up to
-//! date waits on the checkpoint row meanwhile (so reads that ask for a newer
+//! date waits on that lock meanwhile (so reads that ask for a newer
 //! position wait, or get 503), then finds its checkpoint moved and carries
 //! on from the rebuilt one. On SQLite the transaction holds the database's
 //! write lock, so every projection waits; readers do not.
@@ -30,9 +30,11 @@ pub async fn rebuild(
     batch_size: usize,
 ) -> Result<Option<Position>, ProjectorError> {
     let name = projection.name();
-    let head = store.head().await?;
     let transaction = database::begin_write(db).await?;
-    checkpoint::lock(&transaction, name).await?;
+    database::lock_projection(&transaction, name).await?;
+    // The head after the lock: the projector cannot have gone past it, so
+    // the checkpoint this rebuild leaves is never behind the one it found.
+    let head = store.head().await?;
     for table in projection.tables() {
         transaction.execute_unprepared(&format!("DELETE FROM {table}")).await?;
     }

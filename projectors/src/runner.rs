@@ -37,6 +37,8 @@ pub enum ProjectorError {
     Store(#[from] StoreError),
     #[error("the views database failed: {0}")]
     Database(#[from] DbErr),
+    /// An event the projection cannot read: applying it again fails again,
+    /// so the projection stops.
     #[error("projection {projection} cannot apply the events {first}..={last}: {source}")]
     Apply {
         projection: &'static str,
@@ -44,6 +46,16 @@ pub enum ProjectorError {
         last: Position,
         #[source]
         source: ApplyError,
+    },
+    /// Writing a batch's rows failed (a lost connection, a deadlock, a
+    /// serialization failure): worth another try.
+    #[error("projection {projection} cannot write the events {first}..={last}: {source}")]
+    Write {
+        projection: &'static str,
+        first: Position,
+        last: Position,
+        #[source]
+        source: DbErr,
     },
     #[error("the subscription to the log ended")]
     SubscriptionEnded,
@@ -89,8 +101,10 @@ pub async fn run(
             };
             let started = std::time::Instant::now();
             let transaction = database::begin_write(&db).await?;
-            // The checkpoint first: its row lock keeps a second projector of
-            // the same projection out until this batch commits.
+            // Replays and other projectors of this projection wait until
+            // this batch commits; if one moved the checkpoint meanwhile,
+            // the compare-and-set below notices.
+            database::lock_projection(&transaction, name).await?;
             if !checkpoint::advance(&transaction, name, applied, last).await? {
                 transaction.rollback().await?;
                 tracing::warn!(
@@ -120,13 +134,22 @@ pub(crate) async fn apply(
     batch: &[RecordedEvent],
 ) -> Result<(), ProjectorError> {
     let position = |event: Option<&RecordedEvent>| event.map(|event| event.position).unwrap_or_default();
+    let (first, last) = (position(batch.first()), position(batch.last()));
     projection
         .apply(transaction, batch)
         .await
-        .map_err(|source| ProjectorError::Apply {
-            projection: projection.name(),
-            first: position(batch.first()),
-            last: position(batch.last()),
-            source,
+        .map_err(|source| match source {
+            ApplyError::Database(source) => ProjectorError::Write {
+                projection: projection.name(),
+                first,
+                last,
+                source,
+            },
+            source @ ApplyError::Decode { .. } => ProjectorError::Apply {
+                projection: projection.name(),
+                first,
+                last,
+                source,
+            },
         })
 }

@@ -31,15 +31,19 @@ impl Running {
     }
 }
 
-/// Starts every projection. Outages of the store or the database restart a
-/// projection after a pause; an event it cannot apply stops it for good,
-/// with the error in the log, rather than skipping the event.
+/// Starts every projection. Outages of the store or the database, and
+/// failed writes, restart a projection after a pause; an event it cannot
+/// read stops it for good, with the error in the log, rather than skipping
+/// the event.
 pub fn start(
     store: Arc<dyn EventStore>,
     db: DatabaseConnection,
     options: ProjectorOptions,
     shutdown: CancellationToken,
 ) -> Running {
+    // The projections count from their first batch, not from the first
+    // HTTP request that would install the recorder otherwise.
+    api_common::metrics::handle();
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let mut progress = BTreeMap::new();
     let mut tasks = Vec::new();

@@ -135,6 +135,8 @@ on_both_databases!(
     one_instance_runs_each_projection_and_another_takes_over_when_it_stops,
     a_lease_left_by_a_crashed_instance_expires,
     an_instance_that_loses_its_lease_stops_until_it_gets_it_back,
+    a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_projection,
+    a_replay_never_moves_a_checkpoint_back,
     an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
 );
 
@@ -410,6 +412,62 @@ async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: Databa
     assert_eq!(*running.progress["orders"].borrow(), before, "orders stopped here");
     caught_up_these(&running, shop.head().await, |name| name != "orders").await;
     projectors::lease::release(&db, "orders", "usurper").await.unwrap();
+    caught_up(&running, shop.head().await).await;
+    shutdown.cancel();
+    running.stopped().await;
+}
+
+async fn a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_projection(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let head = shop.head().await;
+    // No checkpoint yet: the projectors' first batches and the rebuilds
+    // start together.
+    let shutdown = CancellationToken::new();
+    let running = projectors::supervisor::start(
+        Arc::clone(&shop.store),
+        db.clone(),
+        ProjectorOptions {
+            batch_size: 3,
+            ..Default::default()
+        },
+        shutdown.clone(),
+    );
+    for projection in projectors::all() {
+        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 3)
+            .await
+            .unwrap();
+    }
+    caught_up(&running, head).await;
+    shutdown.cancel();
+    running.stopped().await;
+}
+
+async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
+    let shop = Arc::new(support::shop::start().await);
+    shop.trade(0).await;
+    let shutdown = CancellationToken::new();
+    let running = instance(&shop.store, &db, &shutdown);
+    let trading = tokio::spawn({
+        let shop = Arc::clone(&shop);
+        async move {
+            for round in 1..4 {
+                shop.trade(round).await;
+            }
+        }
+    });
+    let orders = projectors::named("orders").unwrap();
+    let mut replays = 0;
+    while !trading.is_finished() || replays < 3 {
+        let before = projectors::checkpoint::load(&db, "orders").await.unwrap();
+        projectors::replay::rebuild(shop.store.as_ref(), &db, orders.as_ref(), 500)
+            .await
+            .unwrap();
+        let after = projectors::checkpoint::load(&db, "orders").await.unwrap();
+        assert!(after >= before, "the checkpoint went from {before:?} back to {after:?}");
+        replays += 1;
+    }
+    trading.await.unwrap();
     caught_up(&running, shop.head().await).await;
     shutdown.cancel();
     running.stopped().await;
