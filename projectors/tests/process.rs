@@ -1,11 +1,13 @@
 //! The `projectors` binary refuses a configuration it cannot run with,
 //! naming the variable at fault, and stops.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn projectors(env: &[(&str, &str)]) -> (bool, String) {
     let folder = tempfile::tempdir().expect("a temporary folder");
-    let output = Command::new(env!("CARGO_BIN_EXE_projectors"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_projectors"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(
@@ -17,12 +19,30 @@ fn projectors(env: &[(&str, &str)]) -> (bool, String) {
             format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display()),
         )
         .envs(env.iter().copied())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the projectors binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    // A configuration accepted by mistake would run until stopped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("projectors accepted the configuration {env:?} and kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr is text");
+    (status.success(), stderr)
 }
 
 #[test]

@@ -319,14 +319,15 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
     );
 }
 
-/// A supervisor with a short lease, so that take-overs happen within a test.
+/// A supervisor with a short lease (renewed every second), so that
+/// take-overs happen within a test.
 fn instance(
     store: &Arc<dyn EventStore>,
     db: &DatabaseConnection,
     shutdown: &CancellationToken,
 ) -> projectors::supervisor::Running {
     let options = ProjectorOptions {
-        lease_ttl: Duration::from_millis(900),
+        lease_ttl: Duration::from_secs(3),
         ..Default::default()
     };
     projectors::supervisor::start(Arc::clone(store), db.clone(), options, shutdown.clone())
@@ -405,7 +406,8 @@ async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: Databa
     .update(&db)
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The instance notices at its next renewal, within a second.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let before = *running.progress["orders"].borrow();
     shop.trade(1).await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;
