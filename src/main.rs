@@ -8,6 +8,7 @@ mod sample_products;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use api_common::process::env;
 use api_common::verifier::Verifier;
 use command_api::config::{self, MissingKey};
 use tokio_util::sync::CancellationToken;
@@ -22,13 +23,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
 }
 
 async fn run() -> Result<(), String> {

@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 
+use api_common::process::env;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -32,13 +33,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
 }
 
 async fn views() -> Result<sea_orm::DatabaseConnection, String> {

@@ -67,41 +67,17 @@ async fn caught_up_these(running: &projectors::supervisor::Running, head: Positi
 
 /// Every row of every view, in a stable order, as text.
 async fn rows(db: &DatabaseConnection) -> Vec<String> {
-    let mut all: Vec<String> = Vec::new();
-    all.extend(
-        products::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| format!("{r:?}")),
-    );
-    all.extend(
-        users::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| format!("{r:?}")),
-    );
-    all.extend(
-        orders::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| format!("{r:?}")),
-    );
-    all.extend(
-        order_lines::Entity::find()
-            .all(db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| format!("{r:?}")),
-    );
+    let mut all = rows_of::<products::Entity>(db).await;
+    all.extend(rows_of::<users::Entity>(db).await);
+    all.extend(rows_of::<orders::Entity>(db).await);
+    all.extend(rows_of::<order_lines::Entity>(db).await);
     all.sort();
     all
+}
+
+async fn rows_of<E: EntityTrait>(db: &DatabaseConnection) -> Vec<String> {
+    let rows = E::find().all(db).await.unwrap();
+    rows.iter().map(|row| format!("{row:?}")).collect()
 }
 
 macro_rules! on_both_databases {
