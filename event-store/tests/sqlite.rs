@@ -137,8 +137,8 @@ async fn a_child_process_appends_and_waits_to_be_killed_when_asked() {
 async fn appends_are_committed_in_wal_mode_with_a_full_sync() {
     let folder = tempfile::tempdir().unwrap();
     let store = open(&folder, Duration::from_secs(1));
-    assert_eq!(store.durability().journal_mode, "wal");
-    assert_eq!(store.durability().synchronous, 2);
+    assert_eq!(store.durability().journal_mode, "wal", "the log is written ahead");
+    assert_eq!(store.durability().synchronous, 2, "FULL: every commit is synced");
 }
 
 /// With a one-hour poll interval, only the writer's commit notification can
