@@ -194,10 +194,12 @@ pub fn order_body(items: &[(&str, i64)]) -> Value {
     })
 }
 
+/// Sends `request`; its answer may take up to the server's order wait
+/// ([`PATIENCE`]), so the client waits twice that.
 pub async fn respond(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = tokio::time::timeout(Duration::from_secs(30), request.send())
+    let response = tokio::time::timeout(PATIENCE * 2, request.send())
         .await
-        .expect("answered within 30 s")
+        .unwrap_or_else(|_| panic!("no answer within {:?}", PATIENCE * 2))
         .unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
