@@ -1,6 +1,7 @@
 //! The projectors' admin API over real HTTP: status against the log head,
-//! replays by admins only, one at a time, and its failure answers as
-//! problem+json.
+//! replays by admins only (expired, foreign-key and HS256 tokens refused),
+//! one at a time, a failed one leaving the old rows, and its failure answers
+//! as problem+json.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -256,6 +257,14 @@ fn forged_admin_tokens(shop: &support::shop::Shop) -> (Vec<(&'static str, String
         &jsonwebtoken::EncodingKey::from_secret(shop.public_key_pem.as_bytes()),
     )
     .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["shop"]);
+    let decoded = jsonwebtoken::decode::<api_common::verifier::Claims>(
+        &hs256,
+        &jsonwebtoken::DecodingKey::from_secret(shop.public_key_pem.as_bytes()),
+        &validation,
+    );
+    assert!(decoded.is_ok(), "a well-formed HS256 token: {decoded:?}");
     let control = ours.issue(admin.sub, Role::Admin, now).unwrap();
     (
         vec![

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use domain::product::ProductEvent;
 use event_store::{
-    EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StreamFilter, StreamName,
+    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
+    StreamFilter, StreamName, Subscription,
 };
 use migrations::views::{order_lines, orders, products, users};
 use projectors::runner::ProjectorOptions;
@@ -93,19 +94,32 @@ async fn rows_of<E: EntityTrait>(db: &DatabaseConnection) -> Vec<String> {
 /// The rows a rebuild of every projection from the log gives in a fresh
 /// database of the same kind as `like`.
 async fn rebuilt_rows(store: &Arc<dyn EventStore>, like: &DatabaseConnection) -> Vec<String> {
-    let (fresh, _kept) = match like.get_database_backend() {
-        DbBackend::Postgres => (postgres().await.0, None),
-        _ => {
-            let (db, folder) = sqlite().await;
-            (db, Some(folder))
-        }
-    };
+    let (fresh, _kept) = fresh_like(like).await;
     for projection in projectors::all() {
         projectors::replay::rebuild(store.as_ref(), &fresh, projection.as_ref(), 500)
             .await
             .unwrap();
     }
     rows(&fresh).await
+}
+
+/// The rows the projectors give in a fresh database of the same kind as
+/// `like`, following the log from its start to its head.
+async fn projected_rows(store: &Arc<dyn EventStore>, like: &DatabaseConnection) -> Vec<String> {
+    let (fresh, _kept) = fresh_like(like).await;
+    project_until(store, &fresh, store.head().await.unwrap().unwrap(), 500).await;
+    rows(&fresh).await
+}
+
+/// A fresh database of the same kind as `like`, and what keeps it.
+async fn fresh_like(like: &DatabaseConnection) -> (DatabaseConnection, Option<tempfile::TempDir>) {
+    match like.get_database_backend() {
+        DbBackend::Postgres => (postgres().await.0, None),
+        _ => {
+            let (db, folder) = sqlite().await;
+            (db, Some(folder))
+        }
+    }
 }
 
 /// Another pool of connections to the database `db` uses.
@@ -182,6 +196,7 @@ on_both_databases!(
     readers_see_the_old_rows_until_a_replay_commits,
     a_running_projector_carries_on_after_a_replay,
     events_delivered_again_change_nothing_once_the_views_have_moved_past_them,
+    events_a_subscription_delivers_again_change_nothing,
     two_projectors_without_leases_apply_each_event_once,
     one_instance_runs_each_projection_and_another_takes_over_when_it_stops,
     a_lease_left_by_a_crashed_instance_expires,
@@ -413,6 +428,120 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     }
 }
 
+/// A log whose subscriptions start over from `from`, as a subscription that
+/// reconnects may deliver again events its reader has seen.
+struct DeliversAgain {
+    log: Arc<dyn EventStore>,
+    from: Option<Position>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for DeliversAgain {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.log.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read_stream(stream, from, limit).await
+    }
+
+    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+        self.log.read_last(stream).await
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        filter: &StreamFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read_all(after, limit, filter).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        self.log.head().await
+    }
+
+    fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
+        self.log.subscribe_all(self.from.min(after), filter)
+    }
+}
+
+async fn events_a_subscription_delivers_again_change_nothing(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let log = shop
+        .store
+        .read_all(None, usize::MAX, &StreamFilter::all())
+        .await
+        .unwrap();
+    let head = log.last().unwrap().position;
+    project_until(&shop.store, &db, head, 500).await;
+    let cancelled = &log
+        .iter()
+        .find(|event| event.event_type == "OrderCancelled")
+        .unwrap()
+        .stream;
+    let at = |event_type: &str| {
+        log.iter()
+            .position(|event| &event.stream == cancelled && event.event_type == event_type)
+            .unwrap()
+    };
+    // The slice from placing an order that was cancelled since to just
+    // before its confirmation, delivered again, and nothing after it.
+    let (slice_start, slice_end) = (at("OrderPlaced"), at("OrderConfirmed"));
+    let (copy, _kept) = copy_of(&log[..slice_end]).await;
+    let log_again: Arc<dyn EventStore> = Arc::new(DeliversAgain {
+        log: copy,
+        from: Some(log[slice_start - 1].position),
+    });
+    let shutdown = CancellationToken::new();
+    let mut running = Vec::new();
+    for projection in projectors::all() {
+        let (sender, mut progress) = tokio::sync::watch::channel(None);
+        let runner = tokio::spawn(projectors::runner::run(
+            Arc::clone(&log_again),
+            db.clone(),
+            projection,
+            ProjectorOptions::default(),
+            sender,
+            shutdown.clone(),
+        ));
+        tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| *p == Some(head)))
+            .await
+            .expect("the projector read its checkpoint within 30 s")
+            .unwrap();
+        running.push((runner, progress));
+    }
+    // Nothing may happen: the slice is read at once, so half a second is
+    // ample for a projector that applied it to move its checkpoint back.
+    for (_, progress) in &mut running {
+        let moved = tokio::time::timeout(Duration::from_millis(500), progress.changed()).await;
+        assert!(moved.is_err(), "the checkpoint moved to {:?}", *progress.borrow());
+    }
+    shutdown.cancel();
+    for (runner, _) in running {
+        runner.await.unwrap().unwrap();
+    }
+    assert_eq!(rows(&db).await, rebuilt_rows(&shop.store, &db).await);
+    for projection in projectors::all() {
+        assert_eq!(
+            projectors::checkpoint::load(&db, projection.name()).await.unwrap(),
+            Some(head)
+        );
+    }
+}
+
 /// Two projectors on the same views at once, with no lease between them,
 /// while the log grows: the checkpoint's compare-and-set alone keeps them
 /// from applying anything twice or moving anything back.
@@ -629,6 +758,13 @@ async fn renewed(db: &DatabaseConnection, holder: &str, names: &[&str], times: u
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
         let now = expiries().await;
+        for name in names {
+            assert!(
+                now.contains_key(*name),
+                "{holder} lost its lease on {name}: {:?}",
+                projectors::lease::all(db).await.unwrap()
+            );
+        }
         for (name, expiry) in &now {
             if last.get(name).is_some_and(|before| expiry > before) {
                 *renewals.entry(name.clone()).or_insert(0) += 1;
@@ -754,7 +890,7 @@ async fn a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_project
     caught_up(&running, head).await;
     shutdown.cancel();
     running.stopped().await;
-    assert_eq!(rows(&db).await, rebuilt_rows(&shop.store, &db).await);
+    assert_eq!(rows(&db).await, projected_rows(&shop.store, &db).await);
 }
 
 async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
