@@ -291,7 +291,13 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
                 Body::Json(value) => request.json(value),
                 Body::Raw(content_type, bytes) => request.header("content-type", *content_type).body(bytes.clone()),
             };
-            let response = request.send().await.unwrap();
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    failures.push(format!("{}: no answer: {error:?}", case.name));
+                    continue;
+                }
+            };
             let status = response.status();
             let content_type = response
                 .headers()
@@ -748,5 +754,40 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
         "no restock past the maximum stock: {body}"
     );
     assert_eq!(app.decisions().await.len(), before);
+    app.stop().await;
+}
+
+/// A body announced over the limit is refused unread, so the connection
+/// cannot carry another request: the 413 says `Connection: close`, so that
+/// the client opens a new connection for its next request instead of
+/// writing it into a closed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_gets_413_saying_the_connection_closes() {
+    let app = support::start().await;
+    let oversized = format!("{{\"username\": \"{}\"}}", "x".repeat(100_000));
+    let before = app.decisions().await.len();
+    for round in 0..10 {
+        let response = app
+            .http
+            .post(app.url("/auth/register"))
+            .header("content-type", "application/json")
+            .body(oversized.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}, the oversized request: {e:?}"));
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "round {round}");
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "round {round}"
+        );
+        let (status, body) = app.post("/auth/register", None, &json!({"username": "x"})).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "round {round}, the next request: {body}"
+        );
+    }
+    assert_eq!(app.decisions().await.len(), before, "nothing appended");
     app.stop().await;
 }
