@@ -244,11 +244,11 @@ async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection)
         shop.trade(round).await;
     }
     project_until(&shop.store, &db, shop.head().await, 500).await;
-    let rebuilt = rows_of::<orders::Entity>(&db).await;
+    let from_the_log = rows_of::<orders::Entity>(&db).await;
     let lines = rows_of::<order_lines::Entity>(&db).await;
     mark_an_order(&db).await;
     let old = rows_of::<orders::Entity>(&db).await;
-    assert_ne!(old, rebuilt, "the mark is in the old rows");
+    assert_ne!(old, from_the_log, "the mark is in the old rows");
     let orders = projectors::named("orders").unwrap();
     // Batches of one event make the rebuild slow enough to read during it.
     let rebuild = tokio::spawn({
@@ -264,7 +264,7 @@ async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection)
             old_reads += 1;
         } else {
             assert!(
-                read == rebuilt,
+                read == from_the_log,
                 "a read during the rebuild saw rows in between: {read:#?}"
             );
             rebuilt_reads += 1;
@@ -278,7 +278,7 @@ async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection)
     assert!(old_reads > 0, "the test read the old rows while the rebuild ran");
     assert_eq!(
         rows_of::<orders::Entity>(&db).await,
-        rebuilt,
+        from_the_log,
         "the rebuild replaced the marked row"
     );
 }
@@ -327,14 +327,11 @@ async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
     assert_eq!(rows(&db).await, carried_on);
 }
 
-async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_them(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
-    shop.trade(0).await;
-    let log = shop
-        .store
-        .read_all(None, usize::MAX, &StreamFilter::all())
-        .await
-        .unwrap();
+/// The slice of `log` from placing an order that was confirmed, then
+/// cancelled, to just before its confirmation: applied again over the rows
+/// of the whole log, it would set the order back to pending and hold its
+/// stock again.
+fn placing_of_a_cancelled_order(log: &[RecordedEvent]) -> std::ops::Range<usize> {
     let cancelled = &log
         .iter()
         .find(|event| event.event_type == "OrderCancelled")
@@ -345,10 +342,19 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
             .position(|event| &event.stream == cancelled && event.event_type == event_type)
             .unwrap()
     };
-    // The slice from placing an order to just before its confirmation:
-    // applied again over the rows of the whole log, it would set the order,
-    // cancelled since, back to pending and hold its stock again.
-    let (slice_start, slice_end) = (at("OrderPlaced"), at("OrderConfirmed"));
+    at("OrderPlaced")..at("OrderConfirmed")
+}
+
+async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_them(db: DatabaseConnection) {
+    let shop = support::shop::start().await;
+    shop.trade(0).await;
+    let log = shop
+        .store
+        .read_all(None, usize::MAX, &StreamFilter::all())
+        .await
+        .unwrap();
+    let slice = placing_of_a_cancelled_order(&log);
+    let (slice_start, slice_end) = (slice.start, slice.end);
     let before_slice = log[slice_start - 1].position;
     let head = log.last().unwrap().position;
     let all_projections = projectors::all();
@@ -487,19 +493,9 @@ async fn events_a_subscription_delivers_again_change_nothing(db: DatabaseConnect
         .unwrap();
     let head = log.last().unwrap().position;
     project_until(&shop.store, &db, head, 500).await;
-    let cancelled = &log
-        .iter()
-        .find(|event| event.event_type == "OrderCancelled")
-        .unwrap()
-        .stream;
-    let at = |event_type: &str| {
-        log.iter()
-            .position(|event| &event.stream == cancelled && event.event_type == event_type)
-            .unwrap()
-    };
-    // The slice from placing an order that was cancelled since to just
-    // before its confirmation, delivered again, and nothing after it.
-    let (slice_start, slice_end) = (at("OrderPlaced"), at("OrderConfirmed"));
+    // The slice delivered again, and nothing after it.
+    let slice = placing_of_a_cancelled_order(&log);
+    let (slice_start, slice_end) = (slice.start, slice.end);
     let (copy, _kept) = copy_of(&log[..slice_end]).await;
     let log_again: Arc<dyn EventStore> = Arc::new(DeliversAgain {
         log: copy,
@@ -851,7 +847,9 @@ async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: Databa
     .update(&db)
     .await
     .unwrap();
-    // Its orders lease came up for renewal on the way.
+    // The instance renews all its leases on one clock: by the third renewal
+    // of the others, it has tried to renew the orders lease and found it
+    // taken.
     renewed(&db, &holder, &["catalog", "users"], 3).await;
     let mut orders = running.progress["orders"].clone();
     let before = *orders.borrow_and_update();
