@@ -82,6 +82,32 @@ async fn wait_until_decided(app: &support::App, order_id: &str) {
     .await;
 }
 
+/// Waits until the saga's checkpoint is at or past the last event of the
+/// order's stream: the saga has read its own confirmation back and counts
+/// the order finished. Before that, a stop saves a checkpoint before the
+/// order, and a restart rightly replays it.
+async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) {
+    let order = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
+    let last = app.store.read_last(&order).await.unwrap().unwrap().position;
+    let checkpoints = event_store::StreamName::new("checkpoint-order-saga").unwrap();
+    support::wait_for(
+        &format!("the saga's checkpoint passing order {order_id}'s last event at {last}"),
+        async || {
+            let saved = match app.store.read_last(&checkpoints).await.unwrap() {
+                Some(checkpoint) => serde_json::from_slice::<serde_json::Value>(&checkpoint.data).unwrap()["after"]
+                    .as_str()
+                    .map(|after| after.parse::<event_store::Position>().unwrap()),
+                None => None,
+            };
+            match saved {
+                Some(after) if after >= last => Ok(()),
+                other => Err(format!("it is at {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
     let app = app_without_saga().await;
@@ -177,6 +203,7 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
         tokio::spawn(async move { runner.run(shutdown).await })
     };
     wait_for_status(&app, &first_id, "OrderConfirmed").await;
+    wait_for_checkpoint_past(&app, &first_id).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 

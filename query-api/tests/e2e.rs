@@ -222,7 +222,10 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url
         .query(&format!("/products/{mug}?minPosition={released}"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{product}");
-    assert_eq!(product["available"], 10, "the stock came back");
+    assert_eq!(
+        product["available"], 10,
+        "the stock came back, read at the release's position {released}: {product}"
+    );
 }
 
 async fn nobody_reads_another_customers_order(views_url: &str) {
