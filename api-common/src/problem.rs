@@ -171,6 +171,14 @@ fn problem_response(status: StatusCode, body: Json<Problem>) -> Response {
             .headers_mut()
             .insert(poem::http::header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was refused unread, so the connection cannot carry
+        // another request: say so, or a client writes its next request
+        // into a connection the server is closing.
+        response
+            .headers_mut()
+            .insert(poem::http::header::CONNECTION, "close".parse().expect("static"));
+    }
     response
 }
 

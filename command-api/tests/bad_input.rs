@@ -45,54 +45,18 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
     let admin = app.admin().await;
     let customer = app.customer("frank").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
-    let before = app.events().await.len();
+    let before = app.decisions().await.len();
     let bad = StatusCode::BAD_REQUEST;
     let register = |username: &str, password: &str, display: &str| json!({"username": username, "password": password, "displayName": display});
     let product = |sku: &str, name: &str, price: Value, stock: Value| json!({"sku": sku, "name": name, "price": price, "stock": stock});
-    let many: Vec<Value> = (0..51).map(|_| json!({"productId": mug, "quantity": 1})).collect();
 
     let admin_cases = vec![
-        case(
-            "sku empty",
-            "/products",
-            product("", "Mug", json!("1.00"), json!(1)),
-            bad,
-            Some("sku"),
-        ),
         case(
             "sku spaces",
             "/products",
             product("A B", "Mug", json!("1.00"), json!(1)),
             bad,
             Some("sku"),
-        ),
-        case(
-            "sku long",
-            "/products",
-            product(&"A".repeat(65), "Mug", json!("1.00"), json!(1)),
-            bad,
-            Some("sku"),
-        ),
-        case(
-            "name blank",
-            "/products",
-            product("X-1", " ", json!("1.00"), json!(1)),
-            bad,
-            Some("name"),
-        ),
-        case(
-            "name long",
-            "/products",
-            product("X-1", &"n".repeat(201), json!("1.00"), json!(1)),
-            bad,
-            Some("name"),
-        ),
-        case(
-            "price zero",
-            "/products",
-            product("X-1", "Mug", json!("0.00"), json!(1)),
-            bad,
-            Some("price"),
         ),
         case(
             "price negative",
@@ -116,13 +80,6 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             Some("price"),
         ),
         case(
-            "stock negative",
-            "/products",
-            product("X-1", "Mug", json!("1.00"), json!(-1)),
-            bad,
-            Some("stock"),
-        ),
-        case(
             "stock huge",
             "/products",
             product("X-1", "Mug", json!("1.00"), json!(10_000_000_000i64)),
@@ -137,13 +94,6 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             Some("sku"),
         ),
         case(
-            "restock zero",
-            &format!("/products/{mug}/restock"),
-            json!({"quantity": 0}),
-            bad,
-            Some("quantity"),
-        ),
-        case(
             "restock negative",
             &format!("/products/{mug}/restock"),
             json!({"quantity": -3}),
@@ -156,13 +106,6 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             json!({"price": "abc"}),
             bad,
             Some("price"),
-        ),
-        case(
-            "rename blank",
-            &format!("/products/{mug}/name"),
-            json!({"name": ""}),
-            bad,
-            Some("name"),
         ),
         case(
             "malformed product id",
@@ -188,37 +131,9 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
     ];
     let customer_cases = vec![
         case(
-            "no items",
-            "/orders",
-            order_with(|b| b["items"] = json!([]), &mug),
-            bad,
-            Some("items"),
-        ),
-        case(
-            "too many lines",
-            "/orders",
-            order_with(|b| b["items"] = json!(many), &mug),
-            bad,
-            Some("items"),
-        ),
-        case(
-            "zero quantity",
-            "/orders",
-            order_with(|b| b["items"][0]["quantity"] = json!(0), &mug),
-            bad,
-            Some("items[0].quantity"),
-        ),
-        case(
             "negative quantity",
             "/orders",
             order_with(|b| b["items"][0]["quantity"] = json!(-2), &mug),
-            bad,
-            Some("items[0].quantity"),
-        ),
-        case(
-            "quantity over 1000",
-            "/orders",
-            order_with(|b| b["items"][0]["quantity"] = json!(1001), &mug),
             bad,
             Some("items[0].quantity"),
         ),
@@ -230,9 +145,21 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             Some("items[0].productId"),
         ),
         case(
-            "phone missing",
+            "phone absent",
             "/orders",
-            order_with(|b| b["customer"]["phone"] = json!("12"), &mug),
+            order_with(
+                |b| {
+                    b["customer"].as_object_mut().unwrap().remove("phone");
+                },
+                &mug,
+            ),
+            bad,
+            Some("customer.phone"),
+        ),
+        case(
+            "phone with letters",
+            "/orders",
+            order_with(|b| b["customer"]["phone"] = json!("081 CALL ME"), &mug),
             bad,
             Some("customer.phone"),
         ),
@@ -242,13 +169,6 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             order_with(|b| b["customer"]["email"] = json!("not-an-email"), &mug),
             bad,
             Some("customer.email"),
-        ),
-        case(
-            "city blank",
-            "/orders",
-            order_with(|b| b["shipping"]["city"] = json!(" "), &mug),
-            bad,
-            Some("shipping.city"),
         ),
         case(
             "postal code bad",
@@ -270,13 +190,6 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
             Some("shipping"),
         ),
         case(
-            "cancel reason blank",
-            &format!("/orders/{}/cancel", uuid::Uuid::new_v4()),
-            json!({"reason": ""}),
-            bad,
-            Some("reason"),
-        ),
-        case(
             "cancel malformed id",
             "/orders/42/cancel",
             json!({"reason": "x"}),
@@ -293,53 +206,11 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
     ];
     let anonymous_cases = vec![
         case(
-            "username short",
-            "/auth/register",
-            register("ab", "password-1", "A"),
-            bad,
-            Some("username"),
-        ),
-        case(
-            "username long",
-            "/auth/register",
-            register(&"a".repeat(33), "password-1", "A"),
-            bad,
-            Some("username"),
-        ),
-        case(
             "username chars",
             "/auth/register",
             register("al ice", "password-1", "A"),
             bad,
             Some("username"),
-        ),
-        case(
-            "password short",
-            "/auth/register",
-            register("george", "short", "G"),
-            bad,
-            Some("password"),
-        ),
-        case(
-            "password long",
-            "/auth/register",
-            register("george", &"p".repeat(129), "G"),
-            bad,
-            Some("password"),
-        ),
-        case(
-            "display name blank",
-            "/auth/register",
-            register("george", "password-1", "  "),
-            bad,
-            Some("displayName"),
-        ),
-        case(
-            "display name long",
-            "/auth/register",
-            register("george", "password-1", &"d".repeat(65)),
-            bad,
-            Some("displayName"),
         ),
         case(
             "password missing",
@@ -420,7 +291,13 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
                 Body::Json(value) => request.json(value),
                 Body::Raw(content_type, bytes) => request.header("content-type", *content_type).body(bytes.clone()),
             };
-            let response = request.send().await.unwrap();
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    failures.push(format!("{}: no answer: {error:?}", case.name));
+                    continue;
+                }
+            };
             let status = response.status();
             let content_type = response
                 .headers()
@@ -444,6 +321,473 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(app.events().await.len(), before, "bad requests append nothing");
+    assert_eq!(app.decisions().await.len(), before, "bad requests append nothing");
+    app.stop().await;
+}
+
+/// One bound of one field: the last value accepted and the first refused
+/// past it, in otherwise identical requests.
+struct Bound {
+    name: String,
+    path: String,
+    /// The customer's or the admin's token; `None` for registrations.
+    token: Option<String>,
+    accepted: Value,
+    refused: Value,
+    /// The `Idempotency-Key` of the accepted and of the refused request.
+    keys: Option<(String, String)>,
+    field: &'static str,
+}
+
+/// Pairs of requests at a bound: `change` makes the accepted one from the
+/// first value and the refused one from the second.
+fn bound<V>(
+    name: &str,
+    path: &str,
+    token: Option<&str>,
+    field: &'static str,
+    (accepted, refused): (V, V),
+    change: impl Fn(V) -> Value,
+) -> Bound {
+    Bound {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        token: token.map(str::to_owned),
+        accepted: change(accepted),
+        refused: change(refused),
+        keys: None,
+        field,
+    }
+}
+
+async fn send(app: &support::App, bound: &Bound, body: &Value, key: Option<&String>) -> (StatusCode, String, Value) {
+    let url = app.url(&bound.path);
+    let mut request = if bound.path.ends_with("/price") || bound.path.ends_with("/name") {
+        app.http.put(url)
+    } else {
+        app.http.post(url)
+    };
+    if let Some(token) = &bound.token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.json(body).send().await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, content_type, body)
+}
+
+/// For every bounded field, the value at each bound is accepted and the
+/// value just past it is refused with a problem naming the field: the bounds
+/// are where the API documents them, not merely somewhere. The refused
+/// requests go first, each checked to append nothing, then the accepted
+/// ones, each checked to succeed (orders confirmed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
+    let app = support::start().await;
+    let admin = app.admin().await;
+    let customer = app.customer("frank").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 100_000).await;
+    let renamed = app.product(&admin, "RENAMED-1", "1.00", 1).await;
+    let repriced = app.product(&admin, "REPRICED-1", "1.00", 1).await;
+    let restocked_to_max = app.product(&admin, "RESTOCK-MAX", "1.00", 0).await;
+    let restocked_by_one = app.product(&admin, "RESTOCK-ONE", "1.00", 0).await;
+    let mut to_cancel = Vec::new();
+    for _ in 0..2 {
+        let (status, order) = app.order(&customer, &[(&mug, 1)]).await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        to_cancel.push(order["orderId"].as_str().unwrap().to_owned());
+    }
+
+    let (admin, customer) = (Some(admin.as_str()), Some(customer.as_str()));
+    let register = |username: &str, password: &str, display: &str| json!({"username": username, "password": password, "displayName": display});
+    let product = |sku: &str, name: &str, price: &str, stock: i64| json!({"sku": sku, "name": name, "price": price, "stock": stock});
+    let order = |change: &dyn Fn(&mut Value)| {
+        let mut body = support::order_body(&[(&mug, 1)]);
+        change(&mut body);
+        body
+    };
+    let order_field = |pointer: &'static str| {
+        move |value: String| {
+            order(&|body| {
+                *body.pointer_mut(pointer).unwrap() = json!(value);
+            })
+        }
+    };
+    let text = |c: &str, n: usize| c.repeat(n);
+    let items = |n: usize| {
+        let items: Vec<Value> = (0..n).map(|_| json!({"productId": mug, "quantity": 1})).collect();
+        order(&|body| body["items"] = json!(items))
+    };
+    let quantity = |q: i64| order(&|body| body["items"][0]["quantity"] = json!(q));
+
+    let mut bounds = vec![
+        bound(
+            "username, shortest",
+            "/auth/register",
+            None,
+            "username",
+            ("abc", "ab"),
+            |u| register(u, "password-1", "Gil"),
+        ),
+        bound(
+            "username, longest",
+            "/auth/register",
+            None,
+            "username",
+            (text("u", 32), text("u", 33)),
+            |u| register(&u, "password-1", "Gil"),
+        ),
+        bound(
+            "password, shortest",
+            "/auth/register",
+            None,
+            "password",
+            (text("p", 8), text("p", 7)),
+            |p| register("pw-short", &p, "Gil"),
+        ),
+        bound(
+            "password, longest",
+            "/auth/register",
+            None,
+            "password",
+            (text("p", 128), text("p", 129)),
+            |p| register("pw-long", &p, "Gil"),
+        ),
+        bound(
+            "display name, shortest",
+            "/auth/register",
+            None,
+            "displayName",
+            ("G".to_owned(), " ".to_owned()),
+            |d| register("dn-short", "password-1", &d),
+        ),
+        bound(
+            "display name, longest",
+            "/auth/register",
+            None,
+            "displayName",
+            (text("d", 64), text("d", 65)),
+            |d| register("dn-long", "password-1", &d),
+        ),
+        bound("sku, shortest", "/products", admin, "sku", ("A", ""), |sku| {
+            product(sku, "Mug", "1.00", 1)
+        }),
+        bound(
+            "sku, longest",
+            "/products",
+            admin,
+            "sku",
+            (text("S", 64), text("S", 65)),
+            |sku| product(&sku, "Mug", "1.00", 1),
+        ),
+        bound("name, shortest", "/products", admin, "name", ("N", " "), |name| {
+            product("NAME-SHORT", name, "1.00", 1)
+        }),
+        bound(
+            "name, longest",
+            "/products",
+            admin,
+            "name",
+            (text("n", 200), text("n", 201)),
+            |name| product("NAME-LONG", &name, "1.00", 1),
+        ),
+        bound(
+            "price, lowest",
+            "/products",
+            admin,
+            "price",
+            ("0.01", "0.00"),
+            |price| product("PRICE-LOW", "Mug", price, 1),
+        ),
+        bound(
+            "price, highest",
+            "/products",
+            admin,
+            "price",
+            ("1000000000.00", "1000000000.01"),
+            |price| product("PRICE-HIGH", "Mug", price, 1),
+        ),
+        bound("stock, lowest", "/products", admin, "stock", (0, -1), |stock| {
+            product("STOCK-LOW", "Mug", "1.00", stock)
+        }),
+        bound(
+            "stock, highest",
+            "/products",
+            admin,
+            "stock",
+            (1_000_000_000, 1_000_000_001),
+            |stock| product("STOCK-HIGH", "Mug", "1.00", stock),
+        ),
+        bound(
+            "new name, shortest",
+            &format!("/products/{renamed}/name"),
+            admin,
+            "name",
+            ("N", ""),
+            |name| json!({"name": name}),
+        ),
+        bound(
+            "new name, longest",
+            &format!("/products/{renamed}/name"),
+            admin,
+            "name",
+            (text("n", 200), text("n", 201)),
+            |name| json!({"name": name}),
+        ),
+        bound(
+            "new price, lowest",
+            &format!("/products/{repriced}/price"),
+            admin,
+            "price",
+            ("0.01", "0.00"),
+            |price| json!({"price": price}),
+        ),
+        bound(
+            "new price, highest",
+            &format!("/products/{repriced}/price"),
+            admin,
+            "price",
+            ("1000000000.00", "1000000000.01"),
+            |price| json!({"price": price}),
+        ),
+        bound(
+            "restock, fewest",
+            &format!("/products/{restocked_by_one}/restock"),
+            admin,
+            "quantity",
+            (1, 0),
+            |quantity| json!({"quantity": quantity}),
+        ),
+        bound(
+            "restock, most",
+            &format!("/products/{restocked_to_max}/restock"),
+            admin,
+            "quantity",
+            (1_000_000_000, 1_000_000_001),
+            |quantity| json!({"quantity": quantity}),
+        ),
+        bound("items, fewest", "/orders", customer, "items", (1, 0), items),
+        bound("items, most", "/orders", customer, "items", (50, 51), items),
+        bound(
+            "quantity, fewest",
+            "/orders",
+            customer,
+            "items[0].quantity",
+            (1, 0),
+            quantity,
+        ),
+        bound(
+            "quantity, most",
+            "/orders",
+            customer,
+            "items[0].quantity",
+            (1000, 1001),
+            quantity,
+        ),
+        bound(
+            "phone, shortest",
+            "/orders",
+            customer,
+            "customer.phone",
+            ("1234567".to_owned(), "123456".to_owned()),
+            order_field("/customer/phone"),
+        ),
+        bound(
+            "phone, longest",
+            "/orders",
+            customer,
+            "customer.phone",
+            (format!("+{}", text("1", 19)), format!("+{}", text("1", 20))),
+            order_field("/customer/phone"),
+        ),
+        bound(
+            "email, shortest",
+            "/orders",
+            customer,
+            "customer.email",
+            ("a@b.c".to_owned(), "@b.c".to_owned()),
+            order_field("/customer/email"),
+        ),
+        bound(
+            "email, longest",
+            "/orders",
+            customer,
+            "customer.email",
+            (format!("{}@b.com", text("a", 248)), format!("{}@b.com", text("a", 249))),
+            order_field("/customer/email"),
+        ),
+        bound(
+            "customer name, shortest",
+            "/orders",
+            customer,
+            "customer.name",
+            ("A".to_owned(), " ".to_owned()),
+            order_field("/customer/name"),
+        ),
+        bound(
+            "customer name, longest",
+            "/orders",
+            customer,
+            "customer.name",
+            (text("a", 100), text("a", 101)),
+            order_field("/customer/name"),
+        ),
+    ];
+    for (field, pointer, longest) in [
+        ("shipping.address", "/shipping/address", 200),
+        ("shipping.city", "/shipping/city", 100),
+        ("shipping.state", "/shipping/state", 100),
+        ("shipping.country", "/shipping/country", 100),
+        ("shipping.postalCode", "/shipping/postalCode", 12),
+    ] {
+        let shortest = if field == "shipping.postalCode" { 2 } else { 1 };
+        bounds.push(bound(
+            &format!("{field}, shortest"),
+            "/orders",
+            customer,
+            field,
+            (text("1", shortest), text("1", shortest - 1)),
+            order_field(pointer),
+        ));
+        bounds.push(bound(
+            &format!("{field}, longest"),
+            "/orders",
+            customer,
+            field,
+            (text("1", longest), text("1", longest + 1)),
+            order_field(pointer),
+        ));
+    }
+    for (n, (accepted, refused)) in [(text("x", 1), String::new()), (text("x", 500), text("x", 501))]
+        .into_iter()
+        .enumerate()
+    {
+        bounds.push(bound(
+            if n == 0 {
+                "cancel reason, shortest"
+            } else {
+                "cancel reason, longest"
+            },
+            &format!("/orders/{}/cancel", to_cancel[n]),
+            customer,
+            "reason",
+            (accepted, refused),
+            |reason| json!({"reason": reason}),
+        ));
+    }
+    for (name, accepted, refused) in [
+        ("Idempotency-Key, shortest", "k".to_owned(), String::new()),
+        ("Idempotency-Key, longest", text("k", 255), text("k", 256)),
+    ] {
+        let mut pair = bound(name, "/orders", customer, "Idempotency-Key", ((), ()), |()| {
+            order(&|_| {})
+        });
+        pair.keys = Some((accepted, refused));
+        bounds.push(pair);
+    }
+
+    let mut failures = Vec::new();
+    for bound in &bounds {
+        let before = app.decisions().await.len();
+        let key = bound.keys.as_ref().map(|(_, refused)| refused);
+        let (status, content_type, body) = send(&app, bound, &bound.refused, key).await;
+        if status != StatusCode::BAD_REQUEST
+            || !content_type.starts_with("application/problem+json")
+            || body["field"] != bound.field
+        {
+            failures.push(format!(
+                "{}, refused side: got {status} {content_type} {body}",
+                bound.name
+            ));
+        }
+        let after = app.decisions().await.len();
+        if after != before {
+            failures.push(format!(
+                "{}, refused side: appended {} events",
+                bound.name,
+                after - before
+            ));
+        }
+    }
+    for bound in &bounds {
+        let key = bound.keys.as_ref().map(|(accepted, _)| accepted);
+        let (status, content_type, answer) = send(&app, bound, &bound.accepted, key).await;
+        let confirmed = bound.path != "/orders" || answer["status"] == "confirmed";
+        if !status.is_success() || !confirmed {
+            failures.push(format!(
+                "{}, accepted side: got {status} {content_type} {answer}",
+                bound.name
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bounds failed:\n{}",
+        failures.len(),
+        bounds.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        support::available(&app, &restocked_to_max).await,
+        1_000_000_000,
+        "restocked to the maximum"
+    );
+    let before = app.decisions().await.len();
+    let (status, body) = app
+        .post(
+            &format!("/products/{restocked_to_max}/restock"),
+            admin,
+            &json!({"quantity": 1}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no restock past the maximum stock: {body}"
+    );
+    assert_eq!(app.decisions().await.len(), before);
+    app.stop().await;
+}
+
+/// A body announced over the limit is refused unread, so the connection
+/// cannot carry another request: the 413 says `Connection: close`, so that
+/// the client opens a new connection for its next request instead of
+/// writing it into a closed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_gets_413_saying_the_connection_closes() {
+    let app = support::start().await;
+    let oversized = format!("{{\"username\": \"{}\"}}", "x".repeat(100_000));
+    let before = app.decisions().await.len();
+    for round in 0..10 {
+        let response = app
+            .http
+            .post(app.url("/auth/register"))
+            .header("content-type", "application/json")
+            .body(oversized.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}, the oversized request: {e:?}"));
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "round {round}");
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "round {round}"
+        );
+        let (status, body) = app.post("/auth/register", None, &json!({"username": "x"})).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "round {round}, the next request: {body}"
+        );
+    }
+    assert_eq!(app.decisions().await.len(), before, "nothing appended");
     app.stop().await;
 }

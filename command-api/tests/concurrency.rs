@@ -77,17 +77,7 @@ async fn sixty_four_buyers_never_oversell_and_stock_balances_in_the_log() {
     }
     assert!(!confirmed_units.is_empty(), "some orders were confirmed");
     // Rejected orders give their reservations back just after the answer.
-    for _ in 0..200 {
-        let mut settled = true;
-        for product in &products {
-            let units = confirmed_units.get(product).copied().unwrap_or(0);
-            settled &= u64::from(support::available(&app, product).await) == 100 - units;
-        }
-        if settled {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    support::assert_stock_balances(&app).await;
     for product in &products {
         let units = confirmed_units.get(product).copied().unwrap_or(0);
         assert!(units <= 100, "product {product}: {units} units confirmed of 100");

@@ -5,10 +5,13 @@
 
 mod support;
 
+use domain::order::OrderState;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::available;
 
+/// Cancelling twice is answered twice but recorded once: the second cancel
+/// appends nothing and releases nothing, and the stock still balances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
     let app = support::start().await;
@@ -38,16 +41,12 @@ async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
-    // The saga releases the stock right after the cancellation is recorded.
-    for _ in 0..100 {
-        if available(&app, &mug).await == 10 && available(&app, &pen).await == 100 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    assert_released(&app, order_id, &[&mug, &pen]).await;
     assert_eq!(available(&app, &mug).await, 10);
     assert_eq!(available(&app, &pen).await, 100);
+    support::stock_balances(&app).await.unwrap();
 
+    let log_before = app.decisions().await.len();
     let (status, again) = app
         .post(
             &format!("/orders/{order_id}/cancel"),
@@ -55,8 +54,47 @@ async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
             &json!({"reason": "twice"}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "cancelling again changes nothing: {again}");
+    assert_eq!(status, StatusCode::OK, "cancelling again is answered: {again}");
+    assert_eq!(again["status"], "cancelled");
+    assert_eq!(
+        app.decisions().await.len(),
+        log_before,
+        "cancelling again appends nothing"
+    );
+    let stream: Vec<String> = support::order_stream(&app, order_id)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(stream, ["OrderPlaced", "OrderConfirmed", "OrderCancelled"]);
+    assert_eq!(available(&app, &mug).await, 10, "cancelling again releases nothing");
+    assert_eq!(available(&app, &pen).await, 100, "cancelling again releases nothing");
+    support::stock_balances(&app).await.unwrap();
     app.stop().await;
+}
+
+/// Waits for the saga's release of `order_id` on each of `products`: a
+/// `StockReleased` naming the order in the product's stream.
+async fn assert_released(app: &support::App, order_id: &str, products: &[&str]) {
+    support::wait_for(&format!("the release of order {order_id}'s stock"), async || {
+        let events = app.events().await;
+        let missing: Vec<&&str> = products
+            .iter()
+            .filter(|product| {
+                !events.iter().any(|e| {
+                    e.stream == format!("product-{product}")
+                        && e.event_type == "StockReleased"
+                        && serde_json::from_slice::<serde_json::Value>(&e.data).unwrap()["orderId"] == order_id
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("no release yet on {missing:?}"))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,25 +117,37 @@ async fn an_order_beyond_the_stock_is_rejected_with_reasons_and_holds_nothing() 
     assert_eq!(failures[0]["available"], 5);
     assert_eq!(failures[1]["productId"], ghost.as_str());
     assert_eq!(failures[1]["reason"], "productNotFound");
-    for _ in 0..100 {
-        if available(&app, &pen).await == 100 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let order_id = order["orderId"].as_str().unwrap();
+    assert_released(&app, order_id, &[&pen]).await;
     assert_eq!(available(&app, &pen).await, 100, "the reserved line is released");
     assert_eq!(available(&app, &mug).await, 5);
+    support::stock_balances(&app).await.unwrap();
     app.stop().await;
 }
 
+/// The first order is read again after the catalog changed, from the log
+/// and through the command API (a retry with its `Idempotency-Key` answers
+/// the order as it stands): it kept the price and name it was confirmed
+/// with, while an order placed after the change gets the new ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price() {
     let app = support::start().await;
     let admin = app.admin().await;
     let carol = app.customer("carol").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 1).await;
-    let (status, order) = app.order(&carol, &[(&mug, 1)]).await;
+    let place_first = || {
+        let request = app
+            .http
+            .post(app.url("/orders"))
+            .bearer_auth(&carol)
+            .header("Idempotency-Key", "carol-first")
+            .json(&support::order_body(&[(&mug, 1)]));
+        support::respond(request)
+    };
+    let (status, order) = place_first().await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["lines"][0]["unitPrice"], "12.50");
+    let first_id = order["orderId"].as_str().unwrap().to_owned();
 
     let (status, body) = app
         .put(&format!("/products/{mug}/price"), Some(&admin), &json!({"price": "20"}))
@@ -125,7 +175,34 @@ async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price
     assert_eq!(status, StatusCode::CREATED, "{second}");
     assert_eq!(second["lines"][0]["unitPrice"], "20.00");
     assert_eq!(second["lines"][0]["name"], "Big mug");
-    assert_eq!(order["lines"][0]["unitPrice"], "12.50");
+    assert_eq!(second["total"], "40.00");
+
+    let snapshot = |state: OrderState| match state {
+        OrderState::Confirmed { lines, total, .. } => (
+            lines[0].unit_price.to_string(),
+            lines[0].name.to_string(),
+            total.to_string(),
+        ),
+        other => panic!("not confirmed: {other:?}"),
+    };
+    assert_eq!(
+        snapshot(support::order_state(&app, &first_id).await),
+        ("12.50".to_owned(), "Product MUG-1".to_owned(), "12.50".to_owned()),
+        "the first order in the log, after the reprice and the rename"
+    );
+    assert_eq!(
+        snapshot(support::order_state(&app, second["orderId"].as_str().unwrap()).await),
+        ("20.00".to_owned(), "Big mug".to_owned(), "40.00".to_owned()),
+        "the second order in the log"
+    );
+    let (status, again) = place_first().await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["orderId"], first_id.as_str(), "the retry names the first order");
+    assert_eq!(again["status"], "confirmed");
+    assert_eq!(again["lines"][0]["unitPrice"], "12.50");
+    assert_eq!(again["lines"][0]["name"], "Product MUG-1");
+    assert_eq!(again["total"], "12.50");
+    assert_eq!(available(&app, &mug).await, 2, "the retry placed nothing");
     app.stop().await;
 }
 

@@ -59,16 +59,53 @@ async fn order_status(app: &support::App, order_id: &str) -> String {
 }
 
 async fn wait_for_status(app: &support::App, order_id: &str, wanted: &str) {
-    for _ in 0..200 {
-        if order_status(app, order_id).await == wanted {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "order {order_id} never reached {wanted}; it is {}",
-        order_status(app, order_id).await
-    );
+    support::wait_for(
+        &format!("order {order_id} reaching {wanted}"),
+        async || match order_status(app, order_id).await {
+            status if status == wanted => Ok(()),
+            status => Err(format!("its last event is {status}")),
+        },
+    )
+    .await;
+}
+
+/// Waits for the order's last event to be its final one: confirmed or
+/// rejected.
+async fn wait_until_decided(app: &support::App, order_id: &str) {
+    support::wait_for(
+        &format!("a decision on order {order_id}"),
+        async || match order_status(app, order_id).await {
+            status if status == "OrderConfirmed" || status == "OrderRejected" => Ok(()),
+            status => Err(format!("its last event is {status}")),
+        },
+    )
+    .await;
+}
+
+/// Waits until the saga's checkpoint is at or past the last event of the
+/// order's stream: the saga has read its own confirmation back and counts
+/// the order finished. Before that, a stop saves a checkpoint before the
+/// order, and a restart rightly replays it.
+async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) {
+    let order = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
+    let last = app.store.read_last(&order).await.unwrap().unwrap().position;
+    let checkpoints = event_store::StreamName::new("checkpoint-order-saga").unwrap();
+    support::wait_for(
+        &format!("the saga's checkpoint passing order {order_id}'s last event at {last}"),
+        async || {
+            let saved = match app.store.read_last(&checkpoints).await.unwrap() {
+                Some(checkpoint) => serde_json::from_slice::<serde_json::Value>(&checkpoint.data).unwrap()["after"]
+                    .as_str()
+                    .map(|after| after.parse::<event_store::Position>().unwrap()),
+                None => None,
+            };
+            match saved {
+                Some(after) if after >= last => Ok(()),
+                other => Err(format!("it is at {other:?}")),
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,12 +176,7 @@ async fn a_saga_that_crashed_mid_order_rejects_after_restart_and_releases_what_i
         tokio::spawn(async move { restarted.run(shutdown).await })
     };
     wait_for_status(&app, &order_id, "OrderRejected").await;
-    for _ in 0..200 {
-        if support::available(&app, &mug).await == 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::assert_stock_balances(&app).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
     assert_eq!(support::available(&app, &mug).await, 10, "released after the rejection");
@@ -171,6 +203,7 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
         tokio::spawn(async move { runner.run(shutdown).await })
     };
     wait_for_status(&app, &first_id, "OrderConfirmed").await;
+    wait_for_checkpoint_past(&app, &first_id).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 
@@ -228,13 +261,7 @@ async fn two_sagas_at_once_apply_everything_once() {
         orders.extend(buyer.unwrap());
     }
     for order_id in &orders {
-        for _ in 0..400 {
-            let status = order_status(&app, order_id).await;
-            if status == "OrderConfirmed" || status == "OrderRejected" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_until_decided(&app, order_id).await;
     }
     support::assert_stock_balances(&app).await;
     shutdown.cancel();

@@ -1,18 +1,21 @@
-//! What only the embedded store promises: durability across reopening,
-//! prompt in-process wake-ups, polling for other processes' writes, group
-//! commit under concurrency, and typed errors for corrupt rows.
+//! What only the embedded store promises: durability across reopening and
+//! across the death of the appending process, prompt in-process wake-ups,
+//! polling for other processes' writes, group commit under concurrency, and
+//! typed errors for corrupt rows.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use event_store::sqlite::{SqliteEventStore, SqliteOptions};
-use event_store::{EventStore, ExpectedRevision, StoreError, StreamFilter, StreamName};
-use support::{assert_strictly_increasing, event, events, ids, next_event};
+use event_store::{AppendOutcome, EventStore, ExpectedRevision, StoreError, StreamFilter, StreamName};
+use support::{assert_parked, assert_strictly_increasing, event, events, ids, next_event, wait_until};
 
 fn stream(name: &str) -> StreamName {
     StreamName::new(name).unwrap()
@@ -54,42 +57,129 @@ async fn events_survive_reopening_and_positions_keep_growing() {
     assert_eq!(second.revision, 3);
 }
 
+/// Names the store file in which [`a_child_process_appends_and_waits_to_be_killed_when_asked`]
+/// appends; without it that test does nothing.
+const CHILD_STORE: &str = "EVENT_STORE_TEST_CHILD_STORE";
+/// Starts the child's line on stdout with the acknowledged position and event id.
+const ACKNOWLEDGED: &str = "acknowledged-append";
+
+/// An append acknowledged to a process that is killed right after (SIGKILL:
+/// no destructor, no flush, no close) is in the file when it is reopened.
+/// A killed process loses nothing the OS already has, so this proves the
+/// acknowledgement comes after the commit, not after a hand-over to a buffer
+/// of the writer thread; that the commit also reaches the disk before the
+/// acknowledgement is SQLite's `synchronous = FULL`, checked by
+/// [`appends_are_committed_in_wal_mode_with_a_full_sync`].
+#[tokio::test]
+async fn an_append_acknowledged_to_a_killed_process_is_found_after_reopening() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("events.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_child_process_appends_and_waits_to_be_killed_when_asked",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_STORE, &path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let acknowledged = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|line| {
+            line.split_once(ACKNOWLEDGED)
+                .map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        });
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    let acknowledged = acknowledged.expect("the child process acknowledged no append");
+    assert!(
+        !status.success(),
+        "the child ended by itself instead of being killed: {status}"
+    );
+    let (position, id): (u64, uuid::Uuid) = (acknowledged[0].parse().unwrap(), acknowledged[1].parse().unwrap());
+
+    let store = SqliteEventStore::open(&path).unwrap();
+    let stored = store.read_stream(&stream("order-1"), 0, 10).await.unwrap();
+    assert_eq!(ids(&stored), vec![id]);
+    assert_eq!(stored[0].position.commit, position);
+}
+
+/// The child side of [`an_append_acknowledged_to_a_killed_process_is_found_after_reopening`]:
+/// appends, says so on stdout, and waits to be killed. Returns at once when
+/// the suite runs it.
+#[tokio::test]
+async fn a_child_process_appends_and_waits_to_be_killed_when_asked() {
+    let Some(path) = std::env::var_os(CHILD_STORE) else {
+        return;
+    };
+    let store = SqliteEventStore::open(path).unwrap();
+    let sent = event("Thing", 0);
+    let outcome = store
+        .append(&stream("order-1"), ExpectedRevision::NoStream, vec![sent.clone()])
+        .await
+        .unwrap();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "\n{ACKNOWLEDGED} {} {}", outcome.position.commit, sent.id).unwrap();
+    stdout.flush().unwrap();
+    drop(stdout);
+    tokio::time::sleep(support::PATIENCE).await;
+    panic!("not killed within {:?}", support::PATIENCE);
+}
+
+/// `synchronous` is a setting of each connection, not of the file, so it is
+/// read back from the store's own writer connection: FULL (2) syncs the
+/// write-ahead log on every commit, NORMAL (1) would lose the last commits
+/// on a power cut.
+#[tokio::test]
+async fn appends_are_committed_in_wal_mode_with_a_full_sync() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, Duration::from_secs(1));
+    assert_eq!(store.durability().journal_mode, "wal", "the log is written ahead");
+    assert_eq!(store.durability().synchronous, 2, "FULL: every commit is synced");
+}
+
+/// With a one-hour poll interval, only the writer's commit notification can
+/// bring an event to a subscription already waiting, so its arrival at all
+/// proves the wake-up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_is_woken_by_a_commit_in_this_process_without_polling() {
     let folder = tempfile::tempdir().unwrap();
     let store = open(&folder, Duration::from_secs(3600));
     let mut subscription = store.subscribe_all(None, StreamFilter::all());
-    // Let the subscription reach its wait before the append.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
+    assert_parked(&mut subscription, "the subscription of an empty store").await;
     let sent = event("Thing", 0);
     store
         .append(&stream("order-1"), ExpectedRevision::Any, vec![sent.clone()])
         .await
         .unwrap();
     assert_eq!(next_event(&mut subscription).await.id, sent.id);
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "woken after {:?}",
-        started.elapsed()
-    );
 }
 
+/// The writer is a second store on the same file, with its own writer thread
+/// and its own commit notifications, as another process would have. A third
+/// store that polls only once an hour, its subscription waiting the same
+/// way, does not get the event: commit notifications do not cross stores, so
+/// the polling store's subscription got it by polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_sees_writes_of_another_process_by_polling() {
     let folder = tempfile::tempdir().unwrap();
-    let reader = open(&folder, Duration::from_millis(50));
-    // A second store on the same file has its own writer and notifications,
-    // as another process would.
-    let other_process = open(&folder, Duration::from_millis(50));
-    let mut subscription = reader.subscribe_all(None, StreamFilter::all());
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let polling = open(&folder, Duration::from_millis(100));
+    let not_polling = open(&folder, Duration::from_secs(3600));
+    let other_process = open(&folder, Duration::from_secs(3600));
+    let mut polled = polling.subscribe_all(None, StreamFilter::all());
+    let mut not_polled = not_polling.subscribe_all(None, StreamFilter::all());
+    assert_parked(&mut polled, "the polling subscription").await;
+    assert_parked(&mut not_polled, "the subscription that does not poll").await;
     let sent = event("Thing", 0);
     other_process
         .append(&stream("order-1"), ExpectedRevision::Any, vec![sent.clone()])
         .await
         .unwrap();
-    assert_eq!(next_event(&mut subscription).await.id, sent.id);
+    assert_eq!(next_event(&mut polled).await.id, sent.id);
+    assert_parked(&mut not_polled, "the subscription that does not poll, after the write").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,65 +214,149 @@ async fn two_writers_on_one_file_keep_one_gapless_order() {
     assert_eq!(positions, (1..=100).collect::<Vec<_>>(), "no gaps");
 }
 
+/// Holds the store's writer back: SQLite's write lock on the same file,
+/// taken by another connection. The writer waits for it in its own
+/// `BEGIN IMMEDIATE` (for up to its 5 s busy timeout), holding the group it
+/// has taken, while later appends queue. Dropping the connection releases it.
+fn take_write_lock(path: &Path) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+    connection
+}
+
+type AppendTask = tokio::task::JoinHandle<Result<AppendOutcome, StoreError>>;
+
+fn spawn_append(
+    store: &SqliteEventStore,
+    name: &str,
+    expected: ExpectedRevision,
+    events: Vec<event_store::NewEvent>,
+) -> AppendTask {
+    let store = store.clone();
+    let stream = stream(name);
+    tokio::spawn(async move { store.append(&stream, expected, events).await })
+}
+
+/// Sends a first append to a held writer and waits until the writer has
+/// taken it alone, so that the appends sent next all queue behind it and are
+/// taken together once the writer is let go.
+async fn hold_the_writer_with_a_first_append(store: &SqliteEventStore) -> (rusqlite::Connection, AppendTask) {
+    let lock = take_write_lock(store.path());
+    let taken = store.writer_stats().taken_appends;
+    let first = spawn_append(store, "first", ExpectedRevision::NoStream, vec![event("First", 0)]);
+    wait_until("the writer takes the first append", || {
+        store.writer_stats().taken_appends == taken + 1
+    })
+    .await;
+    (lock, first)
+}
+
+/// 32 appends queue behind a held writer; once it is let go it commits the
+/// first append alone and then the 32 in one transaction: 33 appends, 2
+/// commits, 33 distinct positions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_are_committed_in_groups_with_distinct_positions() {
+    const QUEUED: usize = 32;
     let folder = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(&folder, Duration::from_secs(1)));
-    let tasks = (0..64).map(|n| {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .append(
-                    &stream(&format!("order-{n}")),
-                    ExpectedRevision::NoStream,
-                    vec![event("Placed", n)],
-                )
-                .await
-                .unwrap()
+    let store = open(&folder, Duration::from_secs(1));
+    let before = store.writer_stats();
+    let (lock, first) = hold_the_writer_with_a_first_append(&store).await;
+    let queued: Vec<_> = (0..QUEUED)
+        .map(|n| {
+            spawn_append(
+                &store,
+                &format!("order-{n}"),
+                ExpectedRevision::NoStream,
+                vec![event("Placed", n as u64)],
+            )
         })
-    });
-    let mut positions: Vec<_> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|outcome| outcome.unwrap().position)
         .collect();
+    wait_until("the other appends queue behind the first", || {
+        store.writer_stats().queued_appends == QUEUED
+    })
+    .await;
+    assert_eq!(
+        store.writer_stats().commits,
+        before.commits,
+        "nothing commits while the writer is held"
+    );
+    drop(lock);
+
+    let mut positions = vec![first.await.unwrap().unwrap().position];
+    for task in futures::future::join_all(queued).await {
+        positions.push(task.unwrap().unwrap().position);
+    }
+    let after = store.writer_stats();
+    assert_eq!(after.taken_appends - before.taken_appends, QUEUED as u64 + 1);
+    assert_eq!(
+        after.commits - before.commits,
+        2,
+        "the first append alone, then the {QUEUED} queued ones together"
+    );
     positions.sort();
     positions.dedup();
-    assert_eq!(positions.len(), 64);
+    assert_eq!(positions.len(), QUEUED + 1);
     let all = store.read_all(None, 1000, &StreamFilter::all()).await.unwrap();
     assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), positions);
 }
 
-#[tokio::test]
+/// Three appends share one transaction (queued behind a held writer, as
+/// above): one expects a stream to be new when it is not, one is half
+/// inserted when its second event id turns out to be taken, one is fine.
+/// Only the first two fail, the half insert leaves nothing behind, and the
+/// fine one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_in_a_group_fails_alone() {
     let folder = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(&folder, Duration::from_secs(1)));
+    let store = open(&folder, Duration::from_secs(1));
+    let taken_event = event("Thing", 0);
     store
-        .append(&stream("taken-1"), ExpectedRevision::NoStream, vec![event("Thing", 0)])
+        .append(
+            &stream("taken-1"),
+            ExpectedRevision::NoStream,
+            vec![taken_event.clone()],
+        )
         .await
         .unwrap();
-    let conflicting = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .append(&stream("taken-1"), ExpectedRevision::NoStream, vec![event("Thing", 1)])
-                .await
-        })
-    };
-    let fine = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .append(&stream("free-1"), ExpectedRevision::NoStream, vec![event("Thing", 2)])
-                .await
-        })
-    };
-    assert!(matches!(
-        conflicting.await.unwrap(),
-        Err(StoreError::WrongExpectedRevision { actual: Some(0), .. })
-    ));
+    let before = store.writer_stats();
+    let (lock, first) = hold_the_writer_with_a_first_append(&store).await;
+    let conflicting = spawn_append(&store, "taken-1", ExpectedRevision::NoStream, vec![event("Thing", 1)]);
+    let half_inserted = spawn_append(
+        &store,
+        "half-1",
+        ExpectedRevision::NoStream,
+        vec![event("Thing", 2), taken_event.clone()],
+    );
+    let fine = spawn_append(&store, "free-1", ExpectedRevision::NoStream, vec![event("Thing", 3)]);
+    wait_until("the three appends queue behind the first", || {
+        store.writer_stats().queued_appends == 3
+    })
+    .await;
+    drop(lock);
+
+    assert!(first.await.unwrap().is_ok());
+    let conflicting = conflicting.await.unwrap();
+    assert!(
+        matches!(
+            conflicting,
+            Err(StoreError::WrongExpectedRevision { actual: Some(0), .. })
+        ),
+        "{conflicting:?}"
+    );
+    let half_inserted = half_inserted.await.unwrap();
+    assert!(
+        matches!(half_inserted, Err(StoreError::DuplicateEventId { id }) if id == taken_event.id),
+        "{half_inserted:?}"
+    );
     assert!(fine.await.unwrap().is_ok());
+    assert_eq!(
+        store.writer_stats().commits - before.commits,
+        2,
+        "the first append alone, then the three queued ones together"
+    );
     assert_eq!(store.read_stream(&stream("taken-1"), 0, 10).await.unwrap().len(), 1);
+    assert!(store.read_stream(&stream("half-1"), 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.read_stream(&stream("free-1"), 0, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

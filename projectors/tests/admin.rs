@@ -1,6 +1,7 @@
 //! The projectors' admin API over real HTTP: status against the log head,
-//! replays by admins only, one at a time, and its failure answers as
-//! problem+json.
+//! replays by admins only (expired, foreign-key and HS256 tokens refused),
+//! one at a time, a failed one leaving the old rows, and its failure answers
+//! as problem+json.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -8,7 +9,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use api_common::verifier::Verifier;
 use projectors::admin::{AdminApi, Projectors};
@@ -95,14 +96,15 @@ impl Admin {
 
     /// Polls the status until `done` says so, for at most 30 s.
     async fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..300 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
             let status = self.status().await;
             if done(&status) {
                 return status;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(Instant::now() < deadline, "{what} within 30 s: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("{what} within 30 s: {}", self.status().await);
     }
 }
 
@@ -224,15 +226,107 @@ async fn only_admins_replay_and_only_projections_that_exist() {
     );
 }
 
+/// Tokens that are each wrong in one way, for the admin who logged in:
+/// expired, signed with a foreign Ed25519 key, and HS256 keyed with the
+/// public key (algorithm confusion); and the control, the same claims
+/// signed right.
+fn forged_admin_tokens(shop: &support::shop::Shop) -> (Vec<(&'static str, String)>, String) {
+    use command_api::auth::tokens::{SigningKey, Tokens};
+    use domain::account::Role;
+
+    let verifier = Verifier::from_pem(&shop.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap();
+    let admin = verifier.verify(&shop.admin).unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    let tokens = |key: SigningKey| Tokens::new(key, "shop".to_owned(), "shop".to_owned(), Duration::from_secs(3600));
+    let now = chrono::Utc::now();
+    let ours = tokens(shop.signing_key.clone());
+    let expired = ours
+        .issue(admin.sub, Role::Admin, now - chrono::Duration::hours(2))
+        .unwrap();
+    let foreign = tokens(SigningKey::generate().unwrap())
+        .issue(admin.sub, Role::Admin, now)
+        .unwrap();
+    let claims = api_common::verifier::Claims {
+        iat: now.timestamp(),
+        exp: now.timestamp() + 3600,
+        ..admin
+    };
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(shop.public_key_pem.as_bytes()),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["shop"]);
+    let decoded = jsonwebtoken::decode::<api_common::verifier::Claims>(
+        &hs256,
+        &jsonwebtoken::DecodingKey::from_secret(shop.public_key_pem.as_bytes()),
+        &validation,
+    );
+    assert!(decoded.is_ok(), "a well-formed HS256 token: {decoded:?}");
+    let control = ours.issue(admin.sub, Role::Admin, now).unwrap();
+    (
+        vec![
+            ("expired an hour ago", expired),
+            ("signed with a foreign Ed25519 key", foreign),
+            ("HS256 keyed with the public key", hs256),
+        ],
+        control,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_foreign_and_hs256_tokens_are_refused_and_replay_nothing() {
+    let admin = start().await;
+    let (forged, control) = forged_admin_tokens(&admin.shop);
+    for (what, token) in &forged {
+        let response = admin
+            .http
+            .post(format!("{}/projections/orders/replay", admin.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{what}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{what}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{what}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 401, "{what}: {problem}");
+    }
+    let status = admin.status().await;
+    assert!(
+        status["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["replay"].is_null()),
+        "nothing was replayed: {status}"
+    );
+    let (accepted, _, body) = admin.replay("orders", Some(&control)).await;
+    assert_eq!(accepted, 202, "the same claims signed right: {body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamName};
-    use sea_orm::EntityTrait;
+    use migrations::views::{order_lines, orders};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     let admin = start().await;
     admin.shop.trade(0).await;
     admin.wait_for("every projection caught up", all_caught_up).await;
-    let orders_before = migrations::views::orders::Entity::find().all(&admin.db).await.unwrap();
+    // A status no event sets: a replay that changed anything would take it away.
+    let marked = orders::Entity::find().one(&admin.db).await.unwrap().unwrap();
+    orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value("marked by the test"))
+        .filter(orders::Column::OrderId.eq(marked.order_id))
+        .exec(&admin.db)
+        .await
+        .unwrap();
+    let orders_before = orders::Entity::find().all(&admin.db).await.unwrap();
+    let lines_before = order_lines::Entity::find().all(&admin.db).await.unwrap();
     // Projected by nobody yet: the live projector stops at it too.
     let broken = NewEvent {
         id: uuid::Uuid::new_v4(),
@@ -266,8 +360,14 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
         .to_owned();
     assert!(error.contains(&appended.position.to_string()), "{error}");
     assert_eq!(projection(&status, "orders")["caughtUp"], false);
-    let orders_after = migrations::views::orders::Entity::find().all(&admin.db).await.unwrap();
+    let orders_after = orders::Entity::find().all(&admin.db).await.unwrap();
     assert_eq!(orders_after, orders_before, "the failed replay changed nothing");
+    assert!(
+        orders_after.iter().any(|order| order.status == "marked by the test"),
+        "{orders_after:#?}"
+    );
+    let lines_after = order_lines::Entity::find().all(&admin.db).await.unwrap();
+    assert_eq!(lines_after, lines_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

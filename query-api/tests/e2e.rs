@@ -6,8 +6,31 @@
 
 mod support;
 
+#[path = "../../command-api/tests/support/tokens.rs"]
+mod tokens;
+
+use std::time::Duration;
+
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// How long reads wait for their position and orders for the saga: long,
+/// so a loaded machine slows the tests down instead of failing them.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The system, signing with the key the tests can sign with, waiting
+/// [`PATIENCE`] for reads and orders.
+async fn start(views_url: &str) -> support::System {
+    support::start_with(
+        views_url,
+        support::Settings {
+            signing_key: tokens::server_key(),
+            order_wait: Some(PATIENCE),
+            read_wait: PATIENCE,
+        },
+    )
+    .await
+}
 
 async fn sqlite_views() -> (String, tempfile::TempDir) {
     let folder = tempfile::tempdir().unwrap();
@@ -22,7 +45,7 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let (url, _keep) = super::sqlite_views().await;
-                    super::$case(super::support::start(&url).await).await;
+                    super::$case(&url).await;
                 }
             )*
         }
@@ -31,7 +54,7 @@ macro_rules! on_both_databases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let url = super::support::postgres::fresh_database().await;
-                    super::$case(super::support::start(&url).await).await;
+                    super::$case(&url).await;
                 }
             )*
         }
@@ -41,11 +64,14 @@ macro_rules! on_both_databases {
 on_both_databases!(
     a_customer_orders_reads_it_back_cancels_and_the_stock_returns,
     nobody_reads_another_customers_order,
-    bad_reads_get_problems_and_an_unreachable_position_gets_503,
+    bad_reads_get_problems_naming_the_field,
+    an_unreachable_position_gets_503_with_retry_after,
+    expired_foreign_key_and_hs256_tokens_get_401_and_read_nothing,
     products_page_by_cursor_and_by_offset_in_sku_order,
 );
 
-async fn products_page_by_cursor_and_by_offset_in_sku_order(system: support::System) {
+async fn products_page_by_cursor_and_by_offset_in_sku_order(views_url: &str) {
+    let system = start(views_url).await;
     let admin = system.login("admin", "admin-password").await;
     let mut last = String::new();
     for sku in ["E-5", "A-1", "C-3", "B-2", "D-4"] {
@@ -89,7 +115,8 @@ async fn products_page_by_cursor_and_by_offset_in_sku_order(system: support::Sys
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
 }
 
-async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(system: support::System) {
+async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url: &str) {
+    let system = start(views_url).await;
     let admin = system.login("admin", "admin-password").await;
     let (status, created) = system
         .command(
@@ -176,20 +203,33 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(system: s
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["status"], "cancelled");
     assert_eq!(detail["paymentStatus"], "refunded");
-    // The release is the saga's, just after the cancellation.
-    let mut available = 0;
-    for _ in 0..100 {
-        let (_, product) = system.query(&format!("/products/{mug}"), None).await;
-        available = product["available"].as_i64().unwrap();
-        if available == 10 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(available, 10, "the stock came back");
+    let released = support::wait_for("the saga's release of the cancelled order's stock", async || {
+        let stream = event_store::StreamName::new(format!("product-{mug}")).unwrap();
+        let events = event_store::read_whole_stream(system.store.as_ref(), &stream)
+            .await
+            .unwrap();
+        events
+            .iter()
+            .find(|e| {
+                e.event_type == "StockReleased"
+                    && serde_json::from_slice::<Value>(&e.data).unwrap()["orderId"] == order_id
+            })
+            .map(|e| e.position)
+            .ok_or_else(|| format!("the product's stream has {} events, no release", events.len()))
+    })
+    .await;
+    let (status, product) = system
+        .query(&format!("/products/{mug}?minPosition={released}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{product}");
+    assert_eq!(
+        product["available"], 10,
+        "the stock came back, read at the release's position {released}: {product}"
+    );
 }
 
-async fn nobody_reads_another_customers_order(system: support::System) {
+async fn nobody_reads_another_customers_order(views_url: &str) {
+    let system = start(views_url).await;
     let admin = system.login("admin", "admin-password").await;
     let (_, created) = system
         .command(
@@ -229,7 +269,8 @@ async fn nobody_reads_another_customers_order(system: support::System) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-async fn bad_reads_get_problems_and_an_unreachable_position_gets_503(system: support::System) {
+async fn bad_reads_get_problems_naming_the_field(views_url: &str) {
+    let system = start(views_url).await;
     let (alice, _) = system.customer("alice").await;
     let cases = [
         ("/products?limit=0", "limit", StatusCode::BAD_REQUEST),
@@ -252,6 +293,26 @@ async fn bad_reads_get_problems_and_an_unreachable_position_gets_503(system: sup
 
     let response = system
         .http
+        .get(format!("{}/products", system.queries))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("x-position"));
+}
+
+/// A position the log will never reach is answered 503 once the read wait
+/// is over; the wait is short here, as nothing is to happen within it.
+async fn an_unreachable_position_gets_503_with_retry_after(views_url: &str) {
+    let system = support::start_with(
+        views_url,
+        support::Settings {
+            read_wait: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await;
+    let response = system
+        .http
         .get(format!("{}/products?minPosition=999999999", system.queries))
         .send()
         .await
@@ -259,12 +320,73 @@ async fn bad_reads_get_problems_and_an_unreachable_position_gets_503(system: sup
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
 
-    let response = system
-        .http
-        .get(format!("{}/products", system.queries))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.headers().contains_key("x-position"));
+/// Tokens the command API did not sign, signed with another algorithm, or
+/// expired, read nothing: `GET /me` and `GET /orders/{id}` answer 401
+/// problem+json with `WWW-Authenticate: Bearer` and nothing of the user's.
+/// Each carries the claims of a token the command API issued (the order's
+/// customer's, and an admin's, who may read any order), and the same claims
+/// signed right read both: what is refused is the one thing wrong.
+async fn expired_foreign_key_and_hs256_tokens_get_401_and_read_nothing(views_url: &str) {
+    let system = start(views_url).await;
+    let admin = system.login("admin", "admin-password").await;
+    let (_, created) = system
+        .command(
+            "/products",
+            Some(&admin),
+            json!({"sku": "MUG-1", "name": "Mug", "price": "1.00", "stock": 5}),
+        )
+        .await;
+    let (alice, _) = system.customer("alice").await;
+    let (status, order) = system
+        .command(
+            "/orders",
+            Some(&alice),
+            json!({
+                "items": [{"productId": created["productId"], "quantity": 1}],
+                "customer": {"phone": "0812345678"},
+                "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "TH", "postalCode": "10110"},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (order_id, position) = (order["orderId"].as_str().unwrap(), order["position"].as_str().unwrap());
+    let (alice, admin) = (tokens::mint(&alice), tokens::mint(&admin));
+    let me = format!("/me?minPosition={position}");
+    let detail = format!("/orders/{order_id}?minPosition={position}");
+    let reads = [
+        (&alice, &me, "username", json!("alice")),
+        (&alice, &detail, "orderId", json!(order_id)),
+        (&admin, &me, "username", json!("admin")),
+        (&admin, &detail, "orderId", json!(order_id)),
+    ];
+    let mut failures = Vec::new();
+    for (minted, path, _, _) in &reads {
+        for forged in &minted.forged {
+            let response = system
+                .http
+                .get(format!("{}{path}", system.queries))
+                .bearer_auth(&forged.token)
+                .send()
+                .await
+                .unwrap();
+            match tokens::refused(response).await {
+                Ok(problem) if problem.to_string().contains("alice") || problem.to_string().contains(order_id) => {
+                    failures.push(format!(
+                        "GET {path} with a token {}: the problem tells {problem}",
+                        forged.what
+                    ));
+                }
+                Ok(_) => {}
+                Err(answer) => failures.push(format!("GET {path} with a token {}: {answer}", forged.what)),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for (minted, path, key, expected) in &reads {
+        let (status, body) = system.query(path, Some(&minted.control)).await;
+        assert_eq!(status, StatusCode::OK, "GET {path} with the control token: {body}");
+        assert_eq!(body[*key], *expected, "GET {path} with the control token: {body}");
+    }
 }

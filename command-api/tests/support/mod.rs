@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tokens;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +31,35 @@ pub struct App {
     pub folder: Arc<tempfile::TempDir>,
 }
 
+/// How long the tests wait for something the system does on its own (the
+/// saga deciding or releasing): generous, so a loaded machine only slows
+/// the tests down.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The defaults, with the configured admin, and `POST /orders` waiting as
+/// long as the tests would for the saga's decision, so an order a test
+/// expects decided is not answered `202` because the machine is busy.
 pub fn config() -> Config {
     let mut config = Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
     config.admin = Some((ADMIN.0.to_owned(), ADMIN.1.to_owned()));
+    config.order_wait = PATIENCE;
     config
+}
+
+/// Polls `check` every 20 ms until it answers `Ok`; after [`PATIENCE`]
+/// fails saying what did not happen and what `check` last found.
+pub async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> Result<(), String>) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let last = match check().await {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what} did not happen within {PATIENCE:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub async fn start() -> App {
@@ -141,6 +168,15 @@ impl App {
         self.post("/orders", Some(token), &order_body(items)).await
     }
 
+    /// Every event in the log but the saga's checkpoints, oldest first: what
+    /// requests and the saga decided. The saga saves its checkpoint on its
+    /// own schedule, so a count that must not move leaves it out.
+    pub async fn decisions(&self) -> Vec<event_store::RecordedEvent> {
+        let mut events = self.events().await;
+        events.retain(|e| !e.stream.starts_with("checkpoint-"));
+        events
+    }
+
     /// Every event in the log, oldest first.
     pub async fn events(&self) -> Vec<event_store::RecordedEvent> {
         self.store
@@ -158,15 +194,37 @@ pub fn order_body(items: &[(&str, i64)]) -> Value {
     })
 }
 
+/// Sends `request`; its answer may take up to the server's order wait
+/// ([`PATIENCE`]), so the client waits twice that.
 pub async fn respond(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = tokio::time::timeout(Duration::from_secs(30), request.send())
+    let response = tokio::time::timeout(PATIENCE * 2, request.send())
         .await
-        .expect("answered within 30 s")
+        .unwrap_or_else(|_| panic!("no answer within {:?}", PATIENCE * 2))
         .unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
+}
+
+/// An order's state, folded from its stream in the log: what the command
+/// side decides the order's next step from.
+pub async fn order_state(app: &App, order_id: &str) -> domain::order::OrderState {
+    use domain::decider::Decider;
+    let events: Vec<OrderEvent> = order_stream(app, order_id)
+        .await
+        .iter()
+        .map(|e| OrderEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
+        .collect();
+    domain::order::Order::fold(&events)
+}
+
+/// Every event of an order's stream, oldest first.
+pub async fn order_stream(app: &App, order_id: &str) -> Vec<event_store::RecordedEvent> {
+    let stream = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
+    event_store::read_whole_stream(app.store.as_ref(), &stream)
+        .await
+        .unwrap()
 }
 
 /// A product's available stock, folded from its stream in the log.
@@ -251,18 +309,10 @@ pub async fn stock_balances(app: &App) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits up to five seconds for the saga to settle, then asserts the
-/// balance of every product.
+/// Waits for the saga to settle: every product's stock balances.
 pub async fn assert_stock_balances(app: &App) {
-    let mut outcome = stock_balances(app).await;
-    for _ in 0..100 {
-        if outcome.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        outcome = stock_balances(app).await;
-    }
-    if let Err(imbalance) = outcome {
-        panic!("{imbalance}");
-    }
+    wait_for("the stock of every product balancing", async || {
+        stock_balances(app).await
+    })
+    .await;
 }

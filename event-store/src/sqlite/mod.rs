@@ -17,6 +17,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +28,8 @@ use crate::{
     AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
     StreamName, Subscription,
 };
+
+pub use schema::Durability;
 
 /// Tuning of the embedded store.
 #[derive(Debug, Clone)]
@@ -59,7 +62,21 @@ struct Inner {
     readers: reader::ReaderPool,
     /// The last committed position, published by the writer after each commit.
     head: Arc<watch::Sender<Option<Position>>>,
+    counters: Arc<writer::Counters>,
+    durability: Durability,
     options: SqliteOptions,
+}
+
+/// What the writer has done since the store was opened, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Appends waiting for the writer to take them up: the backlog.
+    pub queued_appends: usize,
+    /// Appends the writer has taken up, whatever their outcome.
+    pub taken_appends: u64,
+    /// Write transactions committed; `taken_appends / commits` is about the
+    /// mean number of appends sharing one commit (and one fsync).
+    pub commits: u64,
 }
 
 impl SqliteEventStore {
@@ -75,14 +92,18 @@ impl SqliteEventStore {
         }
         let connection = schema::open_connection(&path)?;
         schema::migrate(&connection)?;
+        let durability = schema::durability(&connection)?;
         let head = Arc::new(watch::Sender::new(rows::head(&connection)?));
-        let appends = writer::spawn(connection, Arc::clone(&head), options.max_group)?;
+        let counters = Arc::new(writer::Counters::default());
+        let appends = writer::spawn(connection, Arc::clone(&head), Arc::clone(&counters), options.max_group)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 readers: reader::ReaderPool::new(path.clone()),
                 path,
                 appends,
                 head,
+                counters,
+                durability,
                 options,
             }),
         })
@@ -90,6 +111,21 @@ impl SqliteEventStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The durability settings of the connection that commits appends, as
+    /// SQLite reported them once they were set.
+    pub fn durability(&self) -> &Durability {
+        &self.inner.durability
+    }
+
+    pub fn writer_stats(&self) -> WriterStats {
+        let appends = &self.inner.appends;
+        WriterStats {
+            queued_appends: appends.max_capacity() - appends.capacity(),
+            taken_appends: self.inner.counters.taken_appends.load(Ordering::Relaxed),
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -23,6 +23,29 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// How SQLite keeps the log, read back from a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `wal` for a file store (`memory` for `:memory:`).
+    pub journal_mode: String,
+    /// SQLite's `PRAGMA synchronous`: 2 (FULL) syncs the log on every commit,
+    /// so an acknowledged append survives a power loss; 1 (NORMAL) only at
+    /// checkpoints.
+    pub synchronous: i64,
+}
+
+pub(super) fn durability(connection: &Connection) -> Result<Durability, StoreError> {
+    let fail = |e| StoreError::unavailable("reading the event store's durability settings", e);
+    Ok(Durability {
+        journal_mode: connection
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .map_err(fail)?,
+        synchronous: connection
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .map_err(fail)?,
+    })
+}
+
 pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
     let fail = |e| StoreError::unavailable("creating the event store schema", e);
     let version: i64 = connection

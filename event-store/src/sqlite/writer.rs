@@ -1,6 +1,7 @@
 //! The single writer thread and its group commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,16 +18,24 @@ pub(super) struct AppendRequest {
     pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
+/// What the writer counts, read by [`super::SqliteEventStore::writer_stats`].
+#[derive(Default)]
+pub(super) struct Counters {
+    pub taken_appends: AtomicU64,
+    pub commits: AtomicU64,
+}
+
 /// Starts the writer thread; it ends when every sender is dropped.
 pub(super) fn spawn(
     connection: Connection,
     head: Arc<watch::Sender<Option<Position>>>,
+    counters: Arc<Counters>,
     max_group: usize,
 ) -> Result<mpsc::Sender<AppendRequest>, StoreError> {
     let (sender, receiver) = mpsc::channel(max_group.max(1) * 4);
     std::thread::Builder::new()
         .name("event-store-writer".to_owned())
-        .spawn(move || run(connection, receiver, &head, max_group.max(1)))
+        .spawn(move || run(connection, receiver, &head, &counters, max_group.max(1)))
         .map_err(|e| StoreError::unavailable("starting the event store writer", e))?;
     Ok(sender)
 }
@@ -35,6 +44,7 @@ fn run(
     mut connection: Connection,
     mut receiver: mpsc::Receiver<AppendRequest>,
     head: &watch::Sender<Option<Position>>,
+    counters: &Counters,
     max_group: usize,
 ) {
     let mut group = Vec::with_capacity(max_group);
@@ -46,7 +56,8 @@ fn run(
                 Err(_) => break,
             }
         }
-        let outcomes = commit_group(&mut connection, &group);
+        counters.taken_appends.fetch_add(group.len() as u64, Ordering::Relaxed);
+        let outcomes = commit_group(&mut connection, &group, counters);
         let last = outcomes
             .iter()
             .filter_map(|outcome| outcome.as_ref().ok())
@@ -70,7 +81,11 @@ fn run(
 
 /// Applies every request of the group in one transaction, each in its own
 /// savepoint, and commits once. If the commit fails, every request fails.
-fn commit_group(connection: &mut Connection, group: &[AppendRequest]) -> Vec<Result<AppendOutcome, StoreError>> {
+fn commit_group(
+    connection: &mut Connection,
+    group: &[AppendRequest],
+    counters: &Counters,
+) -> Vec<Result<AppendOutcome, StoreError>> {
     let failed_all = |context: &'static str, e: rusqlite::Error| -> Vec<Result<AppendOutcome, StoreError>> {
         let message = e.to_string();
         group
@@ -88,7 +103,10 @@ fn commit_group(connection: &mut Connection, group: &[AppendRequest]) -> Vec<Res
         outcomes.push(apply_in_savepoint(&mut transaction, request, recorded_at));
     }
     match transaction.commit() {
-        Ok(()) => outcomes,
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            outcomes
+        }
         Err(e) => failed_all("committing an append", e),
     }
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::{
     EventMetadata, EventStore, NewEvent, RecordedEvent, StoreError, StreamFilter, StreamName, Subscription,
@@ -79,13 +79,35 @@ pub fn ids(events: &[RecordedEvent]) -> Vec<Uuid> {
     events.iter().map(|e| e.id).collect()
 }
 
-/// The next event of a subscription, failing the test after ten seconds.
+/// How long a test waits for something that should happen: long enough for
+/// a loaded 2-core machine, so that running out of it means a bug.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The next event of a subscription, failing the test after [`PATIENCE`].
 pub async fn next_event(subscription: &mut Subscription) -> RecordedEvent {
-    match tokio::time::timeout(Duration::from_secs(10), subscription.next()).await {
+    match tokio::time::timeout(PATIENCE, subscription.next()).await {
         Ok(Some(Ok(event))) => event,
         Ok(Some(Err(error))) => panic!("subscription failed: {error}"),
         Ok(None) => panic!("subscription ended"),
-        Err(_) => panic!("no event within ten seconds"),
+        Err(_) => panic!("no event within {PATIENCE:?}"),
+    }
+}
+
+/// Fails unless the subscription has nothing to give for half a second:
+/// it has read what is stored and waits for more. (A bounded wait only
+/// proves that nothing comes.)
+pub async fn assert_parked(subscription: &mut Subscription, which: &str) {
+    let waited = tokio::time::timeout(Duration::from_millis(500), subscription.next()).await;
+    assert!(waited.is_err(), "{which}: expected to wait, got {waited:?}");
+}
+
+/// Waits until `condition` holds, failing the test after [`PATIENCE`] with
+/// `what` did not happen.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not within {PATIENCE:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -20,8 +20,13 @@ pub async fn fresh_database() -> String {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap_or_else(|e| panic!("cannot create a test database on {server}: {e}"));
-    let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
-    url.set_path(&name);
+    database_url(&name)
+}
+
+/// The URL of the database `name` on the test server.
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(name);
     url.to_string()
 }
 

@@ -26,14 +26,42 @@ pub struct System {
     _folder: tempfile::TempDir,
 }
 
+/// What a test may choose about the system it starts.
+pub struct Settings {
+    /// The command API's signing key.
+    pub signing_key: SigningKey,
+    /// How long `POST /orders` waits for the saga's decision; `None`: the
+    /// command API's default.
+    pub order_wait: Option<Duration>,
+    /// How long a read waits for the views to reach its `minPosition`.
+    pub read_wait: Duration,
+}
+
+impl Default for Settings {
+    /// A fresh key, the command API's default order wait, a 2 s read wait.
+    fn default() -> Self {
+        Self {
+            signing_key: SigningKey::generate().unwrap(),
+            order_wait: None,
+            read_wait: Duration::from_secs(2),
+        }
+    }
+}
+
 pub async fn start(views_url: &str) -> System {
+    start_with(views_url, Settings::default()).await
+}
+
+pub async fn start_with(views_url: &str, settings: Settings) -> System {
     let folder = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> =
         Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
     let views = projectors::database::connect(views_url, 8).await.unwrap();
-    let mut config =
-        command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
+    let mut config = command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), settings.signing_key);
     config.admin = Some(("admin".to_owned(), "admin-password".to_owned()));
+    if let Some(order_wait) = settings.order_wait {
+        config.order_wait = order_wait;
+    }
     let shutdown = CancellationToken::new();
     let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
         .await
@@ -43,7 +71,7 @@ pub async fn start(views_url: &str) -> System {
     let query_config = query_api::config::Config {
         listen: ([127, 0, 0, 1], 0).into(),
         verifier: Verifier::from_pem(&command_api.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap(),
-        read_wait: Duration::from_secs(2),
+        read_wait: settings.read_wait,
     };
     let query_api = query_api::startup::start(views, query_config, shutdown.clone())
         .await
@@ -55,6 +83,24 @@ pub async fn start(views_url: &str) -> System {
         store,
         shutdown,
         _folder: folder,
+    }
+}
+
+/// Polls `check` every 20 ms until it answers `Ok`, and returns what it
+/// found; after 30 s fails saying what did not happen and what `check`
+/// last found.
+pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let patience = Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let last = match check().await {
+            Ok(found) => return found,
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what} did not happen within {patience:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
