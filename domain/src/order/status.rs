@@ -69,13 +69,7 @@ impl std::str::FromStr for OrderStatus {
     type Err = UnknownStatus;
 
     fn from_str(text: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownStatus {
-                what: "order status",
-                found: text.to_owned(),
-            })
+        named(Self::ALL, Self::as_str, "order status", text)
     }
 }
 
@@ -83,14 +77,23 @@ impl std::str::FromStr for PaymentStatus {
     type Err = UnknownStatus;
 
     fn from_str(text: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownStatus {
-                what: "payment status",
-                found: text.to_owned(),
-            })
+        named(Self::ALL, Self::as_str, "payment status", text)
     }
+}
+
+/// The one of `all` whose `name` is `text`.
+fn named<T: Copy, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    what: &'static str,
+    text: &str,
+) -> Result<T, UnknownStatus> {
+    all.into_iter()
+        .find(|value| name(*value) == text)
+        .ok_or_else(|| UnknownStatus {
+            what,
+            found: text.to_owned(),
+        })
 }
 
 impl std::fmt::Display for OrderStatus {
