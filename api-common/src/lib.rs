@@ -9,6 +9,7 @@ pub mod health;
 pub mod json_body;
 pub mod listener;
 pub mod metrics;
+pub mod order_schema;
 pub mod problem;
 pub mod process;
 pub mod routes;

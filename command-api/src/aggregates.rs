@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use domain::decider::Decider;
-use domain::event::{DecodeError, DomainEvent};
+use domain::event::{DecodeError, DomainEvent, EncodeError};
 use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 use uuid::Uuid;
 
@@ -58,6 +58,8 @@ pub enum CommandError<E> {
     Store(#[from] StoreError),
     #[error("a stored event cannot be read: {0}")]
     Decode(#[from] DecodeError),
+    #[error("a new event cannot be written: {0}")]
+    Encode(#[from] EncodeError),
     /// Other writers kept winning the race for this stream.
     #[error("too much contention on stream {0}")]
     Contention(String),
@@ -212,7 +214,7 @@ where
     }
 }
 
-fn encode<E: DomainEvent>(events: &[E], causation: Causation) -> Result<Vec<NewEvent>, DecodeError> {
+fn encode<E: DomainEvent>(events: &[E], causation: Causation) -> Result<Vec<NewEvent>, EncodeError> {
     events
         .iter()
         .map(|event| {

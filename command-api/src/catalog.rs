@@ -5,8 +5,8 @@ use std::sync::Arc;
 use domain::ids::ProductId;
 use domain::money::Price;
 use domain::product::{Product, ProductCommand, ProductError, ProductName, Sku};
-use domain::quantity::StockLevel;
-use domain::validation::{InvalidField, Problem};
+use domain::quantity::{RestockQuantity, StockLevel};
+use domain::validation::InvalidField;
 use event_store::Position;
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
@@ -31,13 +31,6 @@ impl From<CommandError<ProductError>> for CatalogError {
             CommandError::Refused(ProductError::NotFound) => Self::NotFound,
             CommandError::Refused(ProductError::DuplicateSku) => Self::DuplicateSku,
             CommandError::Refused(ProductError::StockOverflow { max, .. }) => Self::StockOverflow { max },
-            CommandError::Refused(ProductError::EmptyRestock) => Self::Invalid(InvalidField::new(
-                "quantity",
-                Problem::OutOfRange {
-                    min: 1,
-                    max: u64::from(StockLevel::MAX),
-                },
-            )),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -116,10 +109,7 @@ impl Catalog {
         quantity: i64,
         causation: Causation,
     ) -> Result<Changed, CatalogError> {
-        let quantity = StockLevel::parse_field("quantity", quantity)?.get();
-        if quantity == 0 {
-            return Err(ProductError::EmptyRestock).map_err(|e| CommandError::Refused(e).into());
-        }
+        let quantity = RestockQuantity::parse_field("quantity", quantity)?;
         let now = chrono::Utc::now();
         self.change(product_id, causation, || ProductCommand::Restock { quantity, now })
             .await

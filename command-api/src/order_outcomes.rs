@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use domain::event::DomainEvent;
 use domain::ids::OrderId;
-use event_store::{EventStore, Position, StreamFilter};
+use domain::order::OrderEvent;
+use event_store::{EventStore, Position, RecordedEvent, StreamFilter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-const DECISIONS: [&str; 2] = ["OrderConfirmed", "OrderRejected"];
 
 #[derive(Default)]
 pub struct OrderOutcomes {
@@ -72,12 +72,12 @@ impl OrderOutcomes {
 
     async fn follow(&self, store: Arc<dyn EventStore>, mut after: Option<Position>) {
         loop {
-            let mut decisions = store.subscribe_all(after, StreamFilter::prefixes(["order-"]));
+            let mut decisions = store.subscribe_all(after, StreamFilter::prefixes([OrderEvent::stream_prefix()]));
             while let Some(next) = decisions.next().await {
                 match next {
                     Ok(event) => {
                         after = Some(event.position);
-                        if DECISIONS.contains(&event.event_type.as_str()) {
+                        if is_decision(&event) {
                             self.wake(&event.stream);
                         }
                     }
@@ -92,7 +92,7 @@ impl OrderOutcomes {
     }
 
     fn wake(&self, stream: &str) {
-        let order_id = stream.strip_prefix("order-").and_then(|id| id.parse::<OrderId>().ok());
+        let order_id = OrderEvent::id_in_stream(stream).and_then(|id| id.parse::<OrderId>().ok());
         if let Some(notify) = order_id.and_then(|id| self.lock().get(&id).cloned()) {
             // notify_one stores a permit, so a waiter that is not waiting
             // yet still returns at once.
@@ -104,4 +104,14 @@ impl OrderOutcomes {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrderId, Arc<Notify>>> {
         self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A confirmation or a rejection: what a waiting request waits for. An
+/// event this build cannot read wakes nobody; the request reads the order
+/// again when its wait ends.
+fn is_decision(event: &RecordedEvent) -> bool {
+    matches!(
+        OrderEvent::decode_known(&event.event_type, event.metadata.schema_version, &event.data),
+        Ok(Some(OrderEvent::Confirmed { .. } | OrderEvent::Rejected { .. }))
+    )
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::money::Money;
 use domain::order::{
-    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, OrderStatus, PricedLine,
-    ShippingAddress,
+    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, OrderStatus, PlacedOrder,
+    PricedLine, ShippingAddress,
 };
 use domain::text::Reason;
 use domain::validation::{InvalidField, Problem};
@@ -120,13 +120,17 @@ impl Orders {
         let now = chrono::Utc::now();
         let placed = self
             .orders
-            .execute(order_id, causation, || OrderCommand::Place {
-                order_id,
-                customer_id,
-                lines: lines.clone(),
-                customer: customer.clone(),
-                shipping: shipping.clone(),
-                now,
+            .execute(order_id, causation, || {
+                OrderCommand::Place(domain::order::PlaceOrder {
+                    order: PlacedOrder {
+                        order_id,
+                        customer_id,
+                        lines: lines.clone(),
+                        customer: customer.clone(),
+                        shipping: shipping.clone(),
+                    },
+                    now,
+                })
             })
             .await?;
         let placed_at = placed

@@ -35,9 +35,13 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("event could not be serialized: {0}")]
-    Serialize(#[source] serde_json::Error),
 }
+
+/// A domain event that serde could not turn into JSON: a bug in its
+/// `Serialize`, never bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("event could not be serialized: {0}")]
+pub struct EncodeError(#[source] serde_json::Error);
 
 /// The events of one aggregate.
 pub trait DomainEvent: Serialize + DeserializeOwned {
@@ -52,8 +56,29 @@ pub trait DomainEvent: Serialize + DeserializeOwned {
         format!("{}-{id}", Self::CATEGORY)
     }
 
-    fn encode(&self) -> Result<EncodedEvent, DecodeError> {
-        let Value::Object(mut tagged) = serde_json::to_value(self).map_err(DecodeError::Serialize)? else {
+    /// What every stream of this aggregate starts with, for subscription
+    /// filters.
+    fn stream_prefix() -> String {
+        format!("{}-", Self::CATEGORY)
+    }
+
+    /// The id part of `stream` if it is one of this aggregate's streams.
+    fn id_in_stream(stream: &str) -> Option<&str> {
+        stream.strip_prefix(Self::CATEGORY)?.strip_prefix('-')
+    }
+
+    /// Like [`DomainEvent::decode`], but an event type this build does not
+    /// know is `None`: readers pass such events over.
+    fn decode_known(event_type: &str, schema_version: u32, data: &[u8]) -> Result<Option<Self>, DecodeError> {
+        match Self::decode(event_type, schema_version, data) {
+            Ok(event) => Ok(Some(event)),
+            Err(DecodeError::UnknownType(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn encode(&self) -> Result<EncodedEvent, EncodeError> {
+        let Value::Object(mut tagged) = serde_json::to_value(self).map_err(EncodeError)? else {
             unreachable!("event enums are adjacently tagged, so they serialize to objects")
         };
         let event_type = match tagged.remove("type") {
@@ -64,7 +89,7 @@ pub trait DomainEvent: Serialize + DeserializeOwned {
         Ok(EncodedEvent {
             event_type,
             schema_version: Self::SCHEMA_VERSION,
-            data: serde_json::to_vec(&payload).map_err(DecodeError::Serialize)?,
+            data: serde_json::to_vec(&payload).map_err(EncodeError)?,
         })
     }
 
@@ -110,6 +135,8 @@ where
         assert_eq!(&decoded, event);
         seen.insert(encoded.event_type);
     }
+    assert_eq!(E::id_in_stream(&E::stream_name("1")), Some("1"));
+    assert_eq!(E::id_in_stream(&format!("{}x-1", E::CATEGORY)), None);
     let listed: std::collections::BTreeSet<String> = E::EVENT_TYPES.iter().map(|name| (*name).to_owned()).collect();
     assert_eq!(seen, listed, "the samples must cover every event type");
 }

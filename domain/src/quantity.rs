@@ -70,6 +70,29 @@ impl StockLevel {
     }
 }
 
+/// Units added to a product's stock at once: 1 to [`StockLevel::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RestockQuantity(u32);
+
+impl RestockQuantity {
+    pub fn parse_field(field: &str, raw: i64) -> Result<Self, InvalidField> {
+        if raw < 1 || raw > i64::from(StockLevel::MAX) {
+            return Err(InvalidField::new(
+                field,
+                Problem::OutOfRange {
+                    min: 1,
+                    max: u64::from(StockLevel::MAX),
+                },
+            ));
+        }
+        Ok(Self(raw as u32))
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +101,14 @@ mod tests {
     fn quantity_accepts_one_to_a_thousand() {
         for (raw, ok) in [(0, false), (1, true), (1000, true), (1001, false), (-5, false)] {
             assert_eq!(Quantity::parse_field("quantity", raw).is_ok(), ok, "case {raw}");
+        }
+    }
+
+    #[test]
+    fn restock_accepts_one_to_the_maximum_stock() {
+        let max = i64::from(StockLevel::MAX);
+        for (raw, ok) in [(0, false), (1, true), (max, true), (max + 1, false), (-1, false)] {
+            assert_eq!(RestockQuantity::parse_field("quantity", raw).is_ok(), ok, "case {raw}");
         }
     }
 

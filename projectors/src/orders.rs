@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use domain::ids::ProductId;
-use domain::order::{LineFailure, OrderEvent, RejectionReason};
+use domain::order::{LineFailure, OrderEvent, OrderStatus, PaymentStatus};
 use domain::quantity::Quantity;
 use event_store::RecordedEvent;
 use migrations::views::{order_lines, orders};
@@ -17,24 +17,10 @@ use crate::rows;
 
 pub struct Orders;
 
-/// The failures as the query API shows them.
+/// Rejection reasons as the query API reads them back: the domain's own
+/// serde form, so both sides share one definition.
 fn failures_json(failures: &[LineFailure]) -> String {
-    let failures: Vec<serde_json::Value> = failures
-        .iter()
-        .map(|failure| match failure.reason {
-            RejectionReason::ProductNotFound => serde_json::json!({
-                "productId": failure.product_id,
-                "reason": "productNotFound",
-            }),
-            RejectionReason::InsufficientStock { requested, available } => serde_json::json!({
-                "productId": failure.product_id,
-                "reason": "insufficientStock",
-                "requested": requested.get(),
-                "available": available.get(),
-            }),
-        })
-        .collect();
-    serde_json::Value::Array(failures).to_string()
+    serde_json::to_string(failures).expect("line failures serialize to JSON")
 }
 
 /// An order's rows as a batch leaves them.
@@ -76,8 +62,8 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
         let header = orders::Model {
             order_id,
             customer_id: customer_id.as_uuid(),
-            status: "pending".to_owned(),
-            payment_status: "pending".to_owned(),
+            status: OrderStatus::Pending.as_str().to_owned(),
+            payment_status: OrderStatus::Pending.as_str().to_owned(),
             total_minor: None,
             customer_name: customer.name.as_ref().map(ToString::to_string),
             customer_email: customer.email.clone(),
@@ -112,8 +98,8 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
             at,
             ..
         } => {
-            header.status = "confirmed".to_owned();
-            header.payment_status = "arranged".to_owned();
+            header.status = OrderStatus::Confirmed.as_str().to_owned();
+            header.payment_status = PaymentStatus::Arranged.as_str().to_owned();
             header.total_minor = Some(total.minor_units() as i64);
             header.updated_at = *at;
             // Priced lines come in the order's line order.
@@ -132,14 +118,14 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
             );
         }
         OrderEvent::Rejected { failures, at, .. } => {
-            header.status = "rejected".to_owned();
-            header.payment_status = "void".to_owned();
+            header.status = OrderStatus::Rejected.as_str().to_owned();
+            header.payment_status = PaymentStatus::Void.as_str().to_owned();
             header.failures = Some(failures_json(failures));
             header.updated_at = *at;
         }
         OrderEvent::Cancelled { reason, at, .. } => {
-            header.status = "cancelled".to_owned();
-            header.payment_status = "refunded".to_owned();
+            header.status = OrderStatus::Cancelled.as_str().to_owned();
+            header.payment_status = PaymentStatus::Refunded.as_str().to_owned();
             header.cancel_reason = Some(reason.to_string());
             header.updated_at = *at;
         }

@@ -52,16 +52,8 @@ pub fn decode_all<E: DomainEvent>(events: &[RecordedEvent]) -> Result<Vec<E>, Ap
 /// The event as `E` if it belongs to `E`'s streams and is a type this build
 /// knows; `None` otherwise.
 fn decode<E: DomainEvent>(event: &RecordedEvent) -> Result<Option<E>, DecodeError> {
-    if !event
-        .stream
-        .strip_prefix(E::CATEGORY)
-        .is_some_and(|rest| rest.starts_with('-'))
-    {
+    if E::id_in_stream(&event.stream).is_none() {
         return Ok(None);
     }
-    match E::decode(&event.event_type, event.metadata.schema_version, &event.data) {
-        Ok(decoded) => Ok(Some(decoded)),
-        Err(DecodeError::UnknownType(_)) => Ok(None),
-        Err(error) => Err(error),
-    }
+    E::decode_known(&event.event_type, event.metadata.schema_version, &event.data)
 }

@@ -1,17 +1,18 @@
 use std::sync::Arc;
 
 use domain::ids::OrderId;
-use domain::order::{LineFailure, OrderStatus, PricedLine, RejectionReason};
+use domain::order::PricedLine;
 use poem::Request;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::request::causation;
 use crate::orders::{Orders, OrdersError, PlaceOrder, Placed};
 use api_common::bearer::BearerAuth;
 use api_common::json_body::JsonBody;
+use api_common::order_schema::{Failure, OrderStatus};
 use api_common::problem::{Problem, ProblemResponse};
 
 #[derive(Tags)]
@@ -56,26 +57,6 @@ struct PlaceOrderRequest {
     shipping: Shipping,
 }
 
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "camelCase")]
-enum Status {
-    Pending,
-    Confirmed,
-    Rejected,
-    Cancelled,
-}
-
-impl From<OrderStatus> for Status {
-    fn from(status: OrderStatus) -> Self {
-        match status {
-            OrderStatus::Pending => Self::Pending,
-            OrderStatus::Confirmed => Self::Confirmed,
-            OrderStatus::Rejected => Self::Rejected,
-            OrderStatus::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 struct ConfirmedLine {
@@ -106,50 +87,11 @@ impl From<PricedLine> for ConfirmedLine {
 struct OrderConfirmed {
     order_id: Uuid,
     /// `confirmed`, or `cancelled` when a retried request finds the order cancelled since.
-    status: Status,
+    status: OrderStatus,
     lines: Vec<ConfirmedLine>,
     total: String,
     /// The global position this answer reflects: the consistency token.
     position: String,
-}
-
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "camelCase")]
-enum FailureReason {
-    ProductNotFound,
-    InsufficientStock,
-}
-
-#[derive(Object)]
-#[oai(rename_all = "camelCase")]
-struct Failure {
-    product_id: Uuid,
-    reason: FailureReason,
-    /// With `insufficientStock`: units asked for.
-    #[oai(skip_serializing_if_is_none)]
-    requested: Option<u32>,
-    /// With `insufficientStock`: units there were.
-    #[oai(skip_serializing_if_is_none)]
-    available: Option<u32>,
-}
-
-impl From<LineFailure> for Failure {
-    fn from(failure: LineFailure) -> Self {
-        let (reason, requested, available) = match failure.reason {
-            RejectionReason::ProductNotFound => (FailureReason::ProductNotFound, None, None),
-            RejectionReason::InsufficientStock { requested, available } => (
-                FailureReason::InsufficientStock,
-                Some(requested.get()),
-                Some(available.get()),
-            ),
-        };
-        Self {
-            product_id: failure.product_id.as_uuid(),
-            reason,
-            requested,
-            available,
-        }
-    }
 }
 
 #[derive(Object)]
@@ -157,7 +99,7 @@ impl From<LineFailure> for Failure {
 struct OrderRejected {
     order_id: Uuid,
     /// Always `rejected`.
-    status: Status,
+    status: OrderStatus,
     failures: Vec<Failure>,
     position: String,
 }
@@ -167,7 +109,7 @@ struct OrderRejected {
 struct OrderPending {
     order_id: Uuid,
     /// Always `pending`.
-    status: Status,
+    status: OrderStatus,
     position: String,
 }
 
@@ -222,7 +164,7 @@ struct CancelRequest {
 struct OrderCancelled {
     order_id: Uuid,
     /// Always `cancelled`.
-    status: Status,
+    status: OrderStatus,
     position: String,
 }
 
@@ -245,22 +187,10 @@ impl From<OrdersError> for ProblemResponse {
             OrdersError::NotFound => Self::not_found("no such order"),
             OrdersError::NotCancellable(status) => Self::conflict(
                 "not-cancellable",
-                format!(
-                    "only confirmed orders can be cancelled; this one is {}",
-                    status_name(status)
-                ),
+                format!("only confirmed orders can be cancelled; this one is {status}"),
             ),
             OrdersError::Internal(cause) => Self::internal(cause),
         }
-    }
-}
-
-fn status_name(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Pending => "pending",
-        OrderStatus::Confirmed => "confirmed",
-        OrderStatus::Rejected => "rejected",
-        OrderStatus::Cancelled => "cancelled",
     }
 }
 
@@ -330,13 +260,13 @@ impl OrdersApi {
                 position,
             }) => PlaceOrderResponse::Rejected(Json(OrderRejected {
                 order_id: order_id.as_uuid(),
-                status: Status::Rejected,
-                failures: failures.into_iter().map(Failure::from).collect(),
+                status: OrderStatus::Rejected,
+                failures: failures.iter().map(Failure::from).collect(),
                 position: position.to_string(),
             })),
             Ok(Placed::Pending { order_id, position }) => PlaceOrderResponse::Pending(Json(OrderPending {
                 order_id: order_id.as_uuid(),
-                status: Status::Pending,
+                status: OrderStatus::Pending,
                 position: position.to_string(),
             })),
             Err(error) => ProblemResponse::from(error).into(),
@@ -372,7 +302,7 @@ impl OrdersApi {
             .await?;
         Ok(CancelResponse::Ok(Json(OrderCancelled {
             order_id: order_id.as_uuid(),
-            status: Status::Cancelled,
+            status: OrderStatus::Cancelled,
             position: position.to_string(),
         })))
     }

@@ -119,9 +119,10 @@ impl OrderSaga {
         };
         let mut saved = resume;
         let mut saved_at = Instant::now();
-        let mut events = self
-            .store
-            .subscribe_all(resume, StreamFilter::prefixes(["order-", "product-"]));
+        let mut events = self.store.subscribe_all(
+            resume,
+            StreamFilter::prefixes([OrderEvent::stream_prefix(), ProductEvent::stream_prefix()]),
+        );
         tracing::info!(resume = ?resume.map(|p| p.to_string()), "order saga started");
         loop {
             let first = tokio::select! {
@@ -348,20 +349,16 @@ impl Decoded {
 /// The domain event of a recorded event; `None` for event types this build
 /// does not know, which the saga passes over.
 fn decode(recorded: &RecordedEvent) -> Result<Option<Decoded>, SagaError> {
-    let version = recorded.metadata.schema_version;
-    let decoded = if recorded.stream.starts_with("order-") {
-        OrderEvent::decode(&recorded.event_type, version, &recorded.data).map(Decoded::Order)
+    let (event_type, version, data) = (&recorded.event_type, recorded.metadata.schema_version, &recorded.data);
+    let decoded = if OrderEvent::id_in_stream(&recorded.stream).is_some() {
+        OrderEvent::decode_known(event_type, version, data).map(|event| event.map(Decoded::Order))
     } else {
-        ProductEvent::decode(&recorded.event_type, version, &recorded.data).map(Decoded::Product)
+        ProductEvent::decode_known(event_type, version, data).map(|event| event.map(Decoded::Product))
     };
-    match decoded {
-        Ok(event) => Ok(Some(event)),
-        Err(DecodeError::UnknownType(_)) => Ok(None),
-        Err(source) => Err(SagaError::Decode {
-            position: recorded.position,
-            source,
-        }),
-    }
+    decoded.map_err(|source| SagaError::Decode {
+        position: recorded.position,
+        source,
+    })
 }
 
 /// Runs the saga until `shutdown`, restarting it after errors.

@@ -1,6 +1,7 @@
-use serde::{Deserialize, Serialize};
-
-use super::{Customer, LineFailure, OrderEvent, OrderLines, PricedLine, ReservedLine, ShippingAddress};
+use super::{
+    Customer, LineFailure, OrderEvent, OrderLines, OrderStatus, PaymentStatus, PricedLine, ReservedLine,
+    ShippingAddress,
+};
 use crate::Timestamp;
 use crate::decider::Decider;
 use crate::ids::{OrderId, UserId};
@@ -16,14 +17,7 @@ pub struct Order;
 pub enum OrderCommand {
     /// Placing the same order again (same id, same content) decides
     /// nothing, so a retried request has its effect once.
-    Place {
-        order_id: OrderId,
-        customer_id: UserId,
-        lines: OrderLines,
-        customer: Customer,
-        shipping: ShippingAddress,
-        now: Timestamp,
-    },
+    Place(PlaceOrder),
     /// From the saga: every line is reserved at these prices.
     Confirm { lines: Vec<ReservedLine>, now: Timestamp },
     /// From the saga: these products could not be reserved.
@@ -58,6 +52,26 @@ pub enum OrderState {
     },
 }
 
+/// What a customer asks for when placing an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub order: PlacedOrder,
+    pub now: Timestamp,
+}
+
+impl OrderCommand {
+    /// What the command would do, for refusals: "an order cannot be
+    /// {action} while {status}".
+    fn action(&self) -> &'static str {
+        match self {
+            Self::Place(_) => "placed",
+            Self::Confirm { .. } => "confirmed",
+            Self::Reject { .. } => "rejected",
+            Self::Cancel { .. } => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedOrder {
     pub order_id: OrderId,
@@ -65,30 +79,6 @@ pub struct PlacedOrder {
     pub lines: OrderLines,
     pub customer: Customer,
     pub shipping: ShippingAddress,
-}
-
-/// An order's status as clients see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OrderStatus {
-    Pending,
-    Confirmed,
-    Rejected,
-    Cancelled,
-}
-
-/// Where an order's payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PaymentStatus {
-    /// Not yet arranged: the order is pending.
-    Pending,
-    /// Arranged for the confirmed total.
-    Arranged,
-    /// Never taken: the order was rejected.
-    Void,
-    /// Given back: the order was cancelled.
-    Refunded,
 }
 
 impl OrderState {
@@ -140,96 +130,23 @@ impl Decider for Order {
     type Error = OrderError;
 
     fn decide(state: &OrderState, command: OrderCommand) -> Result<Vec<OrderEvent>, OrderError> {
-        if let OrderCommand::Place {
-            order_id,
-            customer_id,
-            lines,
-            customer,
-            shipping,
-            now,
-        } = command
-        {
-            let placed = PlacedOrder {
-                order_id,
-                customer_id,
-                lines,
-                customer,
-                shipping,
-            };
-            return match state.placed() {
-                None => Ok(vec![OrderEvent::Placed {
-                    order_id: placed.order_id,
-                    customer_id: placed.customer_id,
-                    lines: placed.lines,
-                    customer: placed.customer,
-                    shipping: placed.shipping,
-                    at: now,
-                }]),
-                Some(existing) if *existing == placed => Ok(vec![]),
-                Some(_) => Err(OrderError::IdTaken),
-            };
-        }
-        let Some(order) = state.placed() else {
-            return Err(OrderError::NotFound);
-        };
-        let (status, _) = state.status().ok_or(OrderError::NotFound)?;
-        let (order_id, customer_id) = (order.order_id, order.customer_id);
-        match command {
-            OrderCommand::Place { .. } => unreachable!("handled above"),
-            OrderCommand::Confirm { lines, now } => match status {
-                OrderStatus::Pending => {
-                    let (lines, total) = price(&order.lines, lines)?;
-                    Ok(vec![OrderEvent::Confirmed {
-                        order_id,
-                        customer_id,
-                        lines,
-                        total,
-                        at: now,
-                    }])
-                }
-                OrderStatus::Confirmed => Ok(vec![]),
-                status => Err(OrderError::InvalidTransition {
-                    status,
-                    action: "confirmed",
-                }),
-            },
-            OrderCommand::Reject { failures, now } => match status {
-                OrderStatus::Pending if failures.is_empty() => Err(OrderError::NoFailures),
-                OrderStatus::Pending => Ok(vec![OrderEvent::Rejected {
-                    order_id,
-                    customer_id,
-                    failures,
-                    at: now,
-                }]),
-                OrderStatus::Rejected => Ok(vec![]),
-                status => Err(OrderError::InvalidTransition {
-                    status,
-                    action: "rejected",
-                }),
-            },
-            OrderCommand::Cancel {
-                requested_by,
-                reason,
-                now,
-            } => {
-                if requested_by != customer_id {
-                    return Err(OrderError::NotOwner);
-                }
-                match status {
-                    OrderStatus::Confirmed => Ok(vec![OrderEvent::Cancelled {
-                        order_id,
-                        customer_id,
-                        lines: order.lines.clone(),
-                        reason,
-                        at: now,
-                    }]),
-                    OrderStatus::Cancelled => Ok(vec![]),
-                    status => Err(OrderError::InvalidTransition {
-                        status,
-                        action: "cancelled",
-                    }),
-                }
+        use OrderCommand as C;
+        use OrderState as S;
+        match (state, command) {
+            (state, C::Place(placed)) => place(state.placed(), placed),
+            (S::NotPlaced, _) => Err(OrderError::NotFound),
+            (S::Placed(order), C::Confirm { lines, now }) => confirm(order, lines, now),
+            (S::Confirmed { .. }, C::Confirm { .. }) => Ok(vec![]),
+            (S::Placed(order), C::Reject { failures, now }) => reject(order, failures, now),
+            (S::Rejected { .. }, C::Reject { .. }) => Ok(vec![]),
+            (state, C::Cancel { requested_by, .. })
+                if state.placed().is_some_and(|order| order.customer_id != requested_by) =>
+            {
+                Err(OrderError::NotOwner)
             }
+            (S::Confirmed { order, .. }, C::Cancel { reason, now, .. }) => Ok(cancel(order, reason, now)),
+            (S::Cancelled { .. }, C::Cancel { .. }) => Ok(vec![]),
+            (state, command) => Err(refusal(state, &command)),
         }
     }
 
@@ -267,6 +184,65 @@ impl Decider for Order {
             (state, _) => state,
         }
     }
+}
+
+fn place(existing: Option<&PlacedOrder>, PlaceOrder { order, now }: PlaceOrder) -> Result<Vec<OrderEvent>, OrderError> {
+    match existing {
+        None => Ok(vec![OrderEvent::Placed {
+            order_id: order.order_id,
+            customer_id: order.customer_id,
+            lines: order.lines,
+            customer: order.customer,
+            shipping: order.shipping,
+            at: now,
+        }]),
+        Some(existing) if *existing == order => Ok(vec![]),
+        Some(_) => Err(OrderError::IdTaken),
+    }
+}
+
+/// Why `command` cannot apply to `state`.
+fn refusal(state: &OrderState, command: &OrderCommand) -> OrderError {
+    match state.status() {
+        Some((status, _)) => OrderError::InvalidTransition {
+            status,
+            action: command.action(),
+        },
+        None => OrderError::NotFound,
+    }
+}
+
+fn confirm(order: &PlacedOrder, reserved: Vec<ReservedLine>, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
+    let (lines, total) = price(&order.lines, reserved)?;
+    Ok(vec![OrderEvent::Confirmed {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        lines,
+        total,
+        at: now,
+    }])
+}
+
+fn reject(order: &PlacedOrder, failures: Vec<LineFailure>, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
+    if failures.is_empty() {
+        return Err(OrderError::NoFailures);
+    }
+    Ok(vec![OrderEvent::Rejected {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        failures,
+        at: now,
+    }])
+}
+
+fn cancel(order: &PlacedOrder, reason: Reason, now: Timestamp) -> Vec<OrderEvent> {
+    vec![OrderEvent::Cancelled {
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        lines: order.lines.clone(),
+        reason,
+        at: now,
+    }]
 }
 
 /// Prices the ordered lines from their reservations, in the order's line

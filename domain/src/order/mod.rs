@@ -7,8 +7,10 @@ mod contact;
 mod decider;
 mod events;
 mod lines;
+mod status;
 
 pub use contact::{Customer, ShippingAddress};
-pub use decider::{Order, OrderCommand, OrderError, OrderState, OrderStatus, PaymentStatus, PlacedOrder};
+pub use decider::{Order, OrderCommand, OrderError, OrderState, PlaceOrder, PlacedOrder};
 pub use events::{LineFailure, OrderEvent, PricedLine, RejectionReason, ReservedLine};
 pub use lines::{OrderLine, OrderLines};
+pub use status::{OrderStatus, PaymentStatus, UnknownStatus};

@@ -5,7 +5,7 @@ use crate::Timestamp;
 use crate::decider::Decider;
 use crate::ids::{OrderId, ProductId};
 use crate::money::Price;
-use crate::quantity::{Quantity, StockLevel};
+use crate::quantity::{Quantity, RestockQuantity, StockLevel};
 
 /// The product aggregate.
 pub struct Product;
@@ -29,9 +29,8 @@ pub enum ProductCommand {
         price: Price,
         now: Timestamp,
     },
-    /// Adds `quantity` (at least 1) units.
     Restock {
-        quantity: u32,
+        quantity: RestockQuantity,
         now: Timestamp,
     },
     /// Holds stock for an order. Idempotent per order: a second request for
@@ -95,8 +94,6 @@ pub enum ProductError {
     DuplicateSku,
     #[error("the product id does not belong to the SKU")]
     IdMismatch,
-    #[error("restock quantity must be at least 1")]
-    EmptyRestock,
     #[error("restocking {quantity} units would pass the maximum stock of {max}")]
     StockOverflow { quantity: u32, max: u32 },
 }
@@ -108,10 +105,12 @@ impl Decider for Product {
     type Error = ProductError;
 
     fn decide(state: &ProductState, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
-        let product = match (state, command) {
+        use ProductCommand as C;
+        use ProductState::{Active, NotCreated};
+        match (state, command) {
             (
-                ProductState::NotCreated,
-                ProductCommand::Create {
+                NotCreated,
+                C::Create {
                     product_id,
                     sku,
                     name,
@@ -119,29 +118,28 @@ impl Decider for Product {
                     initial_stock,
                     now,
                 },
-            ) => {
-                if product_id != ProductId::for_sku(&sku) {
-                    return Err(ProductError::IdMismatch);
-                }
-                return Ok(vec![ProductEvent::Created {
-                    product_id,
-                    sku,
-                    name,
-                    price,
-                    available: initial_stock,
-                    at: now,
-                }]);
-            }
-            (ProductState::Active(_), ProductCommand::Create { .. }) => return Err(ProductError::DuplicateSku),
-            (ProductState::NotCreated, _) => return Err(ProductError::NotFound),
-            (ProductState::Active(product), command) => (product, command),
-        };
-        decide_for_active(product.0, product.1)
+            ) => create(product_id, sku, name, price, initial_stock, now),
+            (Active(_), C::Create { .. }) => Err(ProductError::DuplicateSku),
+            (NotCreated, _) => Err(ProductError::NotFound),
+            (Active(product), C::Rename { name, now }) => Ok(rename(product, name, now)),
+            (Active(product), C::Reprice { price, now }) => Ok(reprice(product, price, now)),
+            (Active(product), C::Restock { quantity, now }) => restock(product, quantity, now),
+            (
+                Active(product),
+                C::Reserve {
+                    order_id,
+                    quantity,
+                    now,
+                },
+            ) => Ok(reserve(product, order_id, quantity, now)),
+            (Active(product), C::Release { order_id, now }) => release(product, order_id, now),
+        }
     }
 
     fn evolve(state: ProductState, event: &ProductEvent) -> ProductState {
-        let ProductState::Active(mut product) = state else {
-            return match event {
+        match (state, event) {
+            (
+                ProductState::NotCreated,
                 ProductEvent::Created {
                     product_id,
                     sku,
@@ -149,138 +147,156 @@ impl Decider for Product {
                     price,
                     available,
                     ..
-                } => ProductState::Active(ActiveProduct {
-                    product_id: *product_id,
-                    sku: sku.clone(),
-                    name: name.clone(),
-                    price: *price,
-                    available: *available,
-                    reservations: BTreeMap::new(),
-                }),
-                _ => ProductState::NotCreated,
-            };
-        };
-        match event {
-            ProductEvent::Created { .. } => {}
-            ProductEvent::Renamed { name, .. } => product.name = name.clone(),
-            ProductEvent::Repriced { price, .. } => product.price = *price,
-            ProductEvent::Restocked { available, .. } => product.available = *available,
-            ProductEvent::StockReserved {
-                order_id,
-                quantity,
-                available,
-                ..
-            } => {
-                product.reservations.insert(*order_id, Reservation::Held(*quantity));
-                product.available = *available;
-            }
-            ProductEvent::StockReservationRefused { order_id, .. } => {
-                product.reservations.insert(*order_id, Reservation::Refused);
-            }
-            ProductEvent::StockReleased {
-                order_id, available, ..
-            } => {
-                product.reservations.insert(*order_id, Reservation::Released);
-                product.available = *available;
-            }
+                },
+            ) => ProductState::Active(ActiveProduct {
+                product_id: *product_id,
+                sku: sku.clone(),
+                name: name.clone(),
+                price: *price,
+                available: *available,
+                reservations: BTreeMap::new(),
+            }),
+            (ProductState::Active(product), event) => ProductState::Active(evolve_active(product, event)),
+            (state, _) => state,
         }
-        ProductState::Active(product)
     }
 }
 
-fn decide_for_active(product: &ActiveProduct, command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
-    let product_id = product.product_id;
-    let event = match command {
-        ProductCommand::Create { .. } => return Err(ProductError::DuplicateSku),
-        ProductCommand::Rename { name, now } => {
-            if name == product.name {
-                return Ok(vec![]);
-            }
-            ProductEvent::Renamed {
-                product_id,
-                name,
-                at: now,
-            }
-        }
-        ProductCommand::Reprice { price, now } => {
-            if price == product.price {
-                return Ok(vec![]);
-            }
-            ProductEvent::Repriced {
-                product_id,
-                price,
-                at: now,
-            }
-        }
-        ProductCommand::Restock { quantity, now } => {
-            if quantity == 0 {
-                return Err(ProductError::EmptyRestock);
-            }
-            let available = product
-                .available
-                .checked_add(quantity)
-                .ok_or(ProductError::StockOverflow {
-                    quantity,
-                    max: StockLevel::MAX,
-                })?;
-            ProductEvent::Restocked {
-                product_id,
-                quantity,
-                available,
-                at: now,
-            }
-        }
-        ProductCommand::Reserve {
+fn create(
+    product_id: ProductId,
+    sku: Sku,
+    name: ProductName,
+    price: Price,
+    available: StockLevel,
+    now: Timestamp,
+) -> Result<Vec<ProductEvent>, ProductError> {
+    if product_id != ProductId::for_sku(&sku) {
+        return Err(ProductError::IdMismatch);
+    }
+    Ok(vec![ProductEvent::Created {
+        product_id,
+        sku,
+        name,
+        price,
+        available,
+        at: now,
+    }])
+}
+
+fn rename(product: &ActiveProduct, name: ProductName, now: Timestamp) -> Vec<ProductEvent> {
+    if name == product.name {
+        return vec![];
+    }
+    vec![ProductEvent::Renamed {
+        product_id: product.product_id,
+        name,
+        at: now,
+    }]
+}
+
+fn reprice(product: &ActiveProduct, price: Price, now: Timestamp) -> Vec<ProductEvent> {
+    if price == product.price {
+        return vec![];
+    }
+    vec![ProductEvent::Repriced {
+        product_id: product.product_id,
+        price,
+        at: now,
+    }]
+}
+
+fn restock(
+    product: &ActiveProduct,
+    quantity: RestockQuantity,
+    now: Timestamp,
+) -> Result<Vec<ProductEvent>, ProductError> {
+    let available = add_stock(product.available, quantity.get())?;
+    Ok(vec![ProductEvent::Restocked {
+        product_id: product.product_id,
+        quantity: quantity.get(),
+        available,
+        at: now,
+    }])
+}
+
+/// Holds stock for an order, or records the refusal; an order that asked
+/// before is answered by what was decided then.
+fn reserve(product: &ActiveProduct, order_id: OrderId, quantity: Quantity, now: Timestamp) -> Vec<ProductEvent> {
+    if product.reservations.contains_key(&order_id) {
+        return vec![];
+    }
+    let event = match product.available.checked_sub(quantity.get()) {
+        Some(available) => ProductEvent::StockReserved {
+            product_id: product.product_id,
             order_id,
             quantity,
-            now,
-        } => {
-            if product.reservations.contains_key(&order_id) {
-                return Ok(vec![]);
-            }
-            match product.available.checked_sub(quantity.get()) {
-                Some(available) => ProductEvent::StockReserved {
-                    product_id,
-                    order_id,
-                    quantity,
-                    unit_price: product.price,
-                    sku: product.sku.clone(),
-                    name: product.name.clone(),
-                    available,
-                    at: now,
-                },
-                None => ProductEvent::StockReservationRefused {
-                    product_id,
-                    order_id,
-                    requested: quantity,
-                    available: product.available,
-                    at: now,
-                },
-            }
-        }
-        ProductCommand::Release { order_id, now } => {
-            let Some(quantity) = product.held_for(order_id) else {
-                return Ok(vec![]);
-            };
-            // A reservation was taken out of `available`, and `available`
-            // plus everything reserved never passes the maximum.
-            let available = product
-                .available
-                .checked_add(quantity.get())
-                .ok_or(ProductError::StockOverflow {
-                    quantity: quantity.get(),
-                    max: StockLevel::MAX,
-                })?;
-            ProductEvent::StockReleased {
-                product_id,
-                order_id,
-                quantity,
-                available,
-                at: now,
-            }
-        }
+            unit_price: product.price,
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            available,
+            at: now,
+        },
+        None => ProductEvent::StockReservationRefused {
+            product_id: product.product_id,
+            order_id,
+            requested: quantity,
+            available: product.available,
+            at: now,
+        },
     };
-    Ok(vec![event])
+    vec![event]
+}
+
+fn release(product: &ActiveProduct, order_id: OrderId, now: Timestamp) -> Result<Vec<ProductEvent>, ProductError> {
+    let Some(quantity) = product.held_for(order_id) else {
+        return Ok(vec![]);
+    };
+    // A reservation was taken out of `available`, and `available` plus
+    // everything reserved never passes the maximum: this cannot fail on a
+    // consistent stream, but a corrupt one gets an error, not a panic.
+    let available = add_stock(product.available, quantity.get())?;
+    Ok(vec![ProductEvent::StockReleased {
+        product_id: product.product_id,
+        order_id,
+        quantity,
+        available,
+        at: now,
+    }])
+}
+
+fn add_stock(available: StockLevel, units: u32) -> Result<StockLevel, ProductError> {
+    available.checked_add(units).ok_or(ProductError::StockOverflow {
+        quantity: units,
+        max: StockLevel::MAX,
+    })
+}
+
+fn evolve_active(mut product: ActiveProduct, event: &ProductEvent) -> ActiveProduct {
+    match event {
+        ProductEvent::Created { .. } => {}
+        ProductEvent::Renamed { name, .. } => product.name = name.clone(),
+        ProductEvent::Repriced { price, .. } => product.price = *price,
+        ProductEvent::Restocked { available, .. } => product.available = *available,
+        ProductEvent::StockReserved {
+            order_id,
+            quantity,
+            available,
+            ..
+        } => {
+            product.reservations.insert(*order_id, Reservation::Held(*quantity));
+            product.available = *available;
+        }
+        ProductEvent::StockReservationRefused { order_id, .. } => {
+            product.reservations.insert(*order_id, Reservation::Refused);
+        }
+        ProductEvent::StockReleased {
+            order_id, available, ..
+        } => {
+            product.reservations.insert(*order_id, Reservation::Released);
+            product.available = *available;
+        }
+    }
+    product
 }
 
 #[cfg(test)]
@@ -311,12 +327,15 @@ mod tests {
         OrderId::from_uuid(uuid::Uuid::from_u128(n))
     }
 
+    fn restock(units: i64) -> RestockQuantity {
+        RestockQuantity::parse_field("quantity", units).unwrap()
+    }
+
     fn quantity(units: i64) -> Quantity {
         Quantity::parse_field("quantity", units).unwrap()
     }
 
-    /// Given `history`, decides `command` and returns the new events together
-    /// with the whole history.
+    /// Given `history`, decides `command` and returns only the new events.
     fn given_when(history: &[ProductEvent], command: ProductCommand) -> Result<Vec<ProductEvent>, ProductError> {
         Product::decide(&Product::fold(history), command)
     }
@@ -386,7 +405,7 @@ mod tests {
                 now: now(),
             },
             ProductCommand::Restock {
-                quantity: 1,
+                quantity: restock(1),
                 now: now(),
             },
             ProductCommand::Reserve {
@@ -440,11 +459,11 @@ mod tests {
     }
 
     #[test]
-    fn restock_adds_units_and_refuses_zero_and_overflow() {
+    fn restock_adds_units_and_refuses_overflow() {
         let history = with(
             created(3),
             ProductCommand::Restock {
-                quantity: 4,
+                quantity: restock(4),
                 now: now(),
             },
         );
@@ -453,17 +472,7 @@ mod tests {
             given_when(
                 &history,
                 ProductCommand::Restock {
-                    quantity: 0,
-                    now: now()
-                }
-            ),
-            Err(ProductError::EmptyRestock)
-        );
-        assert_eq!(
-            given_when(
-                &history,
-                ProductCommand::Restock {
-                    quantity: StockLevel::MAX,
+                    quantity: restock(i64::from(StockLevel::MAX)),
                     now: now()
                 }
             ),
@@ -524,7 +533,7 @@ mod tests {
         let history = with(
             history,
             ProductCommand::Restock {
-                quantity: 5,
+                quantity: restock(5),
                 now: now(),
             },
         );
@@ -610,7 +619,7 @@ mod tests {
         let history = with(
             created(10),
             ProductCommand::Restock {
-                quantity: 1,
+                quantity: restock(1),
                 now: now(),
             },
         );

@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use api_common::bearer::BearerAuth;
+use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
 use api_common::problem::ProblemResponse;
+use domain::order::{LineFailure, UnknownStatus};
 use domain::validation::{InvalidField, Problem};
 use migrations::views::{order_lines, orders};
 use poem_openapi::param::{Header, Path, Query};
@@ -26,10 +28,8 @@ enum Tag {
 #[oai(rename_all = "camelCase")]
 struct OrderSummary {
     order_id: Uuid,
-    /// `pending`, `confirmed`, `rejected` or `cancelled`.
-    status: String,
-    /// `pending`, `arranged`, `void` or `refunded`.
-    payment_status: String,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
     /// Once confirmed: a decimal amount such as `"199.50"`.
     #[oai(skip_serializing_if_is_none)]
     total: Option<String>,
@@ -37,17 +37,48 @@ struct OrderSummary {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<&orders::Model> for OrderSummary {
-    fn from(row: &orders::Model) -> Self {
-        Self {
+impl TryFrom<&orders::Model> for OrderSummary {
+    type Error = ProblemResponse;
+
+    fn try_from(row: &orders::Model) -> Result<Self, ProblemResponse> {
+        let (status, payment_status) = statuses(row)?;
+        Ok(Self {
             order_id: row.order_id,
-            status: row.status.clone(),
-            payment_status: row.payment_status.clone(),
+            status,
+            payment_status,
             total: row.total_minor.map(money),
             placed_at: row.placed_at,
             updated_at: row.updated_at,
-        }
+        })
     }
+}
+
+/// The row's statuses; a spelling this build does not know is a broken
+/// view, answered as an internal error rather than hidden.
+fn statuses(row: &orders::Model) -> Result<(OrderStatus, PaymentStatus), ProblemResponse> {
+    let unreadable =
+        |error: UnknownStatus| ProblemResponse::internal(format!("order {} in the view: {error}", row.order_id));
+    let status = row.status.parse::<domain::order::OrderStatus>().map_err(unreadable)?;
+    let payment = row
+        .payment_status
+        .parse::<domain::order::PaymentStatus>()
+        .map_err(unreadable)?;
+    Ok((status.into(), payment.into()))
+}
+
+/// The rejection reasons the orders projection stored, in the domain's
+/// serde form.
+fn failures(row: &orders::Model) -> Result<Option<Vec<Failure>>, ProblemResponse> {
+    let Some(stored) = &row.failures else {
+        return Ok(None);
+    };
+    let failures: Vec<LineFailure> = serde_json::from_str(stored).map_err(|error| {
+        ProblemResponse::internal(format!(
+            "order {} in the view: unreadable failures: {error}",
+            row.order_id
+        ))
+    })?;
+    Ok(Some(failures.iter().map(Failure::from).collect()))
 }
 
 #[derive(Object)]
@@ -100,16 +131,16 @@ struct Shipping {
 struct OrderDetail {
     order_id: Uuid,
     customer_id: Uuid,
-    status: String,
-    payment_status: String,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
     #[oai(skip_serializing_if_is_none)]
     total: Option<String>,
     lines: Vec<Line>,
     customer: Contact,
     shipping: Shipping,
-    /// Once rejected: `[{productId, reason, requested?, available?}]`.
+    /// Once rejected: the products that could not be reserved.
     #[oai(skip_serializing_if_is_none)]
-    failures: Option<serde_json::Value>,
+    failures: Option<Vec<Failure>>,
     #[oai(skip_serializing_if_is_none)]
     cancel_reason: Option<String>,
     placed_at: chrono::DateTime<chrono::Utc>,
@@ -204,7 +235,7 @@ impl OrdersApi {
             .flatten();
         Ok(ListResponse::Ok(
             Json(OrderPage {
-                items: rows.iter().map(OrderSummary::from).collect(),
+                items: rows.iter().map(OrderSummary::try_from).collect::<Result<_, _>>()?,
                 next_cursor,
             }),
             position,
@@ -244,11 +275,13 @@ impl OrdersApi {
             .all(&self.db)
             .await
             .map_err(ProblemResponse::internal)?;
+        let (status, payment_status) = statuses(&row)?;
+        let failures = failures(&row)?;
         let detail = OrderDetail {
             order_id: row.order_id,
             customer_id: row.customer_id,
-            status: row.status,
-            payment_status: row.payment_status,
+            status,
+            payment_status,
             total: row.total_minor.map(money),
             lines: lines
                 .into_iter()
@@ -273,7 +306,7 @@ impl OrdersApi {
                 country: row.country,
                 postal_code: row.postal_code,
             },
-            failures: row.failures.and_then(|f| serde_json::from_str(&f).ok()),
+            failures,
             cancel_reason: row.cancel_reason,
             placed_at: row.placed_at,
             updated_at: row.updated_at,

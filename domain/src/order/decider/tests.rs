@@ -26,15 +26,21 @@ fn order_id() -> OrderId {
     OrderId::from_uuid(uuid::Uuid::from_u128(0x0de))
 }
 
-fn place() -> OrderCommand {
-    OrderCommand::Place {
+fn alices_order() -> PlacedOrder {
+    PlacedOrder {
         order_id: order_id(),
         customer_id: alice(),
         lines: OrderLines::parse(&[(product(1), 2), (product(2), 1)]).unwrap(),
         customer: Customer::parse(Some("Alice"), Some("alice@example.com"), "0812345678").unwrap(),
         shipping: ShippingAddress::parse("1 Main St", "Bangkok", "Bangkok", "Thailand", "10110").unwrap(),
-        now: now(),
     }
+}
+
+fn place() -> OrderCommand {
+    OrderCommand::Place(PlaceOrder {
+        order: alices_order(),
+        now: now(),
+    })
 }
 
 fn reserved(line: &OrderLine, unit_minor: u64) -> ReservedLine {
@@ -117,25 +123,13 @@ fn placing_the_same_order_again_decides_nothing() {
 #[test]
 fn placing_other_content_under_a_taken_id_is_refused() {
     let state = Order::fold(&placed());
-    let OrderCommand::Place {
-        order_id,
-        customer_id,
-        customer,
-        shipping,
-        now,
-        ..
-    } = place()
-    else {
-        unreachable!()
-    };
-    let other = OrderCommand::Place {
-        order_id,
-        customer_id,
-        lines: OrderLines::parse(&[(product(3), 1)]).unwrap(),
-        customer,
-        shipping,
-        now,
-    };
+    let other = OrderCommand::Place(PlaceOrder {
+        order: PlacedOrder {
+            lines: OrderLines::parse(&[(product(3), 1)]).unwrap(),
+            ..alices_order()
+        },
+        now: now(),
+    });
     assert_eq!(Order::decide(&state, other), Err(OrderError::IdTaken));
 }
 
