@@ -6,7 +6,9 @@
 //! 1. Orders/s with p50 and p99 latency at 16 and 64 concurrent clients;
 //!    baselines in the same run: `GET /health/live` through the same HTTP
 //!    stack, and raw single-event appends to the store at the same
-//!    concurrency.
+//!    concurrency. The events each phase appended are counted in the log
+//!    (everything after the head it started from), so events/s is measured,
+//!    not derived from orders/s.
 //! 2. Logins/s against a bare argon2id verify loop on every core.
 //!
 //! `BENCH_SECONDS` sets each phase's length (default 10).
@@ -14,6 +16,7 @@
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,7 @@ use command_api::auth::passwords;
 use command_api::auth::tokens::SigningKey;
 use command_api::config::Config;
 use domain::account::Password;
-use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, StreamName};
+use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StreamFilter, StreamName};
 use serde_json::json;
 
 fn main() {
@@ -101,6 +104,7 @@ async fn run(phase: Duration) {
     println!("Each phase runs {} s.\n", phase.as_secs());
     println!("| measurement | clients | requests | per second | p50 ms | p99 ms | ratio to baseline |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    let mut appended_rows = Vec::new();
     for clients in [16, 64] {
         let mut health = load(clients, phase, |_, _| {
             let http = http.clone();
@@ -111,7 +115,10 @@ async fn run(phase: Duration) {
             }
         })
         .await;
+        let before = store.head().await.unwrap();
         let mut appends = append_load(Arc::clone(&store), clients, phase).await;
+        let append_events = appended(store.as_ref(), before).await;
+        let before = store.head().await.unwrap();
         let mut orders = load(clients, phase, |client, n| {
             let http = http.clone();
             let url = format!("{base}/orders");
@@ -130,6 +137,7 @@ async fn run(phase: Duration) {
             }
         })
         .await;
+        let order_events = appended(store.as_ref(), before).await;
         row("GET /health/live (HTTP baseline)", clients, &mut health, None);
         row("store append, 1 event (store baseline)", clients, &mut appends, None);
         let ratio = format!(
@@ -138,6 +146,14 @@ async fn run(phase: Duration) {
             orders.rate() / appends.rate()
         );
         row("POST /orders, 3 lines, confirmed", clients, &mut orders, Some(ratio));
+        appended_rows.push((
+            clients,
+            appends.elapsed,
+            append_events,
+            orders.count,
+            orders.elapsed,
+            order_events,
+        ));
     }
 
     let logins = load(16, phase, |client, _| {
@@ -161,6 +177,32 @@ async fn run(phase: Duration) {
     );
     let ratio = format!("{:.2}x", logins.rate() / verify.rate());
     row("POST /auth/login", 16, &mut logins, Some(ratio));
+
+    println!("\nEvents appended, counted in the log after each phase:\n");
+    println!("| phase | clients | events appended | events/s | per order | ratio to bare appends |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut kinds = Vec::new();
+    for (clients, append_elapsed, append_events, order_count, order_elapsed, order_events) in appended_rows {
+        let total = |events: &BTreeMap<String, usize>| events.values().sum::<usize>();
+        let append_rate = total(&append_events) as f64 / append_elapsed.as_secs_f64();
+        let order_rate = total(&order_events) as f64 / order_elapsed.as_secs_f64();
+        println!(
+            "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | 1.00x |",
+            total(&append_events)
+        );
+        println!(
+            "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {:.2} | {:.3}x |",
+            total(&order_events),
+            total(&order_events) as f64 / order_count as f64,
+            order_rate / append_rate
+        );
+        let by_type: Vec<String> = order_events.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+        kinds.push(format!(
+            "- orders at {clients} clients appended {}.",
+            by_type.join(", ")
+        ));
+    }
+    println!("\n{}", kinds.join("\n"));
 
     shutdown.cancel();
     api.stopped().await.unwrap();
@@ -240,6 +282,22 @@ async fn append_load(store: Arc<dyn EventStore>, clients: usize, phase: Duration
         }
     })
     .await
+}
+
+/// The events appended after `before`, by type.
+async fn appended(store: &dyn EventStore, before: Option<Position>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    let mut after = before;
+    loop {
+        let batch = store.read_all(after, 10_000, &StreamFilter::all()).await.unwrap();
+        let Some(last) = batch.last() else {
+            return counts;
+        };
+        after = Some(last.position);
+        for event in batch {
+            *counts.entry(event.event_type).or_default() += 1;
+        }
+    }
 }
 
 fn num_cores() -> usize {
