@@ -16,8 +16,8 @@
 //! (`GET /orders/{id}?minPosition=…`).
 //!
 //! Postgres: `BENCH_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; `BENCH_SECONDS` (default
-//! 10) per phase.
+//! `postgres://postgres@127.0.0.1:5432/postgres` (a database is created for
+//! the run and dropped at the end); `BENCH_SECONDS` (default 10) per phase.
 
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
@@ -44,7 +44,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (system, products, tokens) = system_runtime.block_on(setup(&server));
+    let (system, products, tokens, database) = system_runtime.block_on(setup(&server));
     let load = Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         commands: system.commands.clone(),
@@ -59,10 +59,18 @@ fn main() {
         .unwrap();
     client_runtime.block_on(measure(load, Duration::from_secs(seconds)));
     drop(system);
+    system_runtime.block_on(async {
+        let admin = sea_orm::Database::connect(&server).await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)"))
+            .await
+            .unwrap();
+    });
 }
 
-/// The system, 20 products with ample stock and 32 customers' tokens.
-async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>) {
+/// The system, 20 products with ample stock, 32 customers' tokens, and the
+/// views database created for the run.
+async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>, String) {
     let admin_db = sea_orm::Database::connect(server).await.unwrap();
     let name = format!("shop_bench_{}", uuid::Uuid::new_v4().simple());
     admin_db
@@ -88,7 +96,7 @@ async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>) {
     for n in 0..32 {
         tokens.push(system.customer(&format!("lag{n}")).await.0);
     }
-    (system, products, tokens)
+    (system, products, tokens, name)
 }
 
 #[derive(Clone)]
