@@ -13,10 +13,13 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod order_saga;
+mod position;
 pub mod product;
 pub mod quantity;
 pub mod text;
 pub mod validation;
+
+pub use position::Position;
 
 /// The moment a command is decided at; carried by every command and event.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -17,7 +17,6 @@ pub mod esdb;
 mod event;
 mod limits;
 mod port;
-mod position;
 mod revision;
 pub mod sqlite;
 mod stream_name;
@@ -28,7 +27,9 @@ pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, RecordedEvent};
 pub use limits::MAX_APPEND_BYTES;
 pub use port::{EventStore, read_whole_stream};
-pub use position::Position;
+/// Positions belong to the domain, so that readers of the views can name
+/// them without linking the event store.
+pub use domain::Position;
 pub use revision::{AppendOutcome, ExpectedRevision};
 pub use stream_name::StreamName;
 pub use subscription::{StreamFilter, Subscription};
