@@ -3,7 +3,7 @@
 
 mod m20261126_000001_views;
 mod m20261126_000002_projection_leases;
-pub mod views;
+pub mod tables;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;

@@ -52,7 +52,7 @@ use domain::text::Reason;
 use event_store::{
     EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StreamFilter, StreamName,
 };
-use migrations::views::{order_lines, orders, products, users};
+use views::tables::{order_lines, orders, products, users};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
 };

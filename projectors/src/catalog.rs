@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use domain::product::ProductEvent;
 use event_store::RecordedEvent;
-use migrations::views::products;
+use views::tables::products;
 use sea_orm::DatabaseTransaction;
 
 use crate::projection::{ApplyError, Projection, decode_all};

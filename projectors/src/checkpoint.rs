@@ -2,7 +2,7 @@
 //! written in the same transaction as the rows that event produced.
 
 use event_store::Position;
-use migrations::views::checkpoints;
+use views::tables::checkpoints;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 

@@ -1,6 +1,6 @@
 //! Connecting to the views' database and bringing its schema up to date.
 
-use migrations::{Migrator, MigratorTrait};
+use views::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use migrations::views::projection_leases;
+use views::tables::projection_leases;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 

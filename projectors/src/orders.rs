@@ -8,7 +8,7 @@ use domain::ids::ProductId;
 use domain::order::{LineFailure, OrderEvent, OrderStatus, PaymentStatus};
 use domain::quantity::Quantity;
 use event_store::RecordedEvent;
-use migrations::views::{order_lines, orders};
+use views::tables::{order_lines, orders};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use domain::account::{AccountEvent, Role};
 use event_store::RecordedEvent;
-use migrations::views::users;
+use views::tables::users;
 use sea_orm::DatabaseTransaction;
 
 use crate::projection::{ApplyError, Projection, decode_all};

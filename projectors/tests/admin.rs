@@ -310,7 +310,7 @@ async fn expired_foreign_and_hs256_tokens_are_refused_and_replay_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamName};
-    use migrations::views::{order_lines, orders};
+    use views::tables::{order_lines, orders};
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 

@@ -19,7 +19,7 @@ use event_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
     StreamFilter, StreamName, Subscription,
 };
-use migrations::views::{order_lines, orders, products, users};
+use views::tables::{order_lines, orders, products, users};
 use projectors::runner::ProjectorOptions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement};
@@ -829,7 +829,7 @@ async fn a_lease_left_by_a_crashed_instance_expires(db: DatabaseConnection) {
 }
 
 async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: DatabaseConnection) {
-    use migrations::views::projection_leases;
+    use views::tables::projection_leases;
     use sea_orm::{ActiveModelTrait, Set};
 
     let shop = support::shop::start().await;

@@ -5,7 +5,7 @@ use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
 use api_common::problem::ProblemResponse;
 use domain::order::{LineFailure, UnknownStatus};
 use domain::validation::{InvalidField, Problem};
-use migrations::views::{order_lines, orders};
+use views::tables::{order_lines, orders};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};

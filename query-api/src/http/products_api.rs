@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use api_common::problem::ProblemResponse;
 use domain::product::Sku;
-use migrations::views::products;
+use views::tables::products;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use api_common::bearer::BearerAuth;
 use api_common::problem::ProblemResponse;
-use migrations::views::users;
+use views::tables::users;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
