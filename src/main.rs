@@ -47,13 +47,17 @@ async fn run() -> Result<(), String> {
     let store = event_store::connect(&store_url).map_err(|e| e.to_string())?;
     // One pool for the projectors and one for the query API, so reads never
     // wait for a connection a projector's batch holds.
-    let pool_size = projectors::database::pool_size_from_env()?;
+    let pool_size = views::pool_size_from_env()?;
     let connect_views = || async {
-        projectors::database::connect(&views_url, pool_size)
+        views::connect(&views_url, pool_size)
             .await
             .map_err(|e| format!("{views_url}: {e}"))
     };
     let (projector_views, query_views) = (connect_views().await?, connect_views().await?);
+    // The projectors own the schema; it is current before anything reads it.
+    views::migrate(&projector_views)
+        .await
+        .map_err(|e| format!("{views_url}: {e}"))?;
     let shutdown = CancellationToken::new();
 
     let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())

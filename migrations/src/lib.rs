@@ -1,21 +1,19 @@
-//! The read side's tables. Projectors and the query API never create
-//! tables themselves; they run [`Migrator`] and use what it made.
+//! The views: the SQL tables the projectors write and the query API reads,
+//! and everything both sides need to use them — the schema and its version
+//! check ([`migrate`], [`require_current`]), the entities ([`tables`]), how
+//! to connect ([`connect`]), the checkpoints ([`checkpoint`]) and the
+//! projections' names ([`projections`]).
+//!
+//! Only the projectors change the schema (on start, or `projectors
+//! migrate`); the query API checks it and refuses to start on an old one.
 
+pub mod checkpoint;
+mod connect;
 mod m20261126_000001_views;
 mod m20261126_000002_projection_leases;
+pub mod projections;
+mod schema;
 pub mod tables;
 
-pub use sea_orm_migration::MigratorTrait;
-use sea_orm_migration::prelude::*;
-
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261126_000001_views::Migration),
-            Box::new(m20261126_000002_projection_leases::Migration),
-        ]
-    }
-}
+pub use connect::{connect, pool_size_from_env};
+pub use schema::{Migrator, SchemaError, migrate, require_current};

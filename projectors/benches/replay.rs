@@ -465,7 +465,7 @@ async fn fresh_database(server: &str) -> (DatabaseConnection, String, String) {
         .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
-    let db = projectors::database::connect(url.as_str(), 4).await.unwrap();
+    let db = projectors::database::connect_and_migrate(url.as_str(), 4).await.unwrap();
     (db, url.to_string(), name)
 }
 

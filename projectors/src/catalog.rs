@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use domain::product::ProductEvent;
 use event_store::RecordedEvent;
-use views::tables::products;
 use sea_orm::DatabaseTransaction;
+use views::tables::products;
 
 use crate::projection::{ApplyError, Projection, decode_all};
 use crate::rows;
@@ -57,7 +57,7 @@ pub fn evolve(row: Option<products::Model>, event: &ProductEvent) -> Option<prod
 #[async_trait]
 impl Projection for Catalog {
     fn name(&self) -> &'static str {
-        "catalog"
+        views::projections::CATALOG
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -1,23 +1,16 @@
-//! Connecting to the views' database and bringing its schema up to date.
+//! The projectors' side of the views' database: connecting with the schema
+//! brought up to date, and the transactions that write the views.
 
-use views::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
-/// Connects to `url` (`postgres://…` or `sqlite://path?mode=rwc`) with a pool
-/// of at most `pool_size` connections and runs the migrations. SQLite files
-/// are switched to WAL so that readers do not block the projectors.
-pub async fn connect(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).max_connections(pool_size);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .await?;
-    }
-    Migrator::up(&db, None).await?;
+/// Connects to the views ([`views::connect`]) and applies the migrations
+/// the database does not have yet: the projectors own the schema.
+pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    let db = views::connect(url, pool_size).await?;
+    views::migrate(&db).await?;
     Ok(db)
 }
 
@@ -52,45 +45,4 @@ pub async fn lock_projection(transaction: &DatabaseTransaction, projection: &str
         ))
         .await?;
     Ok(())
-}
-
-/// `VIEWS_POOL_SIZE`, or twice the cores and at least 4. More connections
-/// than the database has cores to serve them only add context switches: on
-/// 2 cores the query API served 11,200 requests/s with 4 connections and
-/// 7,700 with 32 (p99 4.7 ms against 10.5 ms).
-pub fn pool_size_from_env() -> Result<u32, String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    pool_size(std::env::var("VIEWS_POOL_SIZE").ok().as_deref(), cores)
-}
-
-fn pool_size(configured: Option<&str>, cores: u32) -> Result<u32, String> {
-    match configured.filter(|v| !v.is_empty()) {
-        Some(size) => match size.parse::<u32>() {
-            Ok(size) if size > 0 => Ok(size),
-            _ => Err(format!(
-                "VIEWS_POOL_SIZE is not valid: {size:?} is not a positive whole number"
-            )),
-        },
-        None => Ok((2 * cores).max(4)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pool_size;
-
-    #[test]
-    fn the_pool_is_twice_the_cores_and_at_least_four_unless_configured() {
-        assert_eq!(pool_size(None, 1), Ok(4));
-        assert_eq!(pool_size(Some(""), 8), Ok(16));
-        assert_eq!(pool_size(Some("3"), 8), Ok(3));
-    }
-
-    #[test]
-    fn a_pool_size_that_is_not_a_positive_number_is_refused() {
-        for bad in ["0", "-1", "four", "2.5"] {
-            let error = pool_size(Some(bad), 2).unwrap_err();
-            assert!(error.starts_with("VIEWS_POOL_SIZE is not valid"), "{error}");
-        }
-    }
 }

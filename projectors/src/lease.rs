@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use views::tables::projection_leases;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use views::tables::projection_leases;
 
 /// Takes the lease on `projection` for `holder`, or renews it, until
 /// `ttl` from now; `false` while another holder's lease runs.

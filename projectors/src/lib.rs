@@ -1,6 +1,6 @@
 //! Projectors: each projection follows the global event log from its own
 //! checkpoint and keeps denormalized SQL views (Postgres or SQLite, through
-//! sea-orm; tables come only from `migrations/`).
+//! sea-orm; tables come only from the `views` crate in `migrations/`).
 //!
 //! Events are applied in batches (what the log has ready, at most
 //! [`runner::ProjectorOptions::batch_size`]) inside one transaction that also
@@ -12,7 +12,6 @@
 
 pub mod admin;
 pub mod catalog;
-pub mod checkpoint;
 pub mod database;
 pub mod lease;
 pub mod orders;

@@ -35,10 +35,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The views, their schema brought up to date.
 async fn views() -> Result<sea_orm::DatabaseConnection, String> {
     let url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
-    let pool_size = projectors::database::pool_size_from_env()?;
-    projectors::database::connect(&url, pool_size)
+    let pool_size = views::pool_size_from_env()?;
+    projectors::database::connect_and_migrate(&url, pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))
 }
@@ -104,7 +105,7 @@ async fn status() -> Result<(), String> {
     let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
     let db = views().await?;
     let head = store.head().await.map_err(|e| e.to_string())?;
-    let checkpoints = projectors::checkpoint::all(&db).await.map_err(|e| e.to_string())?;
+    let checkpoints = views::checkpoint::all(&db).await.map_err(|e| e.to_string())?;
     println!("log head: {}", head.map_or("empty".to_owned(), |p| p.to_string()));
     for projection in projectors::all() {
         let at = checkpoints

@@ -8,9 +8,9 @@ use domain::ids::ProductId;
 use domain::order::{LineFailure, OrderEvent, OrderStatus, PaymentStatus};
 use domain::quantity::Quantity;
 use event_store::RecordedEvent;
-use views::tables::{order_lines, orders};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
+use views::tables::{order_lines, orders};
 
 use crate::projection::{ApplyError, Projection, decode_all};
 use crate::rows;
@@ -136,7 +136,7 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
 #[async_trait]
 impl Projection for Orders {
     fn name(&self) -> &'static str {
-        "orders"
+        views::projections::ORDERS
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -16,10 +16,11 @@
 
 use event_store::{EventStore, Position, StreamFilter};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
+use views::checkpoint;
 
+use crate::database;
 use crate::projection::Projection;
 use crate::runner::{self, ProjectorError};
-use crate::{checkpoint, database};
 
 /// Rebuilds `projection` from the log in batches of `batch_size`; returns
 /// the position it reached (`None` for an empty log).

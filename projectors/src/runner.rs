@@ -9,9 +9,10 @@ use futures::FutureExt;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use views::checkpoint;
 
+use crate::database;
 use crate::projection::{ApplyError, Projection};
-use crate::{checkpoint, database};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorOptions {

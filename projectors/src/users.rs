@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use domain::account::{AccountEvent, Role};
 use event_store::RecordedEvent;
-use views::tables::users;
 use sea_orm::DatabaseTransaction;
+use views::tables::users;
 
 use crate::projection::{ApplyError, Projection, decode_all};
 use crate::rows;
@@ -55,7 +55,7 @@ fn user_id(event: &AccountEvent) -> uuid::Uuid {
 #[async_trait]
 impl Projection for Users {
     fn name(&self) -> &'static str {
-        "users"
+        views::projections::USERS
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -38,7 +38,7 @@ async fn start() -> Admin {
     let shop = support::shop::start().await;
     let folder = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
-    let db = projectors::database::connect(&url, 4).await.unwrap();
+    let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
     let shutdown = CancellationToken::new();
     let projectors = Projectors {
         store: Arc::clone(&shop.store),
@@ -310,9 +310,9 @@ async fn expired_foreign_and_hs256_tokens_are_refused_and_replay_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamName};
-    use views::tables::{order_lines, orders};
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use views::tables::{order_lines, orders};
 
     let admin = start().await;
     admin.shop.trade(0).await;

@@ -51,7 +51,7 @@ async fn projector_metrics_count_from_the_first_batch() {
         .await
         .unwrap();
     let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
-    let db = projectors::database::connect(&url, 4).await.unwrap();
+    let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
     let shutdown = CancellationToken::new();
     let running = projectors::supervisor::start(Arc::clone(&store), db, Default::default(), shutdown.clone());
     let mut catalog = running.progress["catalog"].clone();

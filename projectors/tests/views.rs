@@ -19,21 +19,24 @@ use event_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
     StreamFilter, StreamName, Subscription,
 };
-use views::tables::{order_lines, orders, products, users};
 use projectors::runner::ProjectorOptions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement};
 use tokio_util::sync::CancellationToken;
+use views::tables::{order_lines, orders, products, users};
 
 async fn sqlite() -> (DatabaseConnection, tempfile::TempDir) {
     let folder = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
-    (projectors::database::connect(&url, 4).await.unwrap(), folder)
+    (
+        projectors::database::connect_and_migrate(&url, 4).await.unwrap(),
+        folder,
+    )
 }
 
 async fn postgres() -> (DatabaseConnection, ()) {
     let url = support::postgres::fresh_database().await;
-    (projectors::database::connect(&url, 4).await.unwrap(), ())
+    (projectors::database::connect_and_migrate(&url, 4).await.unwrap(), ())
 }
 
 /// Runs every projection until each has reached `head`, then stops them.
@@ -142,7 +145,7 @@ async fn another_pool(db: &DatabaseConnection) -> DatabaseConnection {
             format!("sqlite://{}?mode=rwc", main.try_get::<String>("", "file").unwrap())
         }
     };
-    projectors::database::connect(&url, 4).await.unwrap()
+    projectors::database::connect_and_migrate(&url, 4).await.unwrap()
 }
 
 /// An event store holding copies of `events`, at the same positions.
@@ -231,7 +234,7 @@ async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseCo
             .unwrap();
         assert_eq!(reached, Some(head));
         assert_eq!(
-            projectors::checkpoint::load(&db, projection.name()).await.unwrap(),
+            views::checkpoint::load(&db, projection.name()).await.unwrap(),
             Some(head)
         );
     }
@@ -361,7 +364,7 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     let transaction = projectors::database::begin_write(&db).await.unwrap();
     for projection in &all_projections {
         projection.apply(&transaction, &log[..slice_start]).await.unwrap();
-        projectors::checkpoint::overwrite(&transaction, projection.name(), Some(before_slice))
+        views::checkpoint::overwrite(&transaction, projection.name(), Some(before_slice))
             .await
             .unwrap();
     }
@@ -398,7 +401,7 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     }
     for projection in &all_projections {
         projection.apply(&other, &log[slice_start..]).await.unwrap();
-        let moved = projectors::checkpoint::advance(&other, projection.name(), Some(before_slice), head)
+        let moved = views::checkpoint::advance(&other, projection.name(), Some(before_slice), head)
             .await
             .unwrap();
         assert!(moved);
@@ -428,7 +431,7 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     assert_eq!(after, rebuilt_rows(&shop.store, &db).await);
     for projection in &all_projections {
         assert_eq!(
-            projectors::checkpoint::load(&db, projection.name()).await.unwrap(),
+            views::checkpoint::load(&db, projection.name()).await.unwrap(),
             Some(head)
         );
     }
@@ -532,7 +535,7 @@ async fn events_a_subscription_delivers_again_change_nothing(db: DatabaseConnect
     assert_eq!(rows(&db).await, rebuilt_rows(&shop.store, &db).await);
     for projection in projectors::all() {
         assert_eq!(
-            projectors::checkpoint::load(&db, projection.name()).await.unwrap(),
+            views::checkpoint::load(&db, projection.name()).await.unwrap(),
             Some(head)
         );
     }
@@ -573,7 +576,7 @@ async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnect
             let mut seen = std::collections::BTreeMap::new();
             let mut reads = 0;
             while !watching.is_cancelled() {
-                for (name, position) in projectors::checkpoint::all(&db).await.unwrap() {
+                for (name, position) in views::checkpoint::all(&db).await.unwrap() {
                     if let Some(earlier) = seen.insert(name.clone(), position) {
                         assert!(
                             position >= earlier,
@@ -696,7 +699,7 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
         "{outcome:?}"
     );
     assert_eq!(
-        projectors::checkpoint::load(&db, "orders").await.unwrap(),
+        views::checkpoint::load(&db, "orders").await.unwrap(),
         Some(unknown.position),
         "the unknown type was passed over; the broken event was not"
     );
@@ -829,8 +832,8 @@ async fn a_lease_left_by_a_crashed_instance_expires(db: DatabaseConnection) {
 }
 
 async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: DatabaseConnection) {
-    use views::tables::projection_leases;
     use sea_orm::{ActiveModelTrait, Set};
+    use views::tables::projection_leases;
 
     let shop = support::shop::start().await;
     shop.trade(0).await;
@@ -907,11 +910,11 @@ async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
     let orders = projectors::named("orders").unwrap();
     let mut replays = 0;
     while !trading.is_finished() || replays < 3 {
-        let before = projectors::checkpoint::load(&db, "orders").await.unwrap();
+        let before = views::checkpoint::load(&db, "orders").await.unwrap();
         projectors::replay::rebuild(shop.store.as_ref(), &db, orders.as_ref(), 500)
             .await
             .unwrap();
-        let after = projectors::checkpoint::load(&db, "orders").await.unwrap();
+        let after = views::checkpoint::load(&db, "orders").await.unwrap();
         assert!(after >= before, "the checkpoint went from {before:?} back to {after:?}");
         replays += 1;
     }

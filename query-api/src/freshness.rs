@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use event_store::Position;
+use domain::Position;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
 
@@ -73,7 +73,7 @@ impl Freshness {
         let poller_waiters = Arc::clone(&waiters);
         tokio::spawn(async move {
             loop {
-                match projectors::checkpoint::all(&db).await {
+                match views::checkpoint::all(&db).await {
                     Ok(current) => {
                         sender.send_if_modified(|known| {
                             let changed = *known != current;
@@ -142,9 +142,13 @@ mod tests {
 
     use super::*;
 
+    use views::projections::{CATALOG, ORDERS};
+
     async fn views() -> DatabaseConnection {
         // One connection: every connection to `sqlite::memory:` is its own database.
-        projectors::database::connect("sqlite::memory:", 1).await.unwrap()
+        let db = views::connect("sqlite::memory:", 1).await.unwrap();
+        views::migrate(&db).await.unwrap();
+        db
     }
 
     #[tokio::test]
@@ -154,14 +158,14 @@ mod tests {
         let wanted = Position::at(3);
         let waiting = tokio::spawn({
             let freshness = Arc::clone(&freshness);
-            async move { freshness.reached(&["catalog", "orders"], Some(wanted)).await }
+            async move { freshness.reached(&[CATALOG, ORDERS], Some(wanted)).await }
         });
-        projectors::checkpoint::advance(&db, "catalog", None, Position::at(4))
+        views::checkpoint::advance(&db, CATALOG, None, Position::at(4))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "orders has not reached 3 yet");
-        projectors::checkpoint::advance(&db, "orders", None, Position::at(3))
+        views::checkpoint::advance(&db, ORDERS, None, Position::at(3))
             .await
             .unwrap();
         assert_eq!(waiting.await.unwrap().unwrap(), Position::at(3), "the least of the two");
@@ -170,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn a_position_not_reached_within_the_wait_is_refused() {
         let freshness = Freshness::new(views().await, Duration::from_millis(50));
-        let outcome = freshness.reached(&["catalog"], Some(Position::at(1))).await;
+        let outcome = freshness.reached(&[CATALOG], Some(Position::at(1))).await;
         assert!(matches!(outcome, Err(FreshnessError::NotYet { wanted }) if wanted == Position::at(1)));
         assert_eq!(freshness.waiters.count.load(Ordering::SeqCst), 0, "the waiter is gone");
     }

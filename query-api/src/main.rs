@@ -25,8 +25,8 @@ async fn main() -> ExitCode {
 async fn serve() -> Result<(), String> {
     let config = query_api::config::from_env()?;
     let url = std::env::var("VIEWS_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/views.db?mode=rwc".to_owned());
-    let pool_size = projectors::database::pool_size_from_env()?;
-    let db = projectors::database::connect(&url, pool_size)
+    let pool_size = views::pool_size_from_env()?;
+    let db = views::connect(&url, pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let shutdown = CancellationToken::new();

@@ -67,7 +67,7 @@ fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
 /// spec does not depend on either.
 pub async fn spec_without_state() -> String {
     let store = event_store::sqlite::SqliteEventStore::open(":memory:").expect("an in-memory SQLite store opens");
-    let db = crate::database::connect("sqlite::memory:", 1)
+    let db = views::connect("sqlite::memory:", 1)
         .await
         .expect("an in-memory SQLite database opens");
     service(&Projectors {

@@ -115,7 +115,7 @@ impl ProjectionsApi {
             .head()
             .await
             .map_err(|e| unavailable("event store", &e))?;
-        let checkpoints = crate::checkpoint::all(&self.projectors.db)
+        let checkpoints = views::checkpoint::all(&self.projectors.db)
             .await
             .map_err(|e| unavailable("views database", &e))?;
         let leases = crate::lease::all(&self.projectors.db)

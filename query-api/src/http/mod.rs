@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use api_common::health::{HealthApi, ReadinessCheck};
 use api_common::problem::ProblemResponse;
+use domain::Position;
 use domain::validation::{InvalidField, Problem};
-use event_store::Position;
 use poem::Endpoint;
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;

@@ -5,18 +5,18 @@ use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
 use api_common::problem::ProblemResponse;
 use domain::order::{LineFailure, UnknownStatus};
 use domain::validation::{InvalidField, Problem};
-use views::tables::{order_lines, orders};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
+use views::tables::{order_lines, orders};
 
 use super::{money, paging, path_id, reflected};
 use crate::freshness::Freshness;
 
-const READS: &[&str] = &["orders"];
+const READS: &[&str] = &[views::projections::ORDERS];
 
 #[derive(Tags)]
 enum Tag {

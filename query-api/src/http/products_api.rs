@@ -2,18 +2,18 @@ use std::sync::Arc;
 
 use api_common::problem::ProblemResponse;
 use domain::product::Sku;
-use views::tables::products;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
+use views::tables::products;
 
 use super::{money, paging, path_id, reflected};
 use crate::freshness::Freshness;
 
-const READS: &[&str] = &["catalog"];
+const READS: &[&str] = &[views::projections::CATALOG];
 
 #[derive(Tags)]
 enum Tag {

@@ -2,12 +2,12 @@ use std::sync::Arc;
 
 use api_common::bearer::BearerAuth;
 use api_common::problem::ProblemResponse;
-use views::tables::users;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
+use views::tables::users;
 
 use super::reflected;
 use crate::freshness::Freshness;
@@ -55,7 +55,7 @@ impl UsersApi {
     ) -> Result<ProfileResponse, ProblemResponse> {
         let position = reflected(
             &self.freshness,
-            &["users"],
+            &[views::projections::USERS],
             min_position.as_deref(),
             min_position_header.as_deref(),
         )

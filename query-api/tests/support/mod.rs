@@ -56,7 +56,7 @@ pub async fn start_with(views_url: &str, settings: Settings) -> System {
     let folder = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> =
         Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
-    let views = projectors::database::connect(views_url, 8).await.unwrap();
+    let views = projectors::database::connect_and_migrate(views_url, 8).await.unwrap();
     let mut config = command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), settings.signing_key);
     config.admin = Some(("admin".to_owned(), "admin-password".to_owned()));
     if let Some(order_wait) = settings.order_wait {

@@ -1,8 +1,8 @@
 //! Checkpoints: the position of the last event a projection applied,
 //! written in the same transaction as the rows that event produced.
 
-use event_store::Position;
-use views::tables::checkpoints;
+use crate::tables::checkpoints;
+use domain::Position;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 

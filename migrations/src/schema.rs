@@ -1,0 +1,79 @@
+//! The schema: the migrations, applying them, and checking that a database
+//! has them all without changing it.
+
+use std::collections::BTreeSet;
+
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::seaql_migrations;
+
+use crate::{m20261126_000001_views, m20261126_000002_projection_leases};
+
+/// Every migration, oldest first. sea-orm-migration records the applied
+/// ones in `seaql_migrations`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_views::Migration),
+            Box::new(m20261126_000002_projection_leases::Migration),
+        ]
+    }
+}
+
+/// Why a database cannot be read by this build.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(
+        "the views database has no schema (no migration applied) but this build needs {needs}: run `projectors migrate`"
+    )]
+    Empty { needs: String },
+    #[error(
+        "the views schema is at {at} but this build needs {}: run `projectors migrate`",
+        missing.join(", ")
+    )]
+    Behind { at: String, missing: Vec<String> },
+    #[error("cannot read the views schema's version: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Applies every migration `db` does not have yet (DDL: the projectors'
+/// job, never the query API's).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Checks that `db` has every migration of this build, without changing
+/// it: `seaql_migrations` is only read, never created (sea-orm-migration's
+/// own status queries create it). Migrations this build does not know are
+/// accepted: a newer release's projectors may have migrated first, and a
+/// migration only adds to the schema.
+pub async fn require_current(db: &DatabaseConnection) -> Result<(), SchemaError> {
+    let applied = applied(db).await?;
+    let missing: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect();
+    // Versions start with their date, so the greatest is the latest.
+    match (missing.last(), applied.last()) {
+        (None, _) => Ok(()),
+        (Some(latest), None) => Err(SchemaError::Empty { needs: latest.clone() }),
+        (Some(_), Some(at)) => Err(SchemaError::Behind {
+            at: at.clone(),
+            missing,
+        }),
+    }
+}
+
+/// The versions recorded in `seaql_migrations`; none when it does not exist.
+async fn applied(db: &DatabaseConnection) -> Result<BTreeSet<String>, DbErr> {
+    let table = Migrator::migration_table_name().to_string();
+    if !SchemaManager::new(db).has_table(&table).await? {
+        return Ok(BTreeSet::new());
+    }
+    let rows = seaql_migrations::Entity::find().all(db).await?;
+    Ok(rows.into_iter().map(|row| row.version).collect())
+}

@@ -1,0 +1,76 @@
+//! The schema's version check on a real SQLite file: it names what is
+//! missing, accepts a current or newer schema, and never changes the
+//! database it checks.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm_migration::MigratorTrait;
+use views::{Migrator, SchemaError};
+
+const FIRST: &str = "m20261126_000001_views";
+const LATEST: &str = "m20261126_000002_projection_leases";
+
+async fn empty_file() -> (DatabaseConnection, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    (views::connect(&url, 1).await.unwrap(), folder)
+}
+
+async fn tables(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        ))
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.try_get("", "name").unwrap()).collect()
+}
+
+#[tokio::test]
+async fn an_empty_database_is_refused_and_left_empty() {
+    let (db, _folder) = empty_file().await;
+    let error = views::require_current(&db).await.unwrap_err();
+    assert!(
+        matches!(&error, SchemaError::Empty { needs } if needs == LATEST),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the views database has no schema (no migration applied) but this build needs {LATEST}: run `projectors migrate`"
+        )
+    );
+    assert_eq!(tables(&db).await, Vec::<String>::new(), "the check created nothing");
+}
+
+#[tokio::test]
+async fn a_schema_missing_the_latest_migration_is_refused_naming_it() {
+    let (db, _folder) = empty_file().await;
+    Migrator::up(&db, Some(1)).await.unwrap();
+    let before = tables(&db).await;
+    let error = views::require_current(&db).await.unwrap_err();
+    assert!(
+        matches!(&error, SchemaError::Behind { at, missing } if at == FIRST && missing == &[LATEST]),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("the views schema is at {FIRST} but this build needs {LATEST}: run `projectors migrate`")
+    );
+    assert_eq!(tables(&db).await, before, "the check changed nothing");
+    assert!(!before.contains(&"projection_leases".to_owned()), "{before:?}");
+}
+
+#[tokio::test]
+async fn a_migrated_database_is_accepted_and_so_is_a_newer_one() {
+    let (db, _folder) = empty_file().await;
+    views::migrate(&db).await.unwrap();
+    views::require_current(&db).await.unwrap();
+    // A newer release's projectors migrated further than this build knows.
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_from_the_future', 0)",
+    )
+    .await
+    .unwrap();
+    views::require_current(&db).await.unwrap();
+}
