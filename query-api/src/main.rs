@@ -1,5 +1,9 @@
 //! The query API as its own process: `query-api` serves the views;
 //! `query-api openapi` prints the OpenAPI document.
+//!
+//! It never changes the views' schema: it refuses to start on a database
+//! the projectors have not migrated to the schema it reads
+//! ([`views::require_current`]).
 
 use std::process::ExitCode;
 
@@ -29,6 +33,7 @@ async fn serve() -> Result<(), String> {
     let db = views::connect(&url, pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
+    views::require_current(&db).await.map_err(|e| format!("{url}: {e}"))?;
     let shutdown = CancellationToken::new();
     let api = query_api::startup::start(db, config, shutdown.clone())
         .await

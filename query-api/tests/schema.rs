@@ -1,0 +1,165 @@
+//! The query API never changes the views' schema: on a database the
+//! projectors have not migrated (an empty one, or one missing the latest
+//! migration) the `query-api` binary refuses to start, says what is missing
+//! and what to run, and leaves the database as it found it. On SQLite and
+//! on Postgres.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use command_api::auth::tokens::SigningKey;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::{MigratorTrait, SchemaManager};
+use views::Migrator;
+
+const FIRST: &str = "m20261126_000001_views";
+const LATEST: &str = "m20261126_000002_projection_leases";
+
+enum Start {
+    Refused { stderr: String },
+    Listening,
+}
+
+/// Starts the `query-api` binary on `views_url` and waits until it either
+/// stops (refused, with what it wrote to stderr) or listens (then stops it).
+async fn start_query_api(views_url: &str) -> Start {
+    let public_key = SigningKey::generate().unwrap().public_key_pem();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_query-api"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("VIEWS_DATABASE_URL", views_url)
+        .env("JWT_PUBLIC_KEY", public_key)
+        .env("QUERY_API_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the query-api binary runs");
+    let (lines, received) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|line| drop(lines.send(line)))
+    });
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stderr = String::new();
+        loop {
+            match received.recv_timeout(Duration::from_millis(20)) {
+                Ok(line) if line.contains("query API listening") => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    return Start::Listening;
+                }
+                Ok(line) => stderr.push_str(&format!("{line}\n")),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().unwrap();
+                    assert!(
+                        !status.success(),
+                        "the query API stopped without listening or failing: {stderr}"
+                    );
+                    return Start::Refused { stderr };
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("the query API neither listened nor stopped within 30 s: {stderr}");
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn refused(views_url: &str) -> String {
+    match start_query_api(views_url).await {
+        Start::Refused { stderr } => stderr,
+        Start::Listening => panic!("the query API started on {views_url}, whose schema is not current"),
+    }
+}
+
+fn assert_names_the_missing_schema(stderr: &str) {
+    assert!(
+        stderr.contains(&format!(
+            "the views database has no schema (no migration applied) but this build needs {LATEST}: run `projectors migrate`"
+        )),
+        "{stderr}"
+    );
+}
+
+fn assert_names_the_missing_migration(stderr: &str) {
+    assert!(
+        stderr.contains(&format!(
+            "the views schema is at {FIRST} but this build needs {LATEST}: run `projectors migrate`"
+        )),
+        "{stderr}"
+    );
+}
+
+async fn has_table(url: &str, table: &str) -> bool {
+    let db = views::connect(url, 1).await.unwrap();
+    SchemaManager::new(&db).has_table(table).await.unwrap()
+}
+
+async fn migrated_up_to_the_first(url: &str) -> DatabaseConnection {
+    let db = views::connect(url, 1).await.unwrap();
+    Migrator::up(&db, Some(1)).await.unwrap();
+    db
+}
+
+fn sqlite_file(folder: &tempfile::TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display())
+}
+
+#[tokio::test]
+async fn on_sqlite_an_empty_file_is_refused_and_gets_no_tables() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = sqlite_file(&folder);
+    assert_names_the_missing_schema(&refused(&url).await);
+    assert!(!has_table(&url, "seaql_migrations").await);
+    assert!(!has_table(&url, "products").await);
+}
+
+#[tokio::test]
+async fn on_sqlite_a_schema_missing_the_latest_migration_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = sqlite_file(&folder);
+    migrated_up_to_the_first(&url).await;
+    assert_names_the_missing_migration(&refused(&url).await);
+    assert!(!has_table(&url, "projection_leases").await);
+}
+
+#[tokio::test]
+async fn on_sqlite_a_migrated_database_is_served() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = sqlite_file(&folder);
+    views::migrate(&views::connect(&url, 1).await.unwrap()).await.unwrap();
+    assert!(matches!(start_query_api(&url).await, Start::Listening));
+}
+
+#[tokio::test]
+async fn on_postgres_an_empty_database_is_refused_and_gets_no_tables() {
+    let url = support::postgres::fresh_database().await;
+    assert_names_the_missing_schema(&refused(&url).await);
+    assert!(!has_table(&url, "seaql_migrations").await);
+}
+
+#[tokio::test]
+async fn on_postgres_a_schema_missing_the_latest_migration_is_refused() {
+    let url = support::postgres::fresh_database().await;
+    let db = migrated_up_to_the_first(&url).await;
+    assert_names_the_missing_migration(&refused(&url).await);
+    assert!(!has_table(&url, "projection_leases").await);
+    views::migrate(&db).await.unwrap();
+    assert!(matches!(start_query_api(&url).await, Start::Listening));
+}
