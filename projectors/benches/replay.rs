@@ -31,6 +31,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,11 +53,11 @@ use domain::text::Reason;
 use event_store::{
     EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StreamFilter, StreamName,
 };
-use views::tables::{order_lines, orders, products, users};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
 };
 use uuid::Uuid;
+use views::tables::{order_lines, orders, products, users};
 
 const PRODUCTS: usize = 1000;
 /// Every 25th product starts with 20 units and runs out: orders for it are
@@ -108,7 +109,17 @@ struct Generator {
     orders: usize,
     events: usize,
     counts: BTreeMap<String, usize>,
-    appends: Vec<(StreamName, Vec<NewEvent>)>,
+    /// The events in each stream so far: the revision the next append
+    /// expects.
+    revisions: HashMap<String, u64>,
+    appends: Vec<Append>,
+}
+
+/// One command's events, to be appended to `stream` at `expected`.
+struct Append {
+    stream: StreamName,
+    expected: ExpectedRevision,
+    events: Vec<NewEvent>,
 }
 
 impl Generator {
@@ -129,6 +140,7 @@ impl Generator {
             orders: 0,
             events: 0,
             counts: BTreeMap::new(),
+            revisions: HashMap::new(),
             appends: Vec::new(),
         };
         generator.admin = generator.register("admin", Role::Admin);
@@ -157,11 +169,13 @@ impl Generator {
         self.now
     }
 
-    fn take_appends(&mut self) -> Vec<(StreamName, Vec<NewEvent>)> {
+    fn take_appends(&mut self) -> Vec<Append> {
         std::mem::take(&mut self.appends)
     }
 
-    /// One command's events as one append to `stream`; their ids.
+    /// One command's events as one append to `stream`, expecting the
+    /// stream's current revision as the command API's handlers do; their
+    /// ids.
     fn append<E: DomainEvent>(
         &mut self,
         stream: String,
@@ -191,7 +205,14 @@ impl Generator {
         let ids = new.iter().map(|event| event.id).collect();
         if !new.is_empty() {
             self.events += new.len();
-            self.appends.push((StreamName::new(stream).unwrap(), new));
+            let revision = self.revisions.entry(stream.clone()).or_default();
+            let expected = ExpectedRevision::after(revision.checked_sub(1));
+            *revision += new.len() as u64;
+            self.appends.push(Append {
+                stream: StreamName::new(stream).unwrap(),
+                expected,
+                events: new,
+            });
         }
         ids
     }
@@ -404,36 +425,37 @@ impl Generator {
         };
         *self.counts.entry(event.event_type.clone()).or_default() += 1;
         self.events += 1;
-        self.appends
-            .push((StreamName::new("checkpoint-order-saga").unwrap(), vec![event]));
+        // The saga saves its checkpoint without an expected revision.
+        self.appends.push(Append {
+            stream: StreamName::new("checkpoint-order-saga").unwrap(),
+            expected: ExpectedRevision::Any,
+            events: vec![event],
+        });
     }
 }
 
-/// Appends a round: each stream's events in order, as one append per
-/// stream, by [`WRITERS`] concurrent writers (so group commit batches them).
-async fn write_round(store: &Arc<dyn EventStore>, appends: Vec<(StreamName, Vec<NewEvent>)>) {
-    let mut merged: Vec<(StreamName, Vec<NewEvent>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (stream, events) in appends {
-        match index.get(stream.as_str()) {
-            Some(&n) => merged[n].1.extend(events),
-            None => {
-                index.insert(stream.as_str().to_owned(), merged.len());
-                merged.push((stream, events));
-            }
-        }
-    }
-    let mut writers: Vec<Vec<(StreamName, Vec<NewEvent>)>> = (0..WRITERS).map(|_| Vec::new()).collect();
-    for (n, append) in merged.into_iter().enumerate() {
-        writers[n % WRITERS].push(append);
+/// Appends a round as the command side does: one append per command, by
+/// [`WRITERS`] concurrent writers (so group commit batches them), each
+/// stream pinned to one writer (by a hash of its name) so its appends stay
+/// in order. Returns how many appends it made.
+async fn write_round(store: &Arc<dyn EventStore>, appends: Vec<Append>) -> usize {
+    let count = appends.len();
+    let mut writers: Vec<Vec<Append>> = (0..WRITERS).map(|_| Vec::new()).collect();
+    for append in appends {
+        let mut hasher = std::hash::DefaultHasher::new();
+        append.stream.as_str().hash(&mut hasher);
+        writers[(hasher.finish() % WRITERS as u64) as usize].push(append);
     }
     let tasks: Vec<_> = writers
         .into_iter()
         .map(|appends| {
             let store = Arc::clone(store);
             tokio::spawn(async move {
-                for (stream, events) in appends {
-                    store.append(&stream, ExpectedRevision::Any, events).await.unwrap();
+                for append in appends {
+                    store
+                        .append(&append.stream, append.expected, append.events)
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -441,19 +463,29 @@ async fn write_round(store: &Arc<dyn EventStore>, appends: Vec<(StreamName, Vec<
     for task in tasks {
         task.await.unwrap();
     }
+    count
 }
 
-async fn build_log(store: &Arc<dyn EventStore>, target: usize) -> Generator {
+/// The log of about `target` events; the generator (with its counts) and
+/// the number of appends made.
+async fn build_log(store: &Arc<dyn EventStore>, target: usize) -> (Generator, usize) {
     let password = domain::account::Password::parse("bench-password").unwrap();
     let mut generator = Generator::new(command_api::auth::passwords::hash_blocking(&password).unwrap());
+    let mut appends = 0;
     while generator.events < target {
         generator.next_order();
-        if generator.appends.iter().map(|(_, events)| events.len()).sum::<usize>() >= ROUND {
-            write_round(store, generator.take_appends()).await;
+        if generator
+            .appends
+            .iter()
+            .map(|append| append.events.len())
+            .sum::<usize>()
+            >= ROUND
+        {
+            appends += write_round(store, generator.take_appends()).await;
         }
     }
-    write_round(store, generator.take_appends()).await;
-    generator
+    appends += write_round(store, generator.take_appends()).await;
+    (generator, appends)
 }
 
 async fn fresh_database(server: &str) -> (DatabaseConnection, String, String) {
@@ -465,7 +497,9 @@ async fn fresh_database(server: &str) -> (DatabaseConnection, String, String) {
         .unwrap();
     let mut url = url::Url::parse(server).unwrap();
     url.set_path(&name);
-    let db = projectors::database::connect_and_migrate(url.as_str(), 4).await.unwrap();
+    let db = projectors::database::connect_and_migrate(url.as_str(), 4)
+        .await
+        .unwrap();
     (db, url.to_string(), name)
 }
 
@@ -619,9 +653,16 @@ impl Row for order_lines::Model {
     }
 }
 
+/// Upsert statements and rows written, per table.
+type Writes = BTreeMap<&'static str, (usize, usize)>;
+
 /// Multi-row `INSERT ... ON CONFLICT DO UPDATE`, at most 30,000 parameters a
-/// statement (the projectors' limit too).
-async fn upsert<'a, R: Row + 'a>(transaction: &DatabaseTransaction, rows: impl IntoIterator<Item = &'a R>) {
+/// statement (the projectors' limit too), counted in `writes`.
+async fn upsert<'a, R: Row + 'a>(
+    transaction: &DatabaseTransaction,
+    writes: &mut Writes,
+    rows: impl IntoIterator<Item = &'a R>,
+) {
     let rows: Vec<&R> = rows.into_iter().collect();
     let update = R::COLUMNS
         .iter()
@@ -649,6 +690,8 @@ async fn upsert<'a, R: Row + 'a>(transaction: &DatabaseTransaction, rows: impl I
             .execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
             .await
             .unwrap();
+        let (statements, written) = writes.entry(R::TABLE).or_default();
+        (*statements, *written) = (*statements + 1, *written + chunk.len());
     }
 }
 
@@ -672,6 +715,7 @@ struct Written {
     products: HashMap<Uuid, products::Model>,
     users: HashMap<Uuid, users::Model>,
     orders: HashMap<Uuid, orders::Model>,
+    writes: Writes,
 }
 
 impl Written {
@@ -716,7 +760,12 @@ impl Written {
                 }
             }
         }
-        upsert(transaction, touched.iter().map(|id| &self.products[id])).await;
+        upsert(
+            transaction,
+            &mut self.writes,
+            touched.iter().map(|id| &self.products[id]),
+        )
+        .await;
     }
 
     async fn users(&mut self, transaction: &DatabaseTransaction, batch: &[RecordedEvent]) {
@@ -753,7 +802,7 @@ impl Written {
                 touched.insert(id);
             }
         }
-        upsert(transaction, touched.iter().map(|id| &self.users[id])).await;
+        upsert(transaction, &mut self.writes, touched.iter().map(|id| &self.users[id])).await;
     }
 
     async fn orders(&mut self, transaction: &DatabaseTransaction, batch: &[RecordedEvent]) {
@@ -851,8 +900,8 @@ impl Written {
                 }
             }
         }
-        upsert(transaction, touched.iter().map(|id| &self.orders[id])).await;
-        upsert(transaction, lines.values().flatten()).await;
+        upsert(transaction, &mut self.writes, touched.iter().map(|id| &self.orders[id])).await;
+        upsert(transaction, &mut self.writes, lines.values().flatten()).await;
     }
 }
 
@@ -863,7 +912,8 @@ fn failures_json(failures: &[LineFailure]) -> String {
 
 /// One projection rebuilt by hand, as `replay` does it: one transaction,
 /// its tables emptied, the whole log read in batches, the checkpoint moved.
-async fn baseline(store: &dyn EventStore, db: &DatabaseConnection, projection: &str) -> Duration {
+/// Its time and the upserts it made.
+async fn baseline(store: &dyn EventStore, db: &DatabaseConnection, projection: &str) -> (Duration, Writes) {
     let batch_size = projectors::runner::ProjectorOptions::default().batch_size;
     let started = Instant::now();
     let transaction = db.begin().await.unwrap();
@@ -906,7 +956,7 @@ async fn baseline(store: &dyn EventStore, db: &DatabaseConnection, projection: &
         .await
         .unwrap();
     transaction.commit().await.unwrap();
-    started.elapsed()
+    (started.elapsed(), written.writes)
 }
 
 /// Each view's row count and a digest of every row, and the checkpoints.
@@ -937,64 +987,96 @@ async fn contents(db: &DatabaseConnection) -> Vec<String> {
     contents
 }
 
-async fn run(target: usize, server: &str) {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("events.db");
-    let store: Arc<dyn EventStore> = Arc::new(event_store::sqlite::SqliteEventStore::open(&path).unwrap());
-    let started = Instant::now();
-    let log = build_log(&store, target).await;
-    let events = log.events;
-    eprintln!("built a log of {events} events in {:.1?}", started.elapsed());
+/// One run's seconds: the whole, and each projection's.
+struct Timed {
+    total: f64,
+    each: BTreeMap<String, f64>,
+}
 
-    let (baseline_db, _, baseline_name) = fresh_database(server).await;
-    let mut baseline_each = BTreeMap::new();
-    let mut baseline_total = Duration::ZERO;
+/// The three rebuilds by hand, one after another, into `db`; the upserts
+/// they made.
+async fn baseline_all(store: &dyn EventStore, db: &DatabaseConnection) -> (Timed, Writes) {
+    let (mut total, mut each, mut writes) = (0.0, BTreeMap::new(), Writes::new());
     for projection in projectors::all() {
-        let elapsed = baseline(store.as_ref(), &baseline_db, projection.name()).await;
-        baseline_each.insert(projection.name().to_owned(), elapsed.as_secs_f64());
-        baseline_total += elapsed;
+        let (elapsed, written) = baseline(store, db, projection.name()).await;
+        each.insert(projection.name().to_owned(), elapsed.as_secs_f64());
+        total += elapsed.as_secs_f64();
+        writes.extend(written);
     }
-    // Not timed: the baseline's database would otherwise be vacuumed and
-    // analysed in the background while the replay runs.
-    baseline_db.execute_unprepared("VACUUM ANALYZE").await.unwrap();
+    (Timed { total, each }, writes)
+}
 
-    let (replay_db, replay_url, replay_name) = fresh_database(server).await;
-    let (replay_total, replay_each) = tokio::task::spawn_blocking(move || replay_command(&path, &replay_url))
-        .await
-        .unwrap();
-
-    let (expected, found) = (contents(&baseline_db).await, contents(&replay_db).await);
-    assert_eq!(expected, found, "the baseline and the replay wrote different rows");
-    baseline_db.close().await.unwrap();
-    replay_db.close().await.unwrap();
+/// Runs the baseline and the replay in the order baseline, replay, replay,
+/// baseline (so a drift of the machine shows as a gap between a side's two
+/// runs), each into a fresh database, dropped after its rows were compared
+/// with the first run's and followed by a `CHECKPOINT`, so no run inherits
+/// the previous one's dirty pages or background work. The baseline's runs,
+/// the replay's runs, the upserts the baseline made, and the rows.
+async fn measure(
+    store: &Arc<dyn EventStore>,
+    path: &Path,
+    server: &str,
+) -> ([Timed; 2], [Timed; 2], Writes, Vec<String>) {
     let admin = Database::connect(server).await.unwrap();
-    for name in [baseline_name, replay_name] {
+    let (mut baselines, mut replays, mut writes) = (Vec::new(), Vec::new(), Writes::new());
+    let mut first: Option<Vec<String>> = None;
+    for by_hand in [true, false, false, true] {
+        let (db, url, name) = fresh_database(server).await;
+        if by_hand {
+            let timed;
+            (timed, writes) = baseline_all(store.as_ref(), &db).await;
+            baselines.push(timed);
+        } else {
+            let path = path.to_owned();
+            let (total, each) = tokio::task::spawn_blocking(move || replay_command(&path, &url))
+                .await
+                .unwrap();
+            replays.push(Timed {
+                total: total.as_secs_f64(),
+                each,
+            });
+        }
+        let found = contents(&db).await;
+        assert_eq!(
+            first.get_or_insert_with(|| found.clone()),
+            &found,
+            "the baseline and the replay wrote different rows"
+        );
+        db.close().await.unwrap();
         admin
             .execute_unprepared(&format!("DROP DATABASE {name}"))
             .await
             .unwrap();
+        admin.execute_unprepared("CHECKPOINT").await.unwrap();
     }
+    let [b1, b2] = <[Timed; 2]>::try_from(baselines).ok().unwrap();
+    let [r1, r2] = <[Timed; 2]>::try_from(replays).ok().unwrap();
+    ([b1, b2], [r1, r2], writes, first.unwrap())
+}
 
+async fn run(target: usize, server: &str) {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("events.db");
+    let sqlite = Arc::new(event_store::sqlite::SqliteEventStore::open(&path).unwrap());
+    let store: Arc<dyn EventStore> = sqlite.clone();
+    println!("## Projector replay into Postgres\n");
+    println!("{}\n", machine());
+    let started = Instant::now();
+    let (log, appends) = build_log(&store, target).await;
+    let (built, stats) = (started.elapsed(), sqlite.writer_stats());
+    let events = log.events;
     let count = |types: &[&str]| {
         types
             .iter()
             .map(|t| log.counts.get(*t).copied().unwrap_or(0))
             .sum::<usize>()
     };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    println!("## Projector replay into Postgres\n");
     println!(
-        "Machine: {} cores, {cpu}. The log: {events} events: {} accounts, {} products, {} orders \
-         ({} confirmed, {} rejected, {} later cancelled), {} reservations, {} refusals, {} releases, \
-         {} restocks, {} reprices, {} saga checkpoints. Both sides wrote the same rows: {}.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "The log: {events} events: {} accounts, {} products, {} orders ({} confirmed, {} rejected, \
+         {} later cancelled), {} reservations, {} refusals, {} releases, {} restocks, {} reprices, \
+         {} saga checkpoints. Appended as {appends} appends (one per command) by {WRITERS} writers \
+         in rounds of about {ROUND} events, each stream pinned to one writer; the store committed \
+         them in {} commits ({:.1} appends per commit), in {:.1} s.\n",
         count(&["AccountRegistered"]),
         count(&["ProductCreated"]),
         count(&["OrderPlaced"]),
@@ -1007,35 +1089,114 @@ async fn run(target: usize, server: &str) {
         count(&["ProductRestocked"]),
         count(&["ProductRepriced"]),
         count(&["SagaCheckpointed"]),
-        found
-            .iter()
-            .map(|digest| digest.rsplit_once(' ').map_or(digest.as_str(), |(rows, _)| rows))
-            .collect::<Vec<_>>()
-            .join(", ")
+        stats.commits,
+        stats.taken_appends as f64 / stats.commits as f64,
+        built.as_secs_f64()
     );
-    println!("| measurement | log events | seconds | log events/s | ratio to baseline |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    let (baselines, replays, writes, rows) = measure(&store, &path, server).await;
+    report(events, &baselines, &replays, &rows);
+    report_writes(&writes, &rows);
+}
+
+/// The timings table: each side's two runs, the rate and the ratio of
+/// their means, and the ratio within each adjacent pair of runs.
+fn report(events: usize, baselines: &[Timed; 2], replays: &[Timed; 2], rows: &[String]) {
+    let counts: Vec<&str> = rows
+        .iter()
+        .map(|digest| digest.rsplit_once(' ').map_or(digest.as_str(), |(rows, _)| rows))
+        .collect();
+    println!(
+        "Runs in the order baseline, replay, replay, baseline, each into a fresh database; all four \
+         wrote the same rows: {}.\n",
+        counts.join(", ")
+    );
+    println!(
+        "| measurement | log events | seconds, 1st run | seconds, 2nd run | log events/s (mean) | ratio to baseline (1st pair, 2nd pair) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let line = |name: &str, base: [f64; 2], timed: [f64; 2]| {
+        let mean = (timed[0] + timed[1]) / 2.0;
+        let ratio = if timed == base {
+            "1.00x".to_owned()
+        } else {
+            format!(
+                "**{:.2}x** ({:.2}x, {:.2}x)",
+                (base[0] + base[1]) / 2.0 / mean,
+                base[0] / timed[0],
+                base[1] / timed[1]
+            )
+        };
+        println!(
+            "| {name} | {events} | {:.1} | {:.1} | {:.0} | {ratio} |",
+            timed[0],
+            timed[1],
+            events as f64 / mean
+        );
+    };
     for projection in projectors::all() {
         let name = projection.name();
-        let (base, replayed) = (baseline_each[name], replay_each[name]);
-        println!(
-            "| {name}: by hand (baseline) | {events} | {base:.1} | {:.0} | 1.00x |",
-            events as f64 / base
-        );
-        println!(
-            "| {name}: as `projectors replay all` reports it | {events} | {replayed:.1} | {:.0} | {:.2}x |",
-            events as f64 / replayed,
-            base / replayed
+        let base = [baselines[0].each[name], baselines[1].each[name]];
+        line(&format!("{name}: by hand (baseline)"), base, base);
+        let replayed = [replays[0].each[name], replays[1].each[name]];
+        line(
+            &format!("{name}: as `projectors replay all` reports it"),
+            base,
+            replayed,
         );
     }
-    let (base, replayed) = (baseline_total.as_secs_f64(), replay_total.as_secs_f64());
-    println!(
-        "| all three by hand, one after another (baseline) | {events} | {base:.1} | {:.0} | 1.00x |",
-        events as f64 / base
-    );
-    println!(
-        "| `projectors replay all`, the whole command | {events} | {replayed:.1} | {:.0} | **{:.2}x** |",
-        events as f64 / replayed,
-        base / replayed
-    );
+    let base = [baselines[0].total, baselines[1].total];
+    line("all three by hand, one after another (baseline)", base, base);
+    let replayed = [replays[0].total, replays[1].total];
+    line("`projectors replay all`, the whole command", base, replayed);
+}
+
+/// The upserts of one baseline run per table, against the rows the table
+/// ends with (`rows`: "table count digest").
+fn report_writes(writes: &Writes, rows: &[String]) {
+    println!("\nUpserts of one baseline run (each batch upserts the rows its events touch, as the projections do):\n");
+    println!("| table | statements | rows written | rows per statement | rows in the table | writes per row |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (table, (statements, written)) in writes {
+        let final_rows: usize = rows
+            .iter()
+            .find_map(|row| row.strip_prefix(&format!("{table} "))?.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        println!(
+            "| {table} | {statements} | {written} | {:.1} | {final_rows} | {:.1} |",
+            *written as f64 / *statements as f64,
+            *written as f64 / final_rows as f64
+        );
+    }
+}
+
+/// The machine, the time, the load and the commit of the run.
+fn machine() -> String {
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap_or(0);
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        field(&read("/proc/cpuinfo"), "model name"),
+        memory_kib / 1024 / 1024,
+        run("date", &["-u", "+%F %H:%M UTC"]),
+        read("/proc/loadavg").split(' ').next().unwrap_or(""),
+        run("git", &["describe", "--always", "--dirty"])
+    )
 }
