@@ -2,10 +2,14 @@
 //!
 //! - `projectors` (or `projectors run`): keep every projection up to date,
 //!   with the admin API on `PROJECTORS_ADMIN_ADDR` (`off` for none);
+//! - `projectors migrate`: bring the views' schema up to date and stop (the
+//!   query API refuses to start on an older schema);
 //! - `projectors replay <projection>|all`: rebuild from the start of the log
 //!   while the old rows keep serving reads;
 //! - `projectors status`: each projection's checkpoint against the log's head;
 //! - `projectors openapi`: print the admin API's OpenAPI document.
+//!
+//! Every mode but `openapi` migrates the views first.
 
 use std::process::ExitCode;
 
@@ -18,13 +22,14 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] | ["run"] => run().await,
+        ["migrate"] => migrate().await,
         ["replay", name] => replay(name).await,
         ["status"] => status().await,
         ["openapi"] => {
             println!("{}", projectors::admin::spec_without_state().await);
             Ok(())
         }
-        _ => Err("usage: projectors [run | replay <catalog|users|orders|all> | status | openapi]".to_owned()),
+        _ => Err("usage: projectors [run | migrate | replay <catalog|users|orders|all> | status | openapi]".to_owned()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +47,12 @@ async fn views() -> Result<sea_orm::DatabaseConnection, String> {
     projectors::database::connect_and_migrate(&url, pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))
+}
+
+async fn migrate() -> Result<(), String> {
+    views().await?;
+    println!("the views schema is up to date");
+    Ok(())
 }
 
 async fn run() -> Result<(), String> {

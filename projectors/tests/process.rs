@@ -1,13 +1,22 @@
 //! The `projectors` binary refuses a configuration it cannot run with,
-//! naming the variable at fault, and stops.
+//! naming the variable at fault, and stops; `projectors migrate` brings the
+//! views' schema up to date and stops.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+mod support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn projectors(env: &[(&str, &str)]) -> (bool, String) {
+/// Runs `projectors` with `args` until it stops; whether it succeeded, and
+/// what it wrote to stderr.
+fn projectors(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let mut child = Command::new(env!("CARGO_BIN_EXE_projectors"))
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(
@@ -31,7 +40,7 @@ fn projectors(env: &[(&str, &str)]) -> (bool, String) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("projectors accepted the configuration {env:?} and kept running");
+            panic!("projectors {args:?} with {env:?} kept running");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -47,7 +56,7 @@ fn projectors(env: &[(&str, &str)]) -> (bool, String) {
 
 #[test]
 fn without_a_public_key_the_admin_api_cannot_start() {
-    let (succeeded, stderr) = projectors(&[]);
+    let (succeeded, stderr) = projectors(&[], &[]);
     assert!(!succeeded);
     assert!(
         stderr.contains("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE must be set"),
@@ -58,17 +67,48 @@ fn without_a_public_key_the_admin_api_cannot_start() {
 
 #[test]
 fn a_bad_admin_address_or_key_is_named() {
-    let (succeeded, stderr) = projectors(&[("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two")]);
+    let (succeeded, stderr) = projectors(&[], &[("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two")]);
     assert!(!succeeded);
     assert!(stderr.contains("PROJECTORS_ADMIN_ADDR is not valid"), "{stderr}");
-    let (succeeded, stderr) = projectors(&[("JWT_PUBLIC_KEY", "not a key")]);
+    let (succeeded, stderr) = projectors(&[], &[("JWT_PUBLIC_KEY", "not a key")]);
     assert!(!succeeded);
     assert!(stderr.contains("JWT_PUBLIC_KEY:"), "{stderr}");
 }
 
 #[test]
 fn a_bad_pool_size_is_named() {
-    let (succeeded, stderr) = projectors(&[("PROJECTORS_ADMIN_ADDR", "off"), ("VIEWS_POOL_SIZE", "0")]);
+    let (succeeded, stderr) = projectors(&[], &[("PROJECTORS_ADMIN_ADDR", "off"), ("VIEWS_POOL_SIZE", "0")]);
     assert!(!succeeded);
     assert!(stderr.contains("VIEWS_POOL_SIZE is not valid"), "{stderr}");
+}
+
+/// Runs `projectors migrate` on `views_url`, then checks the schema there
+/// as the query API does.
+async fn migrate(views_url: &str) {
+    let before = views::require_current(&views::connect(views_url, 1).await.unwrap()).await;
+    assert!(matches!(before, Err(views::SchemaError::Empty { .. })), "{before:?}");
+    let url = views_url.to_owned();
+    let (succeeded, stderr) =
+        tokio::task::spawn_blocking(move || projectors(&["migrate"], &[("VIEWS_DATABASE_URL", &url)]))
+            .await
+            .unwrap();
+    assert!(succeeded, "{stderr}");
+    views::require_current(&views::connect(views_url, 1).await.unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_on_sqlite_and_stops() {
+    let folder = tempfile::tempdir().unwrap();
+    migrate(&format!(
+        "sqlite://{}?mode=rwc",
+        folder.path().join("views.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_on_postgres_and_stops() {
+    migrate(&support::postgres::fresh_database().await).await;
 }
