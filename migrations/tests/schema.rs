@@ -2,6 +2,9 @@
 //! missing, accepts a current or newer schema, and never changes the
 //! database it checks.
 
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use views::{Migrator, SchemaError};
