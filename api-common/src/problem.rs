@@ -110,6 +110,12 @@ impl ProblemResponse {
         )
     }
 
+    /// Logs `error` with its whole chain of causes and answers without
+    /// revealing any of it.
+    pub fn internal_from(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::internal(ErrorChain(error))
+    }
+
     /// Logs the cause and answers without revealing it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "request failed");
@@ -119,6 +125,22 @@ impl ProblemResponse {
             "the request failed on our side",
             None,
         ))
+    }
+}
+
+/// An error followed by each of its sources, `: `-separated: what a log
+/// needs to find the cause, which an error's own message often leaves out.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +220,15 @@ fn field_of(detail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_chain_names_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(ErrorChain(&error).to_string(), "outer: inner");
+    }
 
     #[test]
     fn finds_the_field_in_parse_errors() {
