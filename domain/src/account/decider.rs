@@ -60,10 +60,12 @@ impl Decider for Account {
     type Error = AccountError;
 
     fn decide(state: &AccountState, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        use AccountState::{Registered, Unregistered};
         match (state, command) {
             (
-                AccountState::Unregistered,
-                AccountCommand::Register {
+                Unregistered,
+                C::Register {
                     user_id,
                     username,
                     display_name,
@@ -71,38 +73,13 @@ impl Decider for Account {
                     role,
                     now,
                 },
-            ) => {
-                if user_id != UserId::for_username(&username) {
-                    return Err(AccountError::IdMismatch);
-                }
-                Ok(vec![AccountEvent::Registered {
-                    user_id,
-                    username,
-                    display_name,
-                    password_hash,
-                    role,
-                    at: now,
-                }])
+            ) => register(user_id, username, display_name, password_hash, role, now),
+            (Registered(_), C::Register { .. }) => Err(AccountError::UsernameTaken),
+            (Unregistered, _) => Err(AccountError::NotFound),
+            (Registered(account), C::ChangePassword { password_hash, now }) => {
+                Ok(change_password(account, password_hash, now))
             }
-            (AccountState::Registered(_), AccountCommand::Register { .. }) => Err(AccountError::UsernameTaken),
-            (AccountState::Unregistered, _) => Err(AccountError::NotFound),
-            (AccountState::Registered(account), AccountCommand::ChangePassword { password_hash, now }) => {
-                Ok(vec![AccountEvent::PasswordChanged {
-                    user_id: account.user_id,
-                    password_hash,
-                    at: now,
-                }])
-            }
-            (AccountState::Registered(account), AccountCommand::ChangeRole { role, now }) => {
-                if account.role == role {
-                    return Ok(vec![]);
-                }
-                Ok(vec![AccountEvent::RoleChanged {
-                    user_id: account.user_id,
-                    role,
-                    at: now,
-                }])
-            }
+            (Registered(account), C::ChangeRole { role, now }) => Ok(change_role(account, role, now)),
         }
     }
 
@@ -137,6 +114,46 @@ impl Decider for Account {
             (state, _) => state,
         }
     }
+}
+
+fn register(
+    user_id: UserId,
+    username: Username,
+    display_name: DisplayName,
+    password_hash: PasswordHash,
+    role: Role,
+    now: Timestamp,
+) -> Result<Vec<AccountEvent>, AccountError> {
+    if user_id != UserId::for_username(&username) {
+        return Err(AccountError::IdMismatch);
+    }
+    Ok(vec![AccountEvent::Registered {
+        user_id,
+        username,
+        display_name,
+        password_hash,
+        role,
+        at: now,
+    }])
+}
+
+fn change_password(account: &RegisteredAccount, password_hash: PasswordHash, now: Timestamp) -> Vec<AccountEvent> {
+    vec![AccountEvent::PasswordChanged {
+        user_id: account.user_id,
+        password_hash,
+        at: now,
+    }]
+}
+
+fn change_role(account: &RegisteredAccount, role: Role, now: Timestamp) -> Vec<AccountEvent> {
+    if account.role == role {
+        return vec![];
+    }
+    vec![AccountEvent::RoleChanged {
+        user_id: account.user_id,
+        role,
+        at: now,
+    }]
 }
 
 #[cfg(test)]
