@@ -2,6 +2,7 @@
 //! the catalog's commands so they are events like any other.
 
 use command_api::aggregates::Causation;
+use command_api::catalog::ProductError;
 use command_api::catalog::{Catalog, CatalogError};
 
 const ADJECTIVES: [&str; 10] = [
@@ -34,7 +35,7 @@ pub async fn add(catalog: &Catalog) -> Result<usize, CatalogError> {
         let causation = Causation::request(uuid::Uuid::now_v7(), None);
         match catalog.create(&sku, &name, &price, stock as i64, causation).await {
             Ok(_) => added += 1,
-            Err(CatalogError::DuplicateSku) => {}
+            Err(CatalogError::Refused(ProductError::DuplicateSku)) => {}
             Err(error) => return Err(error),
         }
     }

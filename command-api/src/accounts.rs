@@ -4,34 +4,15 @@ use std::sync::Arc;
 
 use domain::account::{Account, AccountCommand, AccountError, AccountState, DisplayName, Password, Role, Username};
 use domain::ids::UserId;
-use domain::validation::InvalidField;
 use event_store::Position;
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
 use crate::auth::passwords::Passwords;
 use crate::auth::tokens::Tokens;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AccountsError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-    #[error("the username is taken")]
-    UsernameTaken,
-    /// Unknown user or wrong password: the same answer for both.
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<CommandError<AccountError>> for AccountsError {
-    fn from(error: CommandError<AccountError>) -> Self {
-        match error {
-            CommandError::Refused(AccountError::UsernameTaken) => Self::UsernameTaken,
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
+/// What the account commands fail with; a taken username is the
+/// aggregate's refusal.
+pub type AccountsError = CommandError<AccountError>;
 
 pub struct Registered {
     pub user_id: UserId,
@@ -72,7 +53,7 @@ impl Accounts {
         // Refuse a taken name before spending a hash on it; the append
         // below still decides races.
         if matches!(self.accounts.load(user_id).await?.state, AccountState::Registered(_)) {
-            return Err(AccountsError::UsernameTaken);
+            return Err(CommandError::Refused(AccountError::UsernameTaken));
         }
         let password_hash = self.hash(password).await?;
         let now = chrono::Utc::now();
@@ -89,11 +70,14 @@ impl Accounts {
             .await?;
         let position = decided
             .position
-            .ok_or_else(|| AccountsError::Internal("registration appended nothing".to_owned()))?;
+            .ok_or_else(|| AccountsError::internal("registration appended nothing"))?;
         Ok(Registered { user_id, position })
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> Result<AccessToken, AccountsError> {
+    /// A token for the account `username` with `password`; `None` when
+    /// they do not match an account (the same answer, in the same time, for
+    /// an unknown user and a wrong password).
+    pub async fn login(&self, username: &str, password: &str) -> Result<Option<AccessToken>, AccountsError> {
         let account = match Username::parse(username) {
             Ok(username) => match self.accounts.load(UserId::for_username(&username)).await?.state {
                 AccountState::Registered(account) => Some(account),
@@ -106,18 +90,18 @@ impl Accounts {
             .passwords
             .verify(password.to_owned(), hash)
             .await
-            .map_err(|e| AccountsError::Internal(e.to_string()))?;
+            .map_err(AccountsError::internal)?;
         let Some(account) = account.filter(|_| verified) else {
-            return Err(AccountsError::InvalidCredentials);
+            return Ok(None);
         };
         let token = self
             .tokens
             .issue(account.user_id.as_uuid(), account.role, chrono::Utc::now())
-            .map_err(|e| AccountsError::Internal(e.to_string()))?;
-        Ok(AccessToken {
+            .map_err(AccountsError::internal)?;
+        Ok(Some(AccessToken {
             token,
             expires_in_seconds: self.tokens.lifetime().as_secs(),
-        })
+        }))
     }
 
     /// Makes sure `username` exists as an administrator who logs in with
@@ -154,7 +138,7 @@ impl Accounts {
             .passwords
             .verify(password.expose().to_owned(), Some(existing.password_hash.clone()))
             .await
-            .map_err(|e| AccountsError::Internal(e.to_string()))?;
+            .map_err(AccountsError::internal)?;
         if !matches {
             let password_hash = self.hash(password).await?;
             self.accounts
@@ -174,9 +158,6 @@ impl Accounts {
     }
 
     async fn hash(&self, password: Password) -> Result<domain::account::PasswordHash, AccountsError> {
-        self.passwords
-            .hash(password)
-            .await
-            .map_err(|e| AccountsError::Internal(e.to_string()))
+        self.passwords.hash(password).await.map_err(AccountsError::internal)
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use domain::decider::Decider;
 use domain::event::{DecodeError, DomainEvent, EncodeError};
+use domain::validation::InvalidField;
 use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 use uuid::Uuid;
 
@@ -49,20 +50,66 @@ pub struct Decided<D: Decider> {
     pub position: Option<Position>,
 }
 
+/// What a loaded aggregate is now.
+#[derive(Debug, Clone)]
+pub struct Loaded<D: Decider> {
+    pub state: D::State,
+    /// The position of the stream's last event, `None` for a stream that is
+    /// still empty.
+    pub position: Option<Position>,
+}
+
+/// Why a command was not carried out: the one error of the command side's
+/// services, from the request's input to the event store. Nothing between
+/// the event store and the HTTP edge turns it into text, so the edge can
+/// answer each kind with its own status and log an internal error with its
+/// whole chain of causes.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError<E> {
+    /// A field of the request is invalid.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     /// The aggregate refused the command.
     #[error(transparent)]
     Refused(E),
-    #[error("the event store failed: {0}")]
-    Store(#[from] StoreError),
-    #[error("a stored event cannot be read: {0}")]
-    Decode(#[from] DecodeError),
-    #[error("a new event cannot be written: {0}")]
-    Encode(#[from] EncodeError),
     /// Other writers kept winning the race for this stream.
     #[error("too much contention on stream {0}")]
     Contention(String),
+    /// The event store cannot be reached (or is shutting down); the same
+    /// command may succeed later.
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Anything else: a stored event this build cannot read, an event it
+    /// cannot write, a failed password hash. Not the client's doing.
+    #[error("the command failed")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl<E> CommandError<E> {
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+}
+
+impl<E> From<StoreError> for CommandError<E> {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable { .. } | StoreError::Closed => Self::Unavailable(error),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl<E> From<DecodeError> for CommandError<E> {
+    fn from(error: DecodeError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl<E> From<EncodeError> for CommandError<E> {
+    fn from(error: EncodeError) -> Self {
+        Self::internal(error)
+    }
 }
 
 #[derive(Clone)]
@@ -100,11 +147,10 @@ where
     }
 
     /// The current state of the aggregate `id`.
-    pub async fn load(&self, id: impl std::fmt::Display) -> Result<Decided<D>, CommandError<D::Error>> {
+    pub async fn load(&self, id: impl std::fmt::Display) -> Result<Loaded<D>, CommandError<D::Error>> {
         let stream = Self::stream_name(id);
         let folded = self.catch_up(&stream).await?;
-        Ok(Decided {
-            events: vec![],
+        Ok(Loaded {
             state: folded.state,
             position: folded.position,
         })

@@ -4,37 +4,17 @@ use std::sync::Arc;
 
 use domain::ids::ProductId;
 use domain::money::Price;
-use domain::product::{Product, ProductCommand, ProductError, ProductName, Sku};
+/// The product aggregate's refusals, which callers of the catalog match on.
+pub use domain::product::ProductError;
+use domain::product::{Product, ProductCommand, ProductName, Sku};
 use domain::quantity::{RestockQuantity, StockLevel};
-use domain::validation::InvalidField;
 use event_store::Position;
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-    #[error("no such product")]
-    NotFound,
-    #[error("a product with this SKU exists")]
-    DuplicateSku,
-    #[error("restocking would pass the maximum stock of {max}")]
-    StockOverflow { max: u32 },
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<CommandError<ProductError>> for CatalogError {
-    fn from(error: CommandError<ProductError>) -> Self {
-        match error {
-            CommandError::Refused(ProductError::NotFound) => Self::NotFound,
-            CommandError::Refused(ProductError::DuplicateSku) => Self::DuplicateSku,
-            CommandError::Refused(ProductError::StockOverflow { max, .. }) => Self::StockOverflow { max },
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
+/// What the catalog's commands fail with: an unknown product, a duplicate
+/// SKU or a stock overflow is the product aggregate's own refusal.
+pub type CatalogError = CommandError<ProductError>;
 
 /// A product command's result: which product, and where its event landed.
 pub struct Changed {

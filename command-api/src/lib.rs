@@ -2,9 +2,11 @@
 //! decide with the pure domain and append to the event store, plus the
 //! order saga that reserves and releases stock.
 //!
-//! - `http/`: the API, one struct per resource, and problem details;
+//! - `http/`: the API, one struct per resource; each turns the services'
+//!   errors into problem details once;
 //! - `accounts.rs`, `catalog.rs`, `orders.rs`: the application services;
-//! - `aggregates.rs`: load, decide, append, with optimistic concurrency;
+//! - `aggregates.rs`: load, decide, append, with optimistic concurrency, and
+//!   `CommandError`, the one error of the services, which keeps its causes;
 //! - `saga/`: the order saga's runner and its checkpoint;
 //! - `auth/`: argon2id passwords and EdDSA access tokens;
 //! - `startup.rs`, `config.rs`: wiring and configuration.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::money::Money;
 use domain::order::{
-    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, OrderStatus, PlacedOrder,
-    PricedLine, ShippingAddress,
+    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, PlacedOrder, PricedLine,
+    ShippingAddress,
 };
 use domain::text::Reason;
 use domain::validation::{InvalidField, Problem};
@@ -22,31 +22,11 @@ use crate::order_outcomes::OrderOutcomes;
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5d0b_1c3e_7a52_4f0e_9b8e_2f6a_4c11_d003);
 const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
-#[derive(Debug, thiserror::Error)]
-pub enum OrdersError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidField),
-    #[error("this Idempotency-Key was used for a different order")]
-    KeyReused,
-    /// No such order, or somebody else's: the answer does not tell which.
-    #[error("no such order")]
-    NotFound,
-    #[error("an order that is {0:?} cannot be cancelled")]
-    NotCancellable(OrderStatus),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<CommandError<OrderError>> for OrdersError {
-    fn from(error: CommandError<OrderError>) -> Self {
-        match error {
-            CommandError::Refused(OrderError::IdTaken) => Self::KeyReused,
-            CommandError::Refused(OrderError::NotFound | OrderError::NotOwner) => Self::NotFound,
-            CommandError::Refused(OrderError::InvalidTransition { status, .. }) => Self::NotCancellable(status),
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
+/// What placing and cancelling fail with. The order aggregate's refusals
+/// say why: `IdTaken` when an `Idempotency-Key` was used for another order,
+/// `NotFound` or `NotOwner` for an order that is not the customer's, and
+/// `InvalidTransition` for one that cannot be cancelled.
+pub type OrdersError = CommandError<OrderError>;
 
 /// An order as a client asked for it, before parsing.
 pub struct PlaceOrder {
@@ -65,7 +45,14 @@ pub struct PlaceOrder {
 pub enum Placed {
     Confirmed {
         order_id: OrderId,
-        status: OrderStatus,
+        lines: Vec<PricedLine>,
+        total: Money,
+        position: Position,
+    },
+    /// Confirmed, then cancelled: what a retried request finds when the
+    /// order was cancelled since it was first placed.
+    Cancelled {
+        order_id: OrderId,
         lines: Vec<PricedLine>,
         total: Money,
         position: Position,
@@ -135,7 +122,7 @@ impl Orders {
             .await?;
         let placed_at = placed
             .position
-            .ok_or_else(|| OrdersError::Internal("placing appended nothing".to_owned()))?;
+            .ok_or_else(|| OrdersError::internal("placing left the order's stream empty"))?;
         if matches!(placed.state, OrderState::Placed(_)) {
             // Woken early when the saga decides; the order is read again
             // either way, so a missed wake-up only costs the wait.
@@ -162,7 +149,9 @@ impl Orders {
                 now,
             })
             .await?;
-        decided.position.ok_or(OrdersError::NotFound)
+        // The aggregate refuses to cancel an order that was never placed,
+        // so its stream is not empty here.
+        decided.position.ok_or(CommandError::Refused(OrderError::NotFound))
     }
 }
 
@@ -170,14 +159,12 @@ fn answer(order_id: OrderId, state: OrderState, position: Position) -> Placed {
     match state {
         OrderState::Confirmed { lines, total, .. } => Placed::Confirmed {
             order_id,
-            status: OrderStatus::Confirmed,
             lines,
             total,
             position,
         },
-        OrderState::Cancelled { lines, total, .. } => Placed::Confirmed {
+        OrderState::Cancelled { lines, total, .. } => Placed::Cancelled {
             order_id,
-            status: OrderStatus::Cancelled,
             lines,
             total,
             position,

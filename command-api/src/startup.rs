@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_common::problem::ErrorChain;
 use domain::account::Account;
 use domain::order::Order;
 use domain::product::Product;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{Accounts, AccountsError};
 use crate::aggregates::{Aggregates, Causation};
-use crate::auth::passwords::Passwords;
+use crate::auth::passwords::{HashingError, Passwords};
 use crate::auth::tokens::Tokens;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -32,8 +33,9 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("cannot set up password hashing: {0}")]
-    Passwords(String),
-    #[error("cannot ensure the configured administrator: {0}")]
+    Passwords(#[source] HashingError),
+    /// Printed by the binaries as one line, so it names every cause.
+    #[error("cannot ensure the configured administrator: {}", ErrorChain(.0))]
     Admin(#[from] AccountsError),
 }
 
@@ -75,7 +77,7 @@ pub fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOut
         config.audience.clone(),
         config.token_lifetime,
     ));
-    let passwords = Passwords::new().map_err(|e| StartError::Passwords(e.to_string()))?;
+    let passwords = Passwords::new().map_err(StartError::Passwords)?;
     let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
     let orders = Arc::new(Aggregates::<Order>::new(Arc::clone(&store)));
     let services = Services {

@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use super::request::causation;
 use crate::accounts::{Accounts, AccountsError};
+use crate::aggregates::CommandError;
 use api_common::json_body::JsonBody;
 use api_common::problem::ProblemResponse;
+use domain::account::AccountError;
 
 #[derive(Tags)]
 enum Tag {
@@ -69,10 +71,10 @@ enum LoginResponse {
 impl From<AccountsError> for ProblemResponse {
     fn from(error: AccountsError) -> Self {
         match error {
-            AccountsError::Invalid(field) => Self::invalid(&field),
-            AccountsError::UsernameTaken => Self::conflict("username-taken", "the username is taken"),
-            AccountsError::InvalidCredentials => Self::unauthorized("invalid username or password"),
-            AccountsError::Internal(cause) => Self::internal(cause),
+            CommandError::Refused(AccountError::UsernameTaken) => {
+                Self::conflict("username-taken", "the username is taken")
+            }
+            other => super::failure(other),
         }
     }
 }
@@ -120,7 +122,11 @@ impl AccountsApi {
     /// same time.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
     async fn login(&self, body: JsonBody<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
-        let token = self.accounts.login(&body.username, body.password.as_str()).await?;
+        let token = self
+            .accounts
+            .login(&body.username, body.password.as_str())
+            .await?
+            .ok_or_else(|| ProblemResponse::unauthorized("invalid username or password"))?;
         Ok(LoginResponse::Ok(Json(AccessToken {
             access_token: token.token,
             token_type: "Bearer".to_owned(),

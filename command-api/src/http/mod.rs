@@ -13,7 +13,10 @@ use api_common::health::{HealthApi, ReadinessCheck};
 use poem::Endpoint;
 use poem_openapi::OpenApiService;
 
+use api_common::problem::{ErrorChain, ProblemResponse};
+
 use crate::accounts::Accounts;
+use crate::aggregates::CommandError;
 use crate::auth::tokens::Tokens;
 use crate::catalog::Catalog;
 use crate::orders::Orders;
@@ -21,6 +24,36 @@ use crate::orders::Orders;
 /// The largest request body accepted: an order of 50 lines with long
 /// addresses fits many times over.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Seconds a client is asked to wait before retrying a command the event
+/// store could not take.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The answer to a command error that means the same in every operation:
+/// invalid input, contention, an unavailable store, a failure on our side.
+/// Each resource answers its aggregate's refusals itself and hands the rest
+/// here; a refusal it does not expect is a bug, answered as internal.
+fn failure<E>(error: CommandError<E>) -> ProblemResponse
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match error {
+        CommandError::Invalid(field) => ProblemResponse::invalid(&field),
+        CommandError::Contention(_) => {
+            tracing::warn!(error = %ErrorChain(&error), "command gave up on contention");
+            ProblemResponse::conflict("contention", "others changed the same resource at the same time; retry")
+        }
+        CommandError::Unavailable(_) => {
+            tracing::warn!(error = %ErrorChain(&error), "command failed: event store unavailable");
+            ProblemResponse::unavailable(
+                "store-unavailable",
+                "the event store is unavailable; retry",
+                RETRY_AFTER_SECONDS,
+            )
+        }
+        CommandError::Refused(_) | CommandError::Internal(_) => ProblemResponse::internal_from(&error),
+    }
+}
 
 /// Everything the operations need.
 pub struct Services {
@@ -102,4 +135,51 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
         MAX_BODY_BYTES,
         services.tokens.verifier(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api_common::problem::Problem;
+    use domain::validation::{InvalidField, Problem as FieldProblem};
+    use poem_openapi::payload::Json;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("an unexpected refusal")]
+    struct Refusal;
+
+    fn answer(error: CommandError<Refusal>) -> (u16, Json<Problem>, Option<u32>) {
+        match failure(error) {
+            ProblemResponse::Unavailable(problem, retry_after) => (503, problem, retry_after),
+            ProblemResponse::BadRequest(problem)
+            | ProblemResponse::Unauthorized(problem)
+            | ProblemResponse::Forbidden(problem)
+            | ProblemResponse::NotFound(problem)
+            | ProblemResponse::Conflict(problem)
+            | ProblemResponse::Unprocessable(problem)
+            | ProblemResponse::Internal(problem) => (problem.status, problem, None),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_failure_has_its_own_status() {
+        let invalid = InvalidField::new("name", FieldProblem::Malformed { what: "name" });
+        assert_eq!(answer(CommandError::Invalid(invalid)).0, 400);
+        assert_eq!(answer(CommandError::Contention("product-1".to_owned())).0, 409);
+        let down = event_store::StoreError::Closed;
+        let (status, _, retry_after) = answer(CommandError::Unavailable(down));
+        assert_eq!((status, retry_after), (503, Some(RETRY_AFTER_SECONDS)));
+        assert_eq!(
+            answer(CommandError::Refused(Refusal)).0,
+            500,
+            "a refusal nobody expects is a bug"
+        );
+    }
+
+    #[test]
+    fn an_internal_failure_tells_the_client_nothing_of_its_cause() {
+        let (status, problem, _) = answer(CommandError::internal("secret table is corrupt"));
+        assert_eq!(status, 500);
+        assert!(!problem.detail.contains("secret"), "{}", problem.detail);
+    }
 }

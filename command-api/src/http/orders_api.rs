@@ -1,14 +1,17 @@
 use std::sync::Arc;
 
 use domain::ids::OrderId;
-use domain::order::PricedLine;
+use domain::money::Money;
+use domain::order::{OrderError, PricedLine};
+use event_store::Position;
 use poem::Request;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Tags};
 use uuid::Uuid;
 
 use super::request::causation;
+use crate::aggregates::CommandError;
 use crate::orders::{Orders, OrdersError, PlaceOrder, Placed};
 use api_common::bearer::BearerAuth;
 use api_common::json_body::JsonBody;
@@ -113,6 +116,19 @@ struct OrderPending {
     position: String,
 }
 
+/// A 409 answer to `POST /orders`: the order, rejected, or a problem.
+#[derive(ResponseContent)]
+enum OrderConflict {
+    Rejected(Json<OrderRejected>),
+    #[oai(content_type = "application/problem+json")]
+    Problem(Json<Problem>),
+}
+
+/// The answers of `POST /orders`. Its 409 carries either a rejected order or
+/// a problem, so it cannot be the `Ok` half of a `Result` whose `Err` half
+/// is a [`ProblemResponse`] (the document would name 409 twice): it lists
+/// every problem status itself instead, and [`From<ProblemResponse>`] keeps
+/// each status as it is.
 #[derive(ApiResponse)]
 enum PlaceOrderResponse {
     /// Every line is reserved: the order is confirmed with its prices.
@@ -121,21 +137,34 @@ enum PlaceOrderResponse {
     /// Not decided within the wait; poll the query API with `position`.
     #[oai(status = 202)]
     Pending(Json<OrderPending>),
-    /// Some lines could not be reserved; nothing is held.
+    /// Some lines could not be reserved and nothing is held (an order, as
+    /// `application/json`); or others changed the order at the same time,
+    /// retry (a problem).
     #[oai(status = 409)]
-    Rejected(Json<OrderRejected>),
+    Conflict(OrderConflict),
     /// The request is malformed, or a field is invalid (named in `field`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// No valid access token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
+    /// The token's user may not do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource, or not one of yours.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
     /// The `Idempotency-Key` was used before with a different order.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// Something failed on our side.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
+    /// The event store is unavailable: retry after the number of seconds in
+    /// `Retry-After` (with the same `Idempotency-Key`, a retry never places
+    /// a second order).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<u32>),
 }
 
 impl From<ProblemResponse> for PlaceOrderResponse {
@@ -143,12 +172,83 @@ impl From<ProblemResponse> for PlaceOrderResponse {
         match problem {
             ProblemResponse::BadRequest(p) => Self::BadRequest(p),
             ProblemResponse::Unauthorized(p) => Self::Unauthorized(p),
+            ProblemResponse::Forbidden(p) => Self::Forbidden(p),
+            ProblemResponse::NotFound(p) => Self::NotFound(p),
+            ProblemResponse::Conflict(p) => Self::Conflict(OrderConflict::Problem(p)),
             ProblemResponse::Unprocessable(p) => Self::Unprocessable(p),
-            ProblemResponse::Forbidden(p)
-            | ProblemResponse::NotFound(p)
-            | ProblemResponse::Conflict(p)
-            | ProblemResponse::Internal(p)
-            | ProblemResponse::Unavailable(p, _) => Self::Internal(p),
+            ProblemResponse::Internal(p) => Self::Internal(p),
+            ProblemResponse::Unavailable(p, retry_after) => Self::Unavailable(p, retry_after),
+        }
+    }
+}
+
+impl From<Placed> for PlaceOrderResponse {
+    fn from(placed: Placed) -> Self {
+        match placed {
+            Placed::Confirmed {
+                order_id,
+                lines,
+                total,
+                position,
+            } => Self::Confirmed(confirmed(order_id, OrderStatus::Confirmed, lines, total, position)),
+            // Still the order as it was confirmed, with the status it has now.
+            Placed::Cancelled {
+                order_id,
+                lines,
+                total,
+                position,
+            } => Self::Confirmed(confirmed(order_id, OrderStatus::Cancelled, lines, total, position)),
+            Placed::Rejected {
+                order_id,
+                failures,
+                position,
+            } => Self::Conflict(OrderConflict::Rejected(Json(OrderRejected {
+                order_id: order_id.as_uuid(),
+                status: OrderStatus::Rejected,
+                failures: failures.iter().map(Failure::from).collect(),
+                position: position.to_string(),
+            }))),
+            Placed::Pending { order_id, position } => Self::Pending(Json(OrderPending {
+                order_id: order_id.as_uuid(),
+                status: OrderStatus::Pending,
+                position: position.to_string(),
+            })),
+        }
+    }
+}
+
+fn confirmed(
+    order_id: OrderId,
+    status: OrderStatus,
+    lines: Vec<PricedLine>,
+    total: Money,
+    position: Position,
+) -> Json<OrderConfirmed> {
+    Json(OrderConfirmed {
+        order_id: order_id.as_uuid(),
+        status,
+        lines: lines.into_iter().map(ConfirmedLine::from).collect(),
+        total: total.to_string(),
+        position: position.to_string(),
+    })
+}
+
+impl From<PlaceOrderRequest> for PlaceOrder {
+    fn from(body: PlaceOrderRequest) -> Self {
+        Self {
+            items: body
+                .items
+                .into_iter()
+                .map(|item| (item.product_id, item.quantity))
+                .collect(),
+            customer_name: body.customer.name,
+            customer_email: body.customer.email,
+            customer_phone: body.customer.phone,
+            address: body.shipping.address,
+            city: body.shipping.city,
+            state: body.shipping.state,
+            country: body.shipping.country,
+            postal_code: body.shipping.postal_code,
         }
     }
 }
@@ -178,18 +278,17 @@ enum CancelResponse {
 impl From<OrdersError> for ProblemResponse {
     fn from(error: OrdersError) -> Self {
         match error {
-            OrdersError::Invalid(field) => Self::invalid(&field),
-            OrdersError::KeyReused => Self::unprocessable(
+            CommandError::Refused(OrderError::IdTaken) => Self::unprocessable(
                 "idempotency-key-reused",
                 "this Idempotency-Key was used for a different order",
                 Some("Idempotency-Key"),
             ),
-            OrdersError::NotFound => Self::not_found("no such order"),
-            OrdersError::NotCancellable(status) => Self::conflict(
+            CommandError::Refused(OrderError::NotFound | OrderError::NotOwner) => Self::not_found("no such order"),
+            CommandError::Refused(OrderError::InvalidTransition { status, .. }) => Self::conflict(
                 "not-cancellable",
                 format!("only confirmed orders can be cancelled; this one is {status}"),
             ),
-            OrdersError::Internal(cause) => Self::internal(cause),
+            other => super::failure(other),
         }
     }
 }
@@ -215,60 +314,17 @@ impl OrdersApi {
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: JsonBody<PlaceOrderRequest>,
     ) -> PlaceOrderResponse {
-        let body = body.0;
-        let order = PlaceOrder {
-            items: body
-                .items
-                .into_iter()
-                .map(|item| (item.product_id, item.quantity))
-                .collect(),
-            customer_name: body.customer.name,
-            customer_email: body.customer.email,
-            customer_phone: body.customer.phone,
-            address: body.shipping.address,
-            city: body.shipping.city,
-            state: body.shipping.state,
-            country: body.shipping.country,
-            postal_code: body.shipping.postal_code,
-        };
         let placed = self
             .orders
             .place(
                 auth.user_id(),
                 idempotency_key.0.as_deref(),
-                order,
+                body.0.into(),
                 causation(request, Some(auth.0.sub)),
             )
             .await;
         match placed {
-            Ok(Placed::Confirmed {
-                order_id,
-                status,
-                lines,
-                total,
-                position,
-            }) => PlaceOrderResponse::Confirmed(Json(OrderConfirmed {
-                order_id: order_id.as_uuid(),
-                status: status.into(),
-                lines: lines.into_iter().map(ConfirmedLine::from).collect(),
-                total: total.to_string(),
-                position: position.to_string(),
-            })),
-            Ok(Placed::Rejected {
-                order_id,
-                failures,
-                position,
-            }) => PlaceOrderResponse::Rejected(Json(OrderRejected {
-                order_id: order_id.as_uuid(),
-                status: OrderStatus::Rejected,
-                failures: failures.iter().map(Failure::from).collect(),
-                position: position.to_string(),
-            })),
-            Ok(Placed::Pending { order_id, position }) => PlaceOrderResponse::Pending(Json(OrderPending {
-                order_id: order_id.as_uuid(),
-                status: OrderStatus::Pending,
-                position: position.to_string(),
-            })),
+            Ok(placed) => placed.into(),
             Err(error) => ProblemResponse::from(error).into(),
         }
     }

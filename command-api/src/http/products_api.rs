@@ -8,7 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::request::causation;
-use crate::catalog::{Catalog, CatalogError, Changed};
+use crate::aggregates::CommandError;
+use crate::catalog::{Catalog, CatalogError, Changed, ProductError};
 use api_common::bearer::BearerAuth;
 use api_common::json_body::JsonBody;
 use api_common::problem::ProblemResponse;
@@ -74,14 +75,15 @@ enum ChangeResponse {
 impl From<CatalogError> for ProblemResponse {
     fn from(error: CatalogError) -> Self {
         match error {
-            CatalogError::Invalid(field) => Self::invalid(&field),
-            CatalogError::NotFound => Self::not_found("no such product"),
-            CatalogError::DuplicateSku => Self::conflict("duplicate-sku", "a product with this SKU exists"),
-            CatalogError::StockOverflow { max } => Self::conflict(
+            CommandError::Refused(ProductError::NotFound) => Self::not_found("no such product"),
+            CommandError::Refused(ProductError::DuplicateSku) => {
+                Self::conflict("duplicate-sku", "a product with this SKU exists")
+            }
+            CommandError::Refused(ProductError::StockOverflow { max, .. }) => Self::conflict(
                 "stock-overflow",
                 format!("the stock would pass the maximum of {max} units"),
             ),
-            CatalogError::Internal(cause) => Self::internal(cause),
+            other => super::failure(other),
         }
     }
 }
