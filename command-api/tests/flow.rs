@@ -236,3 +236,200 @@ async fn nobody_cancels_another_customers_order_or_learns_it_exists() {
     assert_eq!(available(&app, &mug).await, 9);
     app.stop().await;
 }
+
+/// A retry with the `Idempotency-Key` of an order cancelled since finds it
+/// cancelled: 201 with the lines it was confirmed with, and nothing placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_order_cancelled_since_is_answered_as_cancelled() {
+    let app = support::start().await;
+    let admin = app.admin().await;
+    let dave = app.customer("dave").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let place = || {
+        let request = app
+            .http
+            .post(app.url("/orders"))
+            .bearer_auth(&dave)
+            .header("Idempotency-Key", "dave-1")
+            .json(&support::order_body(&[(&mug, 2)]));
+        support::respond(request)
+    };
+    let (status, order) = place().await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["orderId"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/orders/{order_id}/cancel"),
+            Some(&dave),
+            &json!({"reason": "too many mugs"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_released(&app, order_id, &[&mug]).await;
+    let log_before = app.decisions().await.len();
+
+    let (status, again) = place().await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["orderId"], order_id);
+    assert_eq!(again["status"], "cancelled");
+    assert_eq!(again["lines"], order["lines"]);
+    assert_eq!(again["total"], "25.00");
+    assert_eq!(app.decisions().await.len(), log_before, "the retry placed nothing");
+    app.stop().await;
+}
+
+/// While the event store is unavailable, commands are answered 503 with
+/// `Retry-After` (not 500), without the store's own words; once it is back,
+/// the same order is placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_answered_503_with_retry_after_while_the_store_is_down() {
+    let (app, outage) = outage::start().await;
+    let admin = app.admin().await;
+    let erin = app.customer("erin").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let place = || {
+        let request = app
+            .http
+            .post(app.url("/orders"))
+            .bearer_auth(&erin)
+            .header("Idempotency-Key", "erin-1")
+            .json(&support::order_body(&[(&mug, 1)]));
+        request.send()
+    };
+
+    outage.down(true);
+    let response = place().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/store-unavailable", "{problem}");
+    assert!(
+        !problem["detail"].as_str().unwrap().contains(outage::CAUSE),
+        "the store's own words stay in the log: {problem}"
+    );
+    let (status, body) = app
+        .post(
+            &format!("/products/{mug}/restock"),
+            Some(&admin),
+            &json!({"quantity": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+    outage.down(false);
+    let response = place().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    app.stop().await;
+}
+
+/// An event store that can be switched off: while it is down every read
+/// and append fails as an unreachable store does.
+mod outage {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use event_store::{
+        AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
+        StreamName, Subscription,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    use super::support;
+
+    /// What the store says while it is down.
+    pub const CAUSE: &str = "connection refused by the outage switch";
+
+    pub struct Outage {
+        log: Arc<dyn EventStore>,
+        down: AtomicBool,
+    }
+
+    impl Outage {
+        pub fn down(&self, down: bool) {
+            self.down.store(down, Ordering::SeqCst);
+        }
+
+        fn check(&self, context: &'static str) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable {
+                    context,
+                    source: Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, CAUSE)),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    /// The command API (with its saga) on a fresh embedded store behind an
+    /// outage switch.
+    pub async fn start() -> (support::App, Arc<Outage>) {
+        let folder = Arc::new(tempfile::tempdir().unwrap());
+        let sqlite = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap();
+        let outage = Arc::new(Outage {
+            log: Arc::new(sqlite),
+            down: AtomicBool::new(false),
+        });
+        let store: Arc<dyn EventStore> = outage.clone();
+        let shutdown = CancellationToken::new();
+        let api = command_api::startup::start(Arc::clone(&store), support::config(), shutdown.clone())
+            .await
+            .unwrap();
+        let app = support::App {
+            base: format!("http://{}", api.address),
+            http: reqwest::Client::new(),
+            store,
+            shutdown,
+            api: Some(api),
+            folder,
+        };
+        (app, outage)
+    }
+
+    #[async_trait::async_trait]
+    impl EventStore for Outage {
+        async fn append(
+            &self,
+            stream: &StreamName,
+            expected: ExpectedRevision,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendOutcome, StoreError> {
+            self.check("appending")?;
+            self.log.append(stream, expected, events).await
+        }
+
+        async fn read_stream(
+            &self,
+            stream: &StreamName,
+            from: u64,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.check("reading a stream")?;
+            self.log.read_stream(stream, from, limit).await
+        }
+
+        async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+            self.check("reading a stream")?;
+            self.log.read_last(stream).await
+        }
+
+        async fn read_all(
+            &self,
+            after: Option<Position>,
+            limit: usize,
+            filter: &StreamFilter,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.check("reading the log")?;
+            self.log.read_all(after, limit, filter).await
+        }
+
+        async fn head(&self) -> Result<Option<Position>, StoreError> {
+            self.check("reading the head")?;
+            self.log.head().await
+        }
+
+        fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
+            self.log.subscribe_all(after, filter)
+        }
+    }
+}
