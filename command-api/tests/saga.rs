@@ -1,4 +1,7 @@
-//! The order saga across crashes and with two runners at once.
+//! The order saga across crashes and with two runners at once. A crash is a
+//! store that fails the saga's write to a chosen stream
+//! ([`support::crashing_store::CrashingStore`]): the saga stops there with
+//! an error and saves nothing, as a killed process would.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -10,22 +13,51 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use command_api::aggregates::Aggregates;
-use command_api::saga::{OrderSaga, SagaOptions, Stopped};
+use command_api::saga::{CHECKPOINT_STREAM, OrderSaga, SagaError, SagaOptions};
+use domain::event::DomainEvent;
+use domain::order::OrderStatus;
+use domain::product::ProductEvent;
+use event_store::{EventStore, Position, StreamName};
 use reqwest::StatusCode;
+use serde_json::json;
+use support::crashing_store::CrashingStore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-fn saga(app: &support::App, crash_after_commands: Option<usize>) -> OrderSaga {
-    let store = Arc::clone(&app.store);
+/// A saga whose every read and write goes through `store`, saving its
+/// checkpoint after every batch.
+fn saga(store: Arc<dyn EventStore>) -> OrderSaga {
     OrderSaga::new(
         Arc::clone(&store),
         Arc::new(Aggregates::new(Arc::clone(&store))),
         Arc::new(Aggregates::new(store)),
         SagaOptions {
-            crash_after_commands,
             checkpoint_every: Duration::ZERO,
             ..SagaOptions::default()
         },
     )
+}
+
+/// A saga running until the token is cancelled.
+fn start_saga(store: Arc<dyn EventStore>) -> (CancellationToken, JoinHandle<Result<(), SagaError>>) {
+    let shutdown = CancellationToken::new();
+    let runner = saga(store);
+    let running = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
+    (shutdown, running)
+}
+
+/// Runs a saga that dies before its first write to `stream` and waits until
+/// it has died there.
+async fn run_until_it_dies_before_appending_to(app: &support::App, stream: StreamName) {
+    let store = Arc::new(CrashingStore::dying_before_appending_to(Arc::clone(&app.store), stream));
+    let stopped = tokio::time::timeout(support::PATIENCE, saga(store.clone()).run(CancellationToken::new()))
+        .await
+        .expect("the saga reaches the write it dies before");
+    assert!(matches!(stopped, Err(SagaError::Command(_))), "{stopped:?}");
+    assert!(store.crashes() > 0);
 }
 
 /// An app whose own saga does not run, so tests drive sagas by hand.
@@ -36,76 +68,102 @@ async fn app_without_saga() -> support::App {
     support::start_with(config).await
 }
 
-/// How often each event type names each (product, order) pair.
-async fn reservation_counts(app: &support::App) -> HashMap<(String, String), usize> {
+/// A product's answer to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Answer {
+    Reserved,
+    Refused,
+    Released,
+}
+
+/// How often each product gave each kind of answer to each order, keyed by
+/// (answer, product id, order id).
+async fn answers(app: &support::App) -> HashMap<(Answer, String, String), usize> {
     let mut counts = HashMap::new();
-    for event in app.events().await {
-        if event.event_type.starts_with("Stock") {
-            let data: serde_json::Value = serde_json::from_slice(&event.data).unwrap();
-            let key = (
-                event.event_type.clone(),
-                format!("{}/{}", data["productId"], data["orderId"]),
-            );
-            *counts.entry(key).or_default() += 1;
+    for recorded in app.events().await {
+        if ProductEvent::id_in_stream(&recorded.stream).is_none() {
+            continue;
         }
+        let event = ProductEvent::decode(&recorded.event_type, recorded.metadata.schema_version, &recorded.data);
+        let (answer, product_id, order_id) = match event.unwrap() {
+            ProductEvent::StockReserved {
+                product_id, order_id, ..
+            } => (Answer::Reserved, product_id, order_id),
+            ProductEvent::StockReservationRefused {
+                product_id, order_id, ..
+            } => (Answer::Refused, product_id, order_id),
+            ProductEvent::StockReleased {
+                product_id, order_id, ..
+            } => (Answer::Released, product_id, order_id),
+            _ => continue,
+        };
+        *counts
+            .entry((answer, product_id.to_string(), order_id.to_string()))
+            .or_default() += 1;
     }
     counts
 }
 
-async fn order_status(app: &support::App, order_id: &str) -> String {
-    let stream = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
-    let last = app.store.read_last(&stream).await.unwrap().unwrap();
-    last.event_type
+fn assert_answered_once(answers: &HashMap<(Answer, String, String), usize>) {
+    assert!(
+        answers.values().all(|n| *n == 1),
+        "a product answers an order once: {answers:?}"
+    );
 }
 
-async fn wait_for_status(app: &support::App, order_id: &str, wanted: &str) {
+async fn order_status(app: &support::App, order_id: &str) -> OrderStatus {
+    let state = support::order_state(app, order_id).await;
+    state.status().expect("the order is placed").0
+}
+
+async fn wait_for_status(app: &support::App, order_id: &str, wanted: OrderStatus) {
     support::wait_for(
-        &format!("order {order_id} reaching {wanted}"),
+        &format!("order {order_id} reaching {wanted:?}"),
         async || match order_status(app, order_id).await {
             status if status == wanted => Ok(()),
-            status => Err(format!("its last event is {status}")),
+            status => Err(format!("it is {status:?}")),
         },
     )
     .await;
 }
 
-/// Waits for the order's last event to be its final one: confirmed or
-/// rejected.
-async fn wait_until_decided(app: &support::App, order_id: &str) {
+/// Waits for a decision on the order: confirmed or rejected.
+async fn wait_until_decided(app: &support::App, order_id: &str) -> OrderStatus {
     support::wait_for(
         &format!("a decision on order {order_id}"),
         async || match order_status(app, order_id).await {
-            status if status == "OrderConfirmed" || status == "OrderRejected" => Ok(()),
-            status => Err(format!("its last event is {status}")),
+            OrderStatus::Pending => Err("it is pending".to_owned()),
+            _ => Ok(()),
         },
     )
     .await;
+    order_status(app, order_id).await
+}
+
+/// The position the saga's last saved checkpoint resumes after.
+async fn saved_checkpoint(app: &support::App) -> Option<Position> {
+    let stream = StreamName::new(CHECKPOINT_STREAM).unwrap();
+    let checkpoint = app.store.read_last(&stream).await.unwrap()?;
+    let data: serde_json::Value = serde_json::from_slice(&checkpoint.data).unwrap();
+    data["after"].as_str().map(|after| after.parse().unwrap())
 }
 
 /// Waits until the saga's checkpoint is at or past the last event of the
 /// order's stream: the saga has read its own confirmation back and counts
 /// the order finished. Before that, a stop saves a checkpoint before the
 /// order, and a restart rightly replays it.
-async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) {
-    let order = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
+async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) -> Position {
+    let order = support::order_stream_name(order_id);
     let last = app.store.read_last(&order).await.unwrap().unwrap().position;
-    let checkpoints = event_store::StreamName::new("checkpoint-order-saga").unwrap();
     support::wait_for(
         &format!("the saga's checkpoint passing order {order_id}'s last event at {last}"),
-        async || {
-            let saved = match app.store.read_last(&checkpoints).await.unwrap() {
-                Some(checkpoint) => serde_json::from_slice::<serde_json::Value>(&checkpoint.data).unwrap()["after"]
-                    .as_str()
-                    .map(|after| after.parse::<event_store::Position>().unwrap()),
-                None => None,
-            };
-            match saved {
-                Some(after) if after >= last => Ok(()),
-                other => Err(format!("it is at {other:?}")),
-            }
+        async || match saved_checkpoint(app).await {
+            Some(after) if after >= last => Ok(()),
+            other => Err(format!("it is at {other:?}")),
         },
     )
     .await;
+    last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,33 +177,32 @@ async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
     assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
     let order_id = pending["orderId"].as_str().unwrap().to_owned();
 
-    let stopped = saga(&app, Some(1)).run(CancellationToken::new()).await.unwrap();
-    assert_eq!(stopped, Stopped::Crashed);
-    let reserved: usize = reservation_counts(&app)
-        .await
-        .iter()
-        .filter(|((kind, _), _)| kind == "StockReserved")
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(reserved, 1, "the crash came between the two reservations");
-    assert_eq!(order_status(&app, &order_id).await, "OrderPlaced");
+    // Dies before reserving the pen: between the order's two reservations.
+    run_until_it_dies_before_appending_to(&app, support::product_stream_name(&pen)).await;
+    let reserved: Vec<_> = answers(&app).await.into_keys().collect();
+    assert_eq!(
+        reserved,
+        [(Answer::Reserved, mug.clone(), order_id.clone())],
+        "the crash came between the two reservations"
+    );
+    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
 
-    let shutdown = CancellationToken::new();
-    let restarted = saga(&app, None);
-    let running = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { restarted.run(shutdown).await })
-    };
-    wait_for_status(&app, &order_id, "OrderConfirmed").await;
+    // Restarted, it replays the order and reserves the pen, saves its
+    // checkpoint after that batch, and dies before confirming. The
+    // checkpoint must still lie before the order, which is unfinished.
+    run_until_it_dies_before_appending_to(&app, support::order_stream_name(&order_id)).await;
+    assert_eq!(support::available(&app, &pen).await, 7);
+    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
+
+    let (shutdown, running) = start_saga(Arc::clone(&app.store));
+    wait_for_status(&app, &order_id, OrderStatus::Confirmed).await;
     shutdown.cancel();
-    assert_eq!(running.await.unwrap().unwrap(), Stopped::Shutdown);
+    running.await.unwrap().unwrap();
 
     assert_eq!(support::available(&app, &mug).await, 8);
     assert_eq!(support::available(&app, &pen).await, 7);
-    assert!(
-        reservation_counts(&app).await.values().all(|n| *n == 1),
-        "nothing applied twice"
-    );
+    assert_answered_once(&answers(&app).await);
+    support::assert_stock_balances(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,32 +216,26 @@ async fn a_saga_that_crashed_mid_order_rejects_after_restart_and_releases_what_i
     assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
     let order_id = pending["orderId"].as_str().unwrap().to_owned();
 
-    assert_eq!(
-        saga(&app, Some(1)).run(CancellationToken::new()).await.unwrap(),
-        Stopped::Crashed
-    );
+    run_until_it_dies_before_appending_to(&app, support::product_stream_name(&rare)).await;
     assert_eq!(
         support::available(&app, &mug).await,
         8,
         "the first line was reserved before the crash"
     );
+    // Restarted, it hears the refusal, saves its checkpoint and dies before
+    // rejecting: the order still holds the mug.
+    run_until_it_dies_before_appending_to(&app, support::order_stream_name(&order_id)).await;
+    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
+    assert_eq!(support::available(&app, &mug).await, 8);
 
-    let shutdown = CancellationToken::new();
-    let restarted = saga(&app, None);
-    let running = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { restarted.run(shutdown).await })
-    };
-    wait_for_status(&app, &order_id, "OrderRejected").await;
+    let (shutdown, running) = start_saga(Arc::clone(&app.store));
+    wait_for_status(&app, &order_id, OrderStatus::Rejected).await;
     support::assert_stock_balances(&app).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
     assert_eq!(support::available(&app, &mug).await, 10, "released after the rejection");
     assert_eq!(support::available(&app, &rare).await, 1);
-    assert!(
-        reservation_counts(&app).await.values().all(|n| *n == 1),
-        "nothing applied twice"
-    );
+    assert_answered_once(&answers(&app).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,88 +247,102 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
     let (_, first) = app.order(&carol, &[(&mug, 1)]).await;
     let first_id = first["orderId"].as_str().unwrap().to_owned();
 
-    let shutdown = CancellationToken::new();
-    let runner = saga(&app, None);
-    let running = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { runner.run(shutdown).await })
-    };
-    wait_for_status(&app, &first_id, "OrderConfirmed").await;
-    wait_for_checkpoint_past(&app, &first_id).await;
+    let (shutdown, running) = start_saga(Arc::clone(&app.store));
+    wait_for_status(&app, &first_id, OrderStatus::Confirmed).await;
+    let first_done = wait_for_checkpoint_past(&app, &first_id).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
+    let checkpoint = saved_checkpoint(&app).await;
 
     let (_, second) = app.order(&carol, &[(&mug, 2)]).await;
     let second_id = second["orderId"].as_str().unwrap().to_owned();
-    // A runner that may execute only the second order's two commands
-    // (reserve, confirm) finishes it: it did not replay the first order.
-    let shutdown = CancellationToken::new();
-    let runner = saga(&app, Some(2));
-    let running = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { runner.run(shutdown).await })
-    };
-    wait_for_status(&app, &second_id, "OrderConfirmed").await;
+    let store = Arc::new(CrashingStore::never_dying(Arc::clone(&app.store)));
+    let (shutdown, running) = start_saga(store.clone());
+    wait_for_status(&app, &second_id, OrderStatus::Confirmed).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
+
+    assert_eq!(
+        store.subscribed_after(),
+        [checkpoint],
+        "it followed the log from its checkpoint only"
+    );
+    assert!(
+        checkpoint.is_some_and(|after| after >= first_done),
+        "past the first order"
+    );
     assert_eq!(support::available(&app, &mug).await, 7);
+}
+
+/// A buyer places three orders, waits for their decisions and cancels the
+/// first that was confirmed. Returns its orders, and the one it cancelled.
+async fn buy_and_cancel(app: &support::App, n: usize, products: &[String]) -> (Vec<String>, Option<String>) {
+    let token = app.customer(&format!("buyer{n}")).await;
+    let mut orders = Vec::new();
+    for k in 0..3 {
+        let items = [
+            (products[(n + k) % 3].as_str(), 3),
+            (products[(n + k + 1) % 3].as_str(), 2),
+        ];
+        let (_, body) = app.order(&token, &items).await;
+        orders.push(body["orderId"].as_str().unwrap().to_owned());
+    }
+    for order_id in &orders {
+        if wait_until_decided(app, order_id).await == OrderStatus::Confirmed {
+            let path = format!("/orders/{order_id}/cancel");
+            let (status, body) = app
+                .post(&path, Some(&token), &json!({"reason": "changed my mind"}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let cancelled = order_id.clone();
+            return (orders, Some(cancelled));
+        }
+    }
+    (orders, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sagas_at_once_apply_everything_once() {
-    let app = Arc::new(app_without_saga().await);
+    let app = app_without_saga().await;
     let admin = app.admin().await;
     let mut products = Vec::new();
     for n in 0..3 {
         products.push(app.product(&admin, &format!("SKU-{n}"), "5.00", 20).await);
     }
-    let shutdown = CancellationToken::new();
-    let runners: Vec<_> = (0..2)
-        .map(|_| {
-            let runner = saga(&app, None);
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move { runner.run(shutdown).await })
-        })
-        .collect();
-    let buyers = (0..8).map(|n| {
-        let app = Arc::clone(&app);
-        let products = products.clone();
-        tokio::spawn(async move {
-            let token = app.customer(&format!("buyer{n}")).await;
-            let mut ids = Vec::new();
-            for k in 0..3 {
-                let items = [
-                    (products[(n + k) % 3].as_str(), 3),
-                    (products[(n + k + 1) % 3].as_str(), 2),
-                ];
-                let (_, body) = app.order(&token, &items).await;
-                ids.push(body["orderId"].as_str().unwrap().to_owned());
-            }
-            ids
-        })
-    });
-    let mut orders = Vec::new();
-    for buyer in futures::future::join_all(buyers).await {
-        orders.extend(buyer.unwrap());
+    let runners: Vec<_> = (0..2).map(|_| start_saga(Arc::clone(&app.store))).collect();
+    // The buyers take turns on this task (the sagas run on their own).
+    let buyers = (0..8).map(|n| buy_and_cancel(&app, n, &products));
+    let (mut orders, mut cancelled) = (Vec::new(), Vec::new());
+    for (placed, cancel) in futures::future::join_all(buyers).await {
+        orders.extend(placed);
+        cancelled.extend(cancel);
     }
-    for order_id in &orders {
-        wait_until_decided(&app, order_id).await;
-    }
+    assert!(!cancelled.is_empty(), "some order was confirmed and cancelled");
+    // Cancelled orders hold nothing, so the stock balances only once every
+    // cancellation's stock is released.
     support::assert_stock_balances(&app).await;
-    shutdown.cancel();
-    for runner in runners {
-        runner.await.unwrap().unwrap();
+    for (shutdown, running) in runners {
+        shutdown.cancel();
+        running.await.unwrap().unwrap();
     }
-    let counts = reservation_counts(&app).await;
-    assert!(
-        counts.values().all(|n| *n == 1),
-        "an order is answered once per product: {counts:?}"
-    );
+
+    let answers = answers(&app).await;
+    assert_answered_once(&answers);
+    for order_id in &cancelled {
+        let reserved = answers
+            .keys()
+            .filter(|(answer, _, order)| *answer == Answer::Reserved && order == order_id);
+        for (_, product_id, _) in reserved {
+            let release = (Answer::Released, product_id.clone(), order_id.clone());
+            assert!(
+                answers.contains_key(&release),
+                "no release of {product_id} for cancelled {order_id}"
+            );
+        }
+    }
     for order_id in &orders {
         let status = order_status(&app, order_id).await;
-        assert!(
-            status == "OrderConfirmed" || status == "OrderRejected",
-            "{order_id} is {status}"
-        );
+        let ended = [OrderStatus::Confirmed, OrderStatus::Rejected, OrderStatus::Cancelled];
+        assert!(ended.contains(&status), "{order_id} is {status:?}");
     }
 }

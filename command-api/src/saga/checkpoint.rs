@@ -5,7 +5,8 @@ use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Positio
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-const STREAM: &str = "checkpoint-order-saga";
+/// The stream of the saga's checkpoints, one snapshot per save.
+pub const STREAM: &str = "checkpoint-order-saga";
 const EVENT_TYPE: &str = "SagaCheckpointed";
 
 #[derive(Serialize, Deserialize)]

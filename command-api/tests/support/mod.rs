@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod crashing_store;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use command_api::startup::{self, CommandApi};
 use domain::event::DomainEvent;
 use domain::order::OrderEvent;
 use domain::product::ProductEvent;
-use event_store::EventStore;
+use event_store::{EventStore, StreamName};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -173,7 +174,7 @@ impl App {
     /// own schedule, so a count that must not move leaves it out.
     pub async fn decisions(&self) -> Vec<event_store::RecordedEvent> {
         let mut events = self.events().await;
-        events.retain(|e| !e.stream.starts_with("checkpoint-"));
+        events.retain(|e| e.stream != command_api::saga::CHECKPOINT_STREAM);
         events
     }
 
@@ -219,10 +220,19 @@ pub async fn order_state(app: &App, order_id: &str) -> domain::order::OrderState
     domain::order::Order::fold(&events)
 }
 
+/// The stream of the order `order_id`.
+pub fn order_stream_name(order_id: &str) -> StreamName {
+    StreamName::new(OrderEvent::stream_name(order_id)).unwrap()
+}
+
+/// The stream of the product `product_id`.
+pub fn product_stream_name(product_id: &str) -> StreamName {
+    StreamName::new(ProductEvent::stream_name(product_id)).unwrap()
+}
+
 /// Every event of an order's stream, oldest first.
 pub async fn order_stream(app: &App, order_id: &str) -> Vec<event_store::RecordedEvent> {
-    let stream = event_store::StreamName::new(format!("order-{order_id}")).unwrap();
-    event_store::read_whole_stream(app.store.as_ref(), &stream)
+    event_store::read_whole_stream(app.store.as_ref(), &order_stream_name(order_id))
         .await
         .unwrap()
 }
@@ -230,15 +240,14 @@ pub async fn order_stream(app: &App, order_id: &str) -> Vec<event_store::Recorde
 /// A product's available stock, folded from its stream in the log.
 pub async fn available(app: &App, product_id: &str) -> u32 {
     use domain::decider::Decider;
-    use domain::event::DomainEvent;
-    use domain::product::{Product, ProductEvent, ProductState};
-    let stream = event_store::StreamName::new(format!("product-{product_id}")).unwrap();
-    let events: Vec<ProductEvent> = event_store::read_whole_stream(app.store.as_ref(), &stream)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| ProductEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
-        .collect();
+    use domain::product::{Product, ProductState};
+    let events: Vec<ProductEvent> =
+        event_store::read_whole_stream(app.store.as_ref(), &product_stream_name(product_id))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| ProductEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
+            .collect();
     match Product::fold(&events) {
         ProductState::Active(product) => product.available.get(),
         ProductState::NotCreated => panic!("no product {product_id}"),
@@ -253,8 +262,9 @@ pub async fn stock_balances(app: &App) -> Result<(), String> {
     let mut held: HashMap<(String, String), u64> = HashMap::new();
     let mut ended: Vec<String> = Vec::new();
     for recorded in app.events().await {
-        if recorded.stream.starts_with("product-") {
-            let event = ProductEvent::decode(&recorded.event_type, 1, &recorded.data).unwrap();
+        let version = recorded.metadata.schema_version;
+        if ProductEvent::id_in_stream(&recorded.stream).is_some() {
+            let event = ProductEvent::decode(&recorded.event_type, version, &recorded.data).unwrap();
             let product = event.product_id().to_string();
             match event {
                 ProductEvent::Created { available: units, .. } => {
@@ -284,8 +294,8 @@ pub async fn stock_balances(app: &App) -> Result<(), String> {
                 }
                 _ => {}
             }
-        } else if recorded.stream.starts_with("order-") {
-            match OrderEvent::decode(&recorded.event_type, 1, &recorded.data).unwrap() {
+        } else if OrderEvent::id_in_stream(&recorded.stream).is_some() {
+            match OrderEvent::decode(&recorded.event_type, version, &recorded.data).unwrap() {
                 OrderEvent::Rejected { order_id, .. } | OrderEvent::Cancelled { order_id, .. } => {
                     ended.push(order_id.to_string());
                 }
