@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
-use futures::FutureExt;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -82,18 +81,10 @@ pub async fn run(
         // projection has no row for is not kept waiting.
         let mut events = store.subscribe_all(applied, StreamFilter::all());
         loop {
-            let first = tokio::select! {
+            let mut batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                next = events.next() => next.ok_or(ProjectorError::SubscriptionEnded)??,
+                next = events.next_batch(options.batch_size) => next.ok_or(ProjectorError::SubscriptionEnded)??,
             };
-            let mut batch = vec![first];
-            while batch.len() < options.batch_size {
-                match events.next().now_or_never() {
-                    Some(Some(event)) => batch.push(event?),
-                    Some(None) => return Err(ProjectorError::SubscriptionEnded),
-                    None => break,
-                }
-            }
             // The log may deliver an event again (a subscription that
             // reconnects); what the checkpoint covers is applied already.
             batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
