@@ -8,12 +8,17 @@
 //! as in the `shop` binary. Orders have 2 lines over 20 products, picked at
 //! random for each order.
 //!
-//! First the maximum order rate (the baseline): the most orders 16 and 32
-//! clients get confirmed, each sending its next order when the last is
-//! answered, over keep-alive connections; the higher of the two. Then orders arrive at 50% and at
-//! 90% of that maximum, at a fixed pace whatever the answers: for each, the
-//! time from the `201` to the order being readable at its position
-//! (`GET /orders/{id}?minPosition=…`).
+//! First the maximum order rate (the baseline), on the same work as the lag
+//! phases: each client places an order, reads it back at its position
+//! (`GET /orders/{id}?minPosition=…`), then places its next, over
+//! keep-alive connections; the most orders 16, 32 and 64 such clients get
+//! confirmed and read back, then twice as many clients while the rate
+//! still rises by more than 5% (up to 512), the highest. A closed loop cannot
+//! build a queue, so that rate is one the system sustains. Then orders
+//! arrive at 50% and at 90% of it, at a fixed pace whatever the answers,
+//! each read back the same way: the lag is the time from the `201` to the
+//! read's `200`. The lag's p99 over the first and the second half of each
+//! phase shows whether a queue grew during it.
 //!
 //! Postgres: `BENCH_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres` (a database is created for
@@ -159,8 +164,26 @@ impl Load {
         )
     }
 
-    /// The most orders `clients` closed loops get confirmed in `phase`.
-    async fn maximum(&self, clients: usize, phase: Duration, first: usize) -> (usize, f64) {
+    /// Reads order `order_id` back at `position` until the query API has
+    /// it; how many reads answered 503 (the views had not reached the
+    /// position within the read wait) first.
+    async fn read_back(&self, token: &str, order_id: &str, position: &str) -> usize {
+        let url = format!("{}/orders/{order_id}?minPosition={position}", self.queries);
+        let mut retries = 0;
+        loop {
+            let response = self.http.get(&url).bearer_auth(token).send().await.unwrap();
+            match response.status() {
+                reqwest::StatusCode::OK => return retries,
+                reqwest::StatusCode::SERVICE_UNAVAILABLE => retries += 1,
+                status => panic!("reading the order back answered {status}"),
+            }
+        }
+    }
+
+    /// The most orders `clients` closed loops get placed and read back in
+    /// `phase`: the orders, the rate, and how many were answered `202`
+    /// (not decided within the command API's wait).
+    async fn maximum(&self, clients: usize, phase: Duration, first: usize) -> (usize, f64, usize) {
         let started = Instant::now();
         let deadline = started + phase;
         let loops: Vec<_> = (0..clients)
@@ -168,28 +191,30 @@ impl Load {
                 let load = self.clone();
                 tokio::spawn(async move {
                     let token = load.tokens[k % load.tokens.len()].clone();
-                    let mut placed = 0;
+                    let (mut placed, mut pending) = (0, 0);
                     while Instant::now() < deadline {
-                        let (_, _, pending) = load.place(&token, first + k * 1_000_000 + placed).await;
-                        assert!(!pending, "an order was not decided within the command API's wait");
-                        placed += 1;
+                        let (order_id, position, was_pending) =
+                            load.place(&token, first + k * 1_000_000 + placed).await;
+                        load.read_back(&token, &order_id, &position).await;
+                        (placed, pending) = (placed + 1, pending + usize::from(was_pending));
                     }
-                    placed
+                    (placed, pending)
                 })
             })
             .collect();
-        let mut placed = 0;
+        let (mut placed, mut pending) = (0, 0);
         for task in loops {
-            placed += task.await.unwrap();
+            let (placed_by_one, pending_of_one) = task.await.unwrap();
+            (placed, pending) = (placed + placed_by_one, pending + pending_of_one);
         }
-        (placed, placed as f64 / started.elapsed().as_secs_f64())
+        (placed, placed as f64 / started.elapsed().as_secs_f64(), pending)
     }
 
     /// Orders arriving at `rate` for `phase`, each read back at its
     /// position: the lags, the rate achieved, the orders still pending when
     /// answered, and the reads that waited past the query API's read wait
     /// (answered 503, then asked again).
-    async fn lags(&self, rate: f64, phase: Duration, first: usize) -> (Vec<Duration>, f64, usize, usize) {
+    async fn lags(&self, rate: f64, phase: Duration, first: usize) -> Lags {
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -198,86 +223,141 @@ impl Load {
             ticker.tick().await;
             let load = self.clone();
             let token = self.tokens[n % self.tokens.len()].clone();
+            let second_half = started.elapsed() >= phase / 2;
             tasks.push(tokio::spawn(async move {
                 let (order_id, position, pending) = load.place(&token, first + n).await;
                 let accepted = Instant::now();
-                let url = format!("{}/orders/{order_id}?minPosition={position}", load.queries);
-                let mut retries = 0;
-                loop {
-                    let response = load.http.get(&url).bearer_auth(&token).send().await.unwrap();
-                    match response.status() {
-                        reqwest::StatusCode::OK => break,
-                        reqwest::StatusCode::SERVICE_UNAVAILABLE => retries += 1,
-                        status => panic!("reading the order back answered {status}"),
-                    }
-                }
-                (accepted.elapsed(), pending, retries)
+                let retries = load.read_back(&token, &order_id, &position).await;
+                (accepted.elapsed(), pending, retries, second_half)
             }));
             n += 1;
         }
         let sent = started.elapsed();
-        let (mut lags, mut pending, mut retried) = (Vec::new(), 0, 0);
+        let mut lags = Lags::default();
         for task in tasks {
-            let (lag, was_pending, retries) = task.await.unwrap();
-            lags.push(lag);
-            pending += usize::from(was_pending);
-            retried += usize::from(retries > 0);
+            let (lag, was_pending, retries, second_half) = task.await.unwrap();
+            lags.all.push(lag);
+            lags.halves[usize::from(second_half)].push(lag);
+            lags.pending += usize::from(was_pending);
+            lags.retried += usize::from(retries > 0);
         }
-        lags.sort();
-        (lags, n as f64 / sent.as_secs_f64(), pending, retried)
+        lags.all.sort();
+        lags.halves.iter_mut().for_each(|half| half.sort());
+        lags.rate = n as f64 / sent.as_secs_f64();
+        lags
     }
 }
 
+/// One lag phase: every order's lag (sorted), those of the orders sent in
+/// the first and the second half of the phase, the rate achieved, the
+/// orders answered `202`, the reads answered `503` at least once.
+#[derive(Default)]
+struct Lags {
+    all: Vec<Duration>,
+    halves: [Vec<Duration>; 2],
+    rate: f64,
+    pending: usize,
+    retried: usize,
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index].as_secs_f64() * 1000.0
 }
 
 async fn measure(load: Load, phase: Duration) {
-    let mut rows = Vec::new();
-    let mut maximum: f64 = 0.0;
-    for (n, clients) in [16, 32].into_iter().enumerate() {
-        let (placed, rate) = load.maximum(clients, phase, n * 100_000_000).await;
-        rows.push(format!(
-            "| maximum order rate, {clients} clients (baseline: the higher) | {placed} | {rate:.0} | | |"
-        ));
+    let machine = machine();
+    // 16, 32 and 64 clients, then twice as many while the rate still rises
+    // by more than 5% over the best so far, up to 512. A phase where an
+    // order was answered `202` overloaded the system: it does not count, and
+    // ends the search.
+    let (mut maxima, mut maximum, mut clients) = (Vec::new(), 0.0_f64, 16);
+    loop {
+        let (placed, rate, pending) = load.maximum(clients, phase, maxima.len() * 1_000_000_000).await;
+        maxima.push((clients, placed, rate, pending));
+        let rising = rate > maximum * 1.05;
+        if pending > 0 {
+            break;
+        }
         maximum = maximum.max(rate);
+        if clients >= 512 || (clients >= 64 && !rising) {
+            break;
+        }
+        clients *= 2;
     }
+    assert!(maximum > 0.0, "every phase of the maximum had orders answered 202");
+    let mut rows: Vec<String> = maxima
+        .iter()
+        .map(|&(clients, placed, rate, pending)| {
+            let label = match pending {
+                0 if rate == maximum => " (baseline: the highest)".to_owned(),
+                0 => String::new(),
+                _ => format!(" ({pending} answered `202`: not counted)"),
+            };
+            format!("| maximum order rate, each read back, {clients} clients{label} | {placed} | {rate:.0} | | |")
+        })
+        .collect();
     let mut notes = Vec::new();
     for (n, share) in [0.5, 0.9].into_iter().enumerate() {
-        let (lags, achieved, pending, retried) =
-            load.lags(maximum * share, phase, 1_000_000_000 + n * 100_000_000).await;
+        let lags = load.lags(maximum * share, phase, (10 + n) * 1_000_000_000).await;
+        let percent = share * 100.0;
         rows.push(format!(
-            "| orders at {:.0}% of the maximum, each read back at its position | {} | {achieved:.0} | {:.1} | {:.1} |",
-            share * 100.0,
-            lags.len(),
-            percentile(&lags, 0.50),
-            percentile(&lags, 0.99)
+            "| orders at {percent:.0}% of the maximum, each read back at its position | {} | {:.0} | {:.1} | {:.1} |",
+            lags.all.len(),
+            lags.rate,
+            percentile(&lags.all, 0.50),
+            percentile(&lags.all, 0.99)
         ));
         notes.push(format!(
-            "- at {:.0}%: {pending} orders answered `202` (still pending after the command API's wait), {retried} reads answered `503` (the views had not reached the position within the read wait) and were asked again; the lag counts until the `200`.",
-            share * 100.0
+            "- at {percent:.0}%: lag p99 {:.1} ms over the orders sent in the first half of the phase, {:.1} ms over the second half; {} orders answered `202` (still pending after the command API's wait); {} reads answered `503` (the views had not reached the position within the read wait) and were asked again, the lag counting until the `200`.",
+            percentile(&lags.halves[0], 0.99),
+            percentile(&lags.halves[1], 0.99),
+            lags.pending,
+            lags.retried
         ));
     }
-
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
     println!("## Lag from an accepted order to the query API (Postgres views)\n");
-    println!(
-        "Machine: {} cores, {cpu}. Each phase runs {} s.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        phase.as_secs()
-    );
+    println!("{machine}\n");
+    println!("Each phase runs {} s.\n", phase.as_secs());
     println!("| measurement | orders | orders/s | lag p50 ms | lag p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for row in rows {
         println!("{row}");
     }
     println!("\n{}", notes.join("\n"));
+}
+
+/// The machine, the time, the load and the commit of the run.
+fn machine() -> String {
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap_or(0);
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        field(&read("/proc/cpuinfo"), "model name"),
+        memory_kib / 1024 / 1024,
+        run("date", &["-u", "+%F %H:%M UTC"]),
+        read("/proc/loadavg").split(' ').next().unwrap_or(""),
+        run("git", &["describe", "--always", "--dirty"])
+    )
 }
