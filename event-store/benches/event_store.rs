@@ -102,18 +102,36 @@ fn report(name: &str, count: usize, elapsed: Duration, ratio: &str) {
     );
 }
 
+/// The machine, the time, the load and the commit of the run.
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|name| name.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("Machine: {cpus} cores, {model}.")
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap_or(0);
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        field(&read("/proc/cpuinfo"), "model name"),
+        memory_kib / 1024 / 1024,
+        run("date", &["-u", "+%F %H:%M UTC"]),
+        read("/proc/loadavg").split(' ').next().unwrap_or(""),
+        run("git", &["describe", "--always", "--dirty"])
+    )
 }
 
 /// A payload the size of a typical order event.
