@@ -13,4 +13,5 @@ pub mod order_schema;
 pub mod problem;
 pub mod process;
 pub mod routes;
+pub mod serve;
 pub mod verifier;
