@@ -1,16 +1,18 @@
 //! `cargo run`: Shop in one process on this machine, with no services to
 //! install: the command API and the order saga over the embedded event
 //! store, the projectors into SQLite views, and the query API, all under
-//! `./data`. Stops cleanly on Ctrl-C or SIGTERM.
+//! `./data` unless configured otherwise (`shop::Config`). Stops cleanly on
+//! Ctrl-C or SIGTERM.
 
 mod sample_products;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use api_common::process::env;
-use api_common::verifier::Verifier;
-use command_api::config::{self, MissingKey};
+use api_common::config::Env;
+use api_common::serve::Server;
+use command_api::startup::CommandApi;
+use event_store::EventStore;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -26,41 +28,97 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let store_url = env("EVENT_STORE_URL", "sqlite://data/events.db");
-    let views_url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
-    let mut config = config::from_env(MissingKey::Generate).map_err(|e| e.to_string())?;
-    // Locally, an administrator always exists: the configured one, or
-    // "admin" with a password made up for this run (there is no default).
-    let generated_password = config
-        .admin
-        .is_none()
-        .then(|| uuid::Uuid::new_v4().simple().to_string());
-    if let Some(password) = &generated_password {
-        config.admin = Some(("admin".to_owned(), password.clone()));
-    }
-    let admin_username = config
-        .admin
-        .as_ref()
-        .map(|(username, _)| username.clone())
-        .unwrap_or_default();
-    let (issuer, audience) = (config.issuer.clone(), config.audience.clone());
-    let store = event_store::connect(&store_url).map_err(|e| e.to_string())?;
-    // One pool for the projectors and one for the query API, so reads never
-    // wait for a connection a projector's batch holds.
-    let pool_size = views::pool_size_from_env()?;
-    let connect_views = || async {
-        views::connect(&views_url, pool_size)
-            .await
-            .map_err(|e| format!("{views_url}: {e}"))
-    };
-    let (projector_views, query_views) = (connect_views().await?, connect_views().await?);
-    // The projectors own the schema; it is current before anything reads it.
-    views::migrate(&projector_views)
-        .await
-        .map_err(|e| format!("{views_url}: {e}"))?;
+    let config = shop::Config::from_env(&Env::from_process()).map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
+    let shop = start(config, &shutdown).await?;
+    api_common::process::shutdown_signal().await;
+    shutdown.cancel();
+    shop.stopped().await
+}
 
-    let command_api = command_api::startup::start(Arc::clone(&store), config, shutdown.clone())
+/// Everything `cargo run` started.
+struct Shop {
+    command_api: CommandApi,
+    query_api: Server,
+    admin_api: Option<Server>,
+    projections: projectors::supervisor::Running,
+}
+
+impl Shop {
+    async fn stopped(self) -> Result<(), String> {
+        let admin_api = async {
+            match self.admin_api {
+                Some(admin_api) => admin_api.stopped().await,
+                None => Ok(()),
+            }
+        };
+        let (commands, queries, admin) = tokio::join!(self.command_api.stopped(), self.query_api.stopped(), admin_api);
+        self.projections.stopped().await;
+        commands.and(queries).and(admin).map_err(|e| e.to_string())
+    }
+}
+
+/// Starts each service with its own part of `config`, on one event store
+/// (EVENT_STORE_URL, read by both the command API's and the projectors'
+/// configurations): opening the embedded store once lets the projectors
+/// wake on each commit instead of polling.
+async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Shop, String> {
+    let shop::Config {
+        command,
+        query,
+        projectors,
+        generated_password,
+    } = config;
+    let store = event_store::connect(&command.store_url).map_err(|e| e.to_string())?;
+    let admin_username = command.admin.as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
+    let banner = format!(
+        "Shop is running: events in {}, views in {}",
+        command.store_url, query.views_url
+    );
+    // The projectors own the schema: it is current before anything reads it.
+    let url = &projectors.storage.views_url;
+    let projector_views = projectors::database::connect_and_migrate(url, projectors.storage.pool_size)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let command_api = start_command_api(Arc::clone(&store), command, shutdown).await?;
+    let admin_api = match projectors.admin {
+        Some(admin) => {
+            let state = projectors::admin::Projectors {
+                store: Arc::clone(&store),
+                db: projector_views.clone(),
+                replays: Default::default(),
+            };
+            Some(start_admin_api(state, admin, shutdown).await?)
+        }
+        None => None,
+    };
+    let projections = projectors::supervisor::start(store, projector_views, Default::default(), shutdown.clone());
+    // Its own pool, so reads never wait for a connection a projector holds.
+    let url = &query.views_url;
+    let query_views = views::connect(url, query.pool_size)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let query_api = query_api::startup::start(query_views, query, shutdown.clone())
+        .await
+        .map_err(|e| format!("QUERY_API_ADDR: {e}"))?;
+    let shop = Shop {
+        command_api,
+        query_api,
+        admin_api,
+        projections,
+    };
+    shop.print(&banner, &admin_username, generated_password.as_deref());
+    Ok(shop)
+}
+
+/// The command API (with the saga unless `RUN_SAGA=false`), and the sample
+/// products on first start.
+async fn start_command_api(
+    store: Arc<dyn EventStore>,
+    config: command_api::config::Config,
+    shutdown: &CancellationToken,
+) -> Result<CommandApi, String> {
+    let command_api = command_api::startup::start(store, config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
     let added = sample_products::add(&command_api.catalog)
@@ -69,52 +127,42 @@ async fn run() -> Result<(), String> {
     if added > 0 {
         tracing::info!(added, "sample products added");
     }
-    let admin_listen = env("PROJECTORS_ADMIN_ADDR", "127.0.0.1:8082")
-        .parse()
-        .map_err(|e| format!("PROJECTORS_ADMIN_ADDR: {e}"))?;
-    let admin_verifier =
-        Verifier::from_pem(&command_api.public_key_pem, issuer.clone(), audience.clone()).map_err(|e| e.to_string())?;
-    let admin = projectors::admin::Projectors {
-        store: Arc::clone(&store),
-        db: projector_views.clone(),
-        replays: Default::default(),
-    };
-    let admin_api = projectors::admin::start(admin, admin_verifier, admin_listen, shutdown.clone())
-        .await
-        .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {admin_listen}: {e}"))?;
-    let projections = projectors::supervisor::start(store, projector_views, Default::default(), shutdown.clone());
-    let query_config = query_api::config::Config {
-        listen: env("QUERY_API_ADDR", "127.0.0.1:8081")
-            .parse()
-            .map_err(|e| format!("QUERY_API_ADDR: {e}"))?,
-        verifier: Verifier::from_pem(&command_api.public_key_pem, issuer, audience).map_err(|e| e.to_string())?,
-        read_wait: std::time::Duration::from_secs(2),
-    };
-    let query_api = query_api::startup::start(query_views, query_config, shutdown.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    Ok(command_api)
+}
 
-    let (commands, queries, admin) = (
-        format!("http://{}", command_api.address),
-        format!("http://{}", query_api.address),
-        format!("http://{}", admin_api.address),
-    );
-    println!();
-    println!("Shop is running: events in {store_url}, views in {views_url}");
-    println!("  command API  {commands}   Swagger UI: {commands}/docs");
-    println!("  query API    {queries}   Swagger UI: {queries}/docs");
-    println!("  projectors   {admin}   Swagger UI: {admin}/docs (status, replay)");
-    match &generated_password {
-        Some(password) => println!(
-            "  admin login  POST {commands}/auth/login {{\"username\": \"{admin_username}\", \"password\": \"{password}\"}}\n               (made up for this run; set ADMIN_USERNAME and ADMIN_PASSWORD to choose)"
-        ),
-        None => println!("  admin login  POST {commands}/auth/login as {admin_username:?} with ADMIN_PASSWORD"),
+async fn start_admin_api(
+    state: projectors::admin::Projectors,
+    admin: projectors::config::Admin,
+    shutdown: &CancellationToken,
+) -> Result<Server, String> {
+    projectors::admin::start(state, admin.verifier, admin.listen, shutdown.clone())
+        .await
+        .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {}: {e}", admin.listen))
+}
+
+impl Shop {
+    /// Where everything is, and how to log in as the administrator.
+    fn print(&self, banner: &str, admin_username: &str, generated_password: Option<&str>) {
+        let commands = format!("http://{}", self.command_api.address);
+        let queries = format!("http://{}", self.query_api.address);
+        println!();
+        println!("{banner}");
+        println!("  command API  {commands}   Swagger UI: {commands}/docs");
+        println!("  query API    {queries}   Swagger UI: {queries}/docs");
+        match &self.admin_api {
+            Some(admin_api) => {
+                let admin = format!("http://{}", admin_api.address);
+                println!("  projectors   {admin}   Swagger UI: {admin}/docs (status, replay)");
+            }
+            None => println!("  projectors   running, without their admin API (PROJECTORS_ADMIN_ADDR=off)"),
+        }
+        match generated_password {
+            Some(password) => println!(
+                "  admin login  POST {commands}/auth/login {{\"username\": \"{admin_username}\", \"password\": \"{password}\"}}\n               (made up for this run; set ADMIN_USERNAME and ADMIN_PASSWORD to choose)"
+            ),
+            None => println!("  admin login  POST {commands}/auth/login as {admin_username:?} with ADMIN_PASSWORD"),
+        }
+        println!("Ctrl-C stops it.");
+        println!();
     }
-    println!("Ctrl-C stops it.");
-    println!();
-    api_common::process::shutdown_signal().await;
-    shutdown.cancel();
-    let (commands, queries, admin) = tokio::join!(command_api.stopped(), query_api.stopped(), admin_api.stopped());
-    projections.stopped().await;
-    commands.and(queries).and(admin).map_err(|e| e.to_string())
 }

@@ -5,6 +5,7 @@
 
 pub mod bearer;
 pub mod body_limit;
+pub mod config;
 pub mod health;
 pub mod json_body;
 pub mod listener;

@@ -25,11 +25,3 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-
-/// The variable `name`, or `default` when it is unset or empty.
-pub fn env(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}

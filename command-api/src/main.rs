@@ -8,7 +8,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use command_api::config::{self, MissingKey};
+use api_common::config::Env;
+use command_api::config::{Config, MissingKey};
 use command_api::saga::{self, OrderSaga};
 use tokio_util::sync::CancellationToken;
 
@@ -31,13 +32,9 @@ async fn main() -> ExitCode {
     }
 }
 
-fn store_url() -> String {
-    std::env::var("EVENT_STORE_URL").unwrap_or_else(|_| "sqlite://data/events.db".to_owned())
-}
-
 async fn serve() -> Result<(), String> {
-    let config = config::from_env(MissingKey::Refuse).map_err(|e| e.to_string())?;
-    let store = event_store::connect(&store_url()).map_err(|e| e.to_string())?;
+    let config = Config::from_env(&Env::from_process(), MissingKey::Refuse).map_err(|e| e.to_string())?;
+    let store = event_store::connect(&config.store_url).map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     let api = command_api::startup::start(store, config, shutdown.clone())
         .await
@@ -48,8 +45,9 @@ async fn serve() -> Result<(), String> {
 }
 
 async fn run_saga() -> Result<(), String> {
-    let config = config::from_env(MissingKey::Generate).map_err(|e| e.to_string())?;
-    let store = event_store::connect(&store_url()).map_err(|e| e.to_string())?;
+    // The saga signs no tokens: any key will do.
+    let config = Config::from_env(&Env::from_process(), MissingKey::Generate).map_err(|e| e.to_string())?;
+    let store = event_store::connect(&config.store_url).map_err(|e| e.to_string())?;
     let products = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let orders = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let shutdown = CancellationToken::new();

@@ -4,6 +4,10 @@ use crate::esdb::EsdbEventStore;
 use crate::sqlite::SqliteEventStore;
 use crate::{EventStore, StoreError};
 
+/// Where the events are when no URL is configured: the embedded store in
+/// `./data`.
+pub const DEFAULT_URL: &str = "sqlite://data/events.db";
+
 /// Opens the event store a URL names:
 ///
 /// - `esdb://host:2113?tls=false` (also `esdb+discover://`, `kurrentdb://`):

@@ -22,7 +22,7 @@ pub mod sqlite;
 mod stream_name;
 mod subscription;
 
-pub use connect::connect;
+pub use connect::{DEFAULT_URL, connect};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, RecordedEvent};
 pub use limits::MAX_APPEND_BYTES;

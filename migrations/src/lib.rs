@@ -15,5 +15,5 @@ pub mod projections;
 mod schema;
 pub mod tables;
 
-pub use connect::{connect, pool_size_from_env};
+pub use connect::{DEFAULT_URL, connect, cores, pool_size};
 pub use schema::{Migrator, SchemaError, migrate, require_current};

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod config;
 pub mod database;
 pub mod lease;
 pub mod orders;

@@ -12,8 +12,12 @@
 //! Every mode but `openapi` migrates the views first.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use api_common::process::env;
+use api_common::config::Env;
+use api_common::verifier::PublicKey;
+use event_store::EventStore;
+use projectors::config::{Admin, Config, Storage};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -40,35 +44,39 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The views, their schema brought up to date.
-async fn views() -> Result<sea_orm::DatabaseConnection, String> {
-    let url = env("VIEWS_DATABASE_URL", "sqlite://data/views.db?mode=rwc");
-    let pool_size = views::pool_size_from_env()?;
-    projectors::database::connect_and_migrate(&url, pool_size)
+/// Where the log and the views are, for the modes without an admin API.
+fn storage() -> Result<Storage, String> {
+    Storage::from_env(&Env::from_process()).map_err(|e| e.to_string())
+}
+
+/// The event store `storage` names.
+fn store(storage: &Storage) -> Result<Arc<dyn EventStore>, String> {
+    event_store::connect(&storage.store_url).map_err(|e| e.to_string())
+}
+
+/// The views `storage` names, their schema brought up to date.
+async fn views(storage: &Storage) -> Result<sea_orm::DatabaseConnection, String> {
+    let url = &storage.views_url;
+    projectors::database::connect_and_migrate(url, storage.pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))
 }
 
 async fn migrate() -> Result<(), String> {
-    views().await?;
+    views(&storage()?).await?;
     println!("the views schema is up to date");
     Ok(())
 }
 
 async fn run() -> Result<(), String> {
-    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
-    let db = views().await?;
+    let config = Config::from_env(&Env::from_process(), PublicKey::FromEnv).map_err(|e| e.to_string())?;
+    let store = store(&config.storage)?;
+    let db = views(&config.storage).await?;
     let shutdown = CancellationToken::new();
-    let admin = match env("PROJECTORS_ADMIN_ADDR", "127.0.0.1:8082").as_str() {
-        "off" => None,
-        listen => {
-            let listen = listen
-                .parse()
-                .map_err(|e| format!("PROJECTORS_ADMIN_ADDR is not valid: {e} (or set it to off)"))?;
-            let verifier = api_common::verifier::Verifier::from_env()
-                .map_err(|e| format!("{e}: the admin API checks admin tokens with it (PROJECTORS_ADMIN_ADDR=off runs without the admin API)"))?;
+    let admin = match config.admin {
+        Some(Admin { listen, verifier }) => {
             let projectors = projectors::admin::Projectors {
-                store: std::sync::Arc::clone(&store),
+                store: Arc::clone(&store),
                 db: db.clone(),
                 replays: Default::default(),
             };
@@ -77,6 +85,7 @@ async fn run() -> Result<(), String> {
                 .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {listen}: {e}"))?;
             Some(admin)
         }
+        None => None,
     };
     let running = projectors::supervisor::start(store, db, Default::default(), shutdown.clone());
     api_common::process::shutdown_signal().await;
@@ -89,8 +98,9 @@ async fn run() -> Result<(), String> {
 }
 
 async fn replay(name: &str) -> Result<(), String> {
-    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
-    let db = views().await?;
+    let storage = storage()?;
+    let store = store(&storage)?;
+    let db = views(&storage).await?;
     let batch_size = projectors::runner::ProjectorOptions::default().batch_size;
     let projections = if name == "all" {
         projectors::all()
@@ -113,8 +123,9 @@ async fn replay(name: &str) -> Result<(), String> {
 }
 
 async fn status() -> Result<(), String> {
-    let store = event_store::connect(&env("EVENT_STORE_URL", "sqlite://data/events.db")).map_err(|e| e.to_string())?;
-    let db = views().await?;
+    let storage = storage()?;
+    let store = store(&storage)?;
+    let db = views(&storage).await?;
     let head = store.head().await.map_err(|e| e.to_string())?;
     let checkpoints = views::checkpoint::all(&db).await.map_err(|e| e.to_string())?;
     println!("log head: {}", head.map_or("empty".to_owned(), |p| p.to_string()));

@@ -1,11 +1,22 @@
-//! Configuration from the environment.
+//! The query API's configuration, read from the environment once: see
+//! README.md, "Configuration". Every default is declared here, once.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use api_common::verifier::Verifier;
+use api_common::config::{ConfigError, Env};
+use api_common::verifier::{PublicKey, Verifier};
+
+/// Where the query API listens when `QUERY_API_ADDR` is unset.
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8081));
+/// How long a read waits for `minPosition` when `READ_WAIT_MS` is unset.
+pub const DEFAULT_READ_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Config {
+    /// The views' database (`VIEWS_DATABASE_URL`).
+    pub views_url: String,
+    /// Connections to it (`VIEWS_POOL_SIZE`).
+    pub pool_size: u32,
     pub listen: SocketAddr,
     /// Verifies access tokens with the command API's public key.
     pub verifier: Verifier,
@@ -13,21 +24,110 @@ pub struct Config {
     pub read_wait: Duration,
 }
 
-/// Reads `QUERY_API_ADDR`, `READ_WAIT_MS` and the token verification key
-/// ([`Verifier::from_env`]); the error names the variable at fault.
-pub fn from_env() -> Result<Config, String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let listen = var("QUERY_API_ADDR").unwrap_or_else(|| "127.0.0.1:8081".to_owned());
-    let listen = listen
-        .parse()
-        .map_err(|e| format!("QUERY_API_ADDR is not valid: {e}"))?;
-    let read_wait: u64 = var("READ_WAIT_MS")
-        .unwrap_or_else(|| "2000".to_owned())
-        .parse()
-        .map_err(|e| format!("READ_WAIT_MS is not valid: {e}"))?;
-    Ok(Config {
-        listen,
-        verifier: Verifier::from_env()?,
-        read_wait: Duration::from_millis(read_wait),
-    })
+impl Config {
+    /// Reads `env`, with the public key as `key` says; the error names the
+    /// variable at fault.
+    pub fn from_env(env: &Env, key: PublicKey<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            views_url: env.get_or("VIEWS_DATABASE_URL", views::DEFAULT_URL).to_owned(),
+            pool_size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+            listen: env.parse_or("QUERY_API_ADDR", DEFAULT_ADDR)?,
+            verifier: Verifier::from_env(env, key)?,
+            read_wait: env.millis_or("READ_WAIT_MS", DEFAULT_READ_WAIT)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use command_api::auth::tokens::{SigningKey, Tokens};
+    use domain::account::Role;
+
+    use super::*;
+
+    fn from_pairs(pairs: &[(&str, &str)], key: PublicKey<'_>) -> Result<Config, ConfigError> {
+        Config::from_env(&Env::from_pairs(pairs.iter().copied()), key)
+    }
+
+    /// A token `key` signs for `issuer` and `audience`.
+    fn token(key: &SigningKey, issuer: &str, audience: &str) -> String {
+        let tokens = Tokens::new(
+            key.clone(),
+            issuer.to_owned(),
+            audience.to_owned(),
+            Duration::from_secs(60),
+        );
+        tokens
+            .issue(uuid::Uuid::nil(), Role::Customer, chrono::Utc::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn unset_variables_take_the_defaults() {
+        let key = SigningKey::generate().unwrap();
+        let public_key = key.public_key_pem();
+        let config = from_pairs(&[("JWT_PUBLIC_KEY", &public_key)], PublicKey::FromEnv).unwrap();
+        assert_eq!(config.views_url, "sqlite://data/views.db?mode=rwc");
+        assert_eq!(config.pool_size, views::pool_size(None, views::cores()).unwrap());
+        assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
+        assert_eq!(config.read_wait, Duration::from_secs(2));
+        config.verifier.verify(&token(&key, "shop", "shop")).unwrap();
+    }
+
+    #[test]
+    fn every_variable_is_honoured() {
+        let key = SigningKey::generate().unwrap();
+        let public_key = key.public_key_pem();
+        let config = from_pairs(
+            &[
+                ("VIEWS_DATABASE_URL", "postgres://views@db/shop"),
+                ("VIEWS_POOL_SIZE", "3"),
+                ("QUERY_API_ADDR", "0.0.0.0:9001"),
+                ("JWT_PUBLIC_KEY", &public_key),
+                ("JWT_ISSUER", "accounts"),
+                ("JWT_AUDIENCE", "shoppers"),
+                ("READ_WAIT_MS", "150"),
+            ],
+            PublicKey::FromEnv,
+        )
+        .unwrap();
+        assert_eq!(config.views_url, "postgres://views@db/shop");
+        assert_eq!(config.pool_size, 3);
+        assert_eq!(config.listen, "0.0.0.0:9001".parse().unwrap());
+        assert_eq!(config.read_wait, Duration::from_millis(150));
+        config.verifier.verify(&token(&key, "accounts", "shoppers")).unwrap();
+        assert!(config.verifier.verify(&token(&key, "shop", "shop")).is_err());
+        let stranger = SigningKey::generate().unwrap();
+        assert!(
+            config
+                .verifier
+                .verify(&token(&stranger, "accounts", "shoppers"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn in_process_the_key_is_given_rather_than_configured() {
+        let key = SigningKey::generate().unwrap();
+        let config = from_pairs(&[], PublicKey::InProcess(&key.public_key_pem())).unwrap();
+        config.verifier.verify(&token(&key, "shop", "shop")).unwrap();
+    }
+
+    #[test]
+    fn a_bad_or_missing_value_names_its_variable() {
+        let public_key = SigningKey::generate().unwrap().public_key_pem();
+        for (variable, bad) in [
+            ("VIEWS_POOL_SIZE", "0"),
+            ("QUERY_API_ADDR", "localhost:8081"),
+            ("READ_WAIT_MS", "2s"),
+            ("JWT_PUBLIC_KEY", "not a key"),
+        ] {
+            // The bad value replaces the good key where they share a name.
+            let pairs = [("JWT_PUBLIC_KEY", public_key.as_str()), (variable, bad)];
+            let error = from_pairs(&pairs, PublicKey::FromEnv).err().unwrap();
+            assert_eq!(error.variable, variable, "{error}");
+        }
+        let error = from_pairs(&[], PublicKey::FromEnv).err().unwrap();
+        assert_eq!(error.to_string(), "JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE must be set");
+    }
 }

@@ -7,6 +7,9 @@
 
 use std::process::ExitCode;
 
+use api_common::config::Env;
+use api_common::verifier::PublicKey;
+use query_api::config::Config;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -27,10 +30,9 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let config = query_api::config::from_env()?;
-    let url = std::env::var("VIEWS_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/views.db?mode=rwc".to_owned());
-    let pool_size = views::pool_size_from_env()?;
-    let db = views::connect(&url, pool_size)
+    let config = Config::from_env(&Env::from_process(), PublicKey::FromEnv).map_err(|e| e.to_string())?;
+    let url = &config.views_url;
+    let db = views::connect(url, config.pool_size)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     views::require_current(&db).await.map_err(|e| format!("{url}: {e}"))?;

@@ -1,0 +1,198 @@
+//! The projectors' configuration, read from the environment once: see
+//! README.md, "Configuration". Every default is declared here, once.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use api_common::config::{ConfigError, Env};
+use api_common::verifier::{PublicKey, Verifier};
+
+/// Where the admin API listens when `PROJECTORS_ADMIN_ADDR` is unset.
+pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8082));
+
+/// What `projectors run` reads.
+pub struct Config {
+    pub storage: Storage,
+    /// The admin API, or `None` when `PROJECTORS_ADMIN_ADDR=off`.
+    pub admin: Option<Admin>,
+}
+
+/// Where the log and the views are: all that the modes that serve no
+/// admin API (`migrate`, `replay`, `status`) read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    /// The event store (`EVENT_STORE_URL`).
+    pub store_url: String,
+    /// The views' database (`VIEWS_DATABASE_URL`).
+    pub views_url: String,
+    /// Connections to it (`VIEWS_POOL_SIZE`).
+    pub pool_size: u32,
+}
+
+/// The admin API: where it listens and how it checks admin tokens.
+pub struct Admin {
+    pub listen: SocketAddr,
+    pub verifier: Verifier,
+}
+
+impl Config {
+    /// Reads `env`, with the admin API's public key as `key` says (read
+    /// only when the admin API is on); the error names the variable at
+    /// fault.
+    pub fn from_env(env: &Env, key: PublicKey<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            storage: Storage::from_env(env)?,
+            admin: Admin::from_env(env, key)?,
+        })
+    }
+}
+
+impl Storage {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store_url: env.get_or("EVENT_STORE_URL", event_store::DEFAULT_URL).to_owned(),
+            views_url: env.get_or("VIEWS_DATABASE_URL", views::DEFAULT_URL).to_owned(),
+            pool_size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+        })
+    }
+}
+
+impl Admin {
+    /// `PROJECTORS_ADMIN_ADDR` (`off` for no admin API) and, unless off,
+    /// the verifier of admin tokens.
+    fn from_env(env: &Env, key: PublicKey<'_>) -> Result<Option<Self>, ConfigError> {
+        let listen = env.parse_with("PROJECTORS_ADMIN_ADDR", |value| match value {
+            Some("off") => Ok(None),
+            Some(address) => address
+                .parse()
+                .map(Some)
+                .map_err(|e| format!("{address:?}: {e} (or set it to off)")),
+            None => Ok(Some(DEFAULT_ADMIN_ADDR)),
+        })?;
+        let Some(listen) = listen else {
+            return Ok(None);
+        };
+        let verifier = Verifier::from_env(env, key).map_err(|e| ConfigError {
+            problem: format!(
+                "{}: the admin API checks admin tokens with it (PROJECTORS_ADMIN_ADDR=off runs without the admin API)",
+                e.problem
+            ),
+            ..e
+        })?;
+        Ok(Some(Self { listen, verifier }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use command_api::auth::tokens::{SigningKey, Tokens};
+    use domain::account::Role;
+
+    use super::*;
+
+    fn from_pairs(pairs: &[(&str, &str)], key: PublicKey<'_>) -> Result<Config, ConfigError> {
+        Config::from_env(&Env::from_pairs(pairs.iter().copied()), key)
+    }
+
+    fn admin_token(key: &SigningKey, issuer: &str, audience: &str) -> String {
+        let tokens = Tokens::new(
+            key.clone(),
+            issuer.to_owned(),
+            audience.to_owned(),
+            Duration::from_secs(60),
+        );
+        tokens
+            .issue(uuid::Uuid::nil(), Role::Admin, chrono::Utc::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn unset_variables_take_the_defaults() {
+        let key = SigningKey::generate().unwrap();
+        let public_key = key.public_key_pem();
+        let config = from_pairs(&[("JWT_PUBLIC_KEY", &public_key)], PublicKey::FromEnv).unwrap();
+        assert_eq!(
+            config.storage,
+            Storage {
+                store_url: "sqlite://data/events.db".to_owned(),
+                views_url: "sqlite://data/views.db?mode=rwc".to_owned(),
+                pool_size: views::pool_size(None, views::cores()).unwrap(),
+            }
+        );
+        let admin = config.admin.expect("the admin API is on by default");
+        assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
+        admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
+    }
+
+    #[test]
+    fn every_variable_is_honoured() {
+        let key = SigningKey::generate().unwrap();
+        let public_key = key.public_key_pem();
+        let config = from_pairs(
+            &[
+                ("EVENT_STORE_URL", "esdb://events:2113?tls=false"),
+                ("VIEWS_DATABASE_URL", "postgres://views@db/shop"),
+                ("VIEWS_POOL_SIZE", "3"),
+                ("PROJECTORS_ADMIN_ADDR", "0.0.0.0:9002"),
+                ("JWT_PUBLIC_KEY", &public_key),
+                ("JWT_ISSUER", "accounts"),
+                ("JWT_AUDIENCE", "shoppers"),
+            ],
+            PublicKey::FromEnv,
+        )
+        .unwrap();
+        assert_eq!(
+            config.storage,
+            Storage {
+                store_url: "esdb://events:2113?tls=false".to_owned(),
+                views_url: "postgres://views@db/shop".to_owned(),
+                pool_size: 3,
+            }
+        );
+        let admin = config.admin.unwrap();
+        assert_eq!(admin.listen, "0.0.0.0:9002".parse().unwrap());
+        admin
+            .verifier
+            .verify(&admin_token(&key, "accounts", "shoppers"))
+            .unwrap();
+        assert!(admin.verifier.verify(&admin_token(&key, "shop", "shop")).is_err());
+    }
+
+    #[test]
+    fn off_turns_the_admin_api_off_and_needs_no_key() {
+        let config = from_pairs(&[("PROJECTORS_ADMIN_ADDR", "off")], PublicKey::FromEnv).unwrap();
+        assert!(config.admin.is_none());
+    }
+
+    #[test]
+    fn in_process_the_admin_key_is_given_rather_than_configured() {
+        let key = SigningKey::generate().unwrap();
+        let config = from_pairs(&[], PublicKey::InProcess(&key.public_key_pem())).unwrap();
+        let admin = config.admin.unwrap();
+        admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
+    }
+
+    #[test]
+    fn a_bad_or_missing_value_names_its_variable() {
+        let public_key = SigningKey::generate().unwrap().public_key_pem();
+        for (variable, bad) in [
+            ("VIEWS_POOL_SIZE", "many"),
+            ("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two"),
+            ("JWT_PUBLIC_KEY", "not a key"),
+        ] {
+            // The bad value replaces the good key where they share a name.
+            let pairs = [("JWT_PUBLIC_KEY", public_key.as_str()), (variable, bad)];
+            let error = from_pairs(&pairs, PublicKey::FromEnv).err().unwrap();
+            assert_eq!(error.variable, variable, "{error}");
+        }
+        let error = from_pairs(&[], PublicKey::FromEnv).err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .starts_with("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE must be set: "),
+            "{error}"
+        );
+        assert!(error.to_string().contains("PROJECTORS_ADMIN_ADDR=off"), "{error}");
+    }
+}
