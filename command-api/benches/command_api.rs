@@ -59,6 +59,7 @@ impl Measured {
 }
 
 async fn run(phase: Duration) {
+    let machine = machine();
     let folder = tempfile::tempdir().unwrap();
     let store: Arc<dyn EventStore> =
         Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
@@ -100,7 +101,7 @@ async fn run(phase: Duration) {
     }
 
     println!("## Command API (embedded store)\n");
-    println!("{}\n", machine());
+    println!("{machine}\n");
     println!("Each phase runs {} s.\n", phase.as_secs());
     println!("| measurement | clients | requests | per second | p50 ms | p99 ms | ratio to baseline |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
@@ -178,7 +179,7 @@ async fn run(phase: Duration) {
     let ratio = format!("{:.2}x", logins.rate() / verify.rate());
     row("POST /auth/login", 16, &mut logins, Some(ratio));
 
-    println!("\nEvents appended, counted in the log after each phase:\n");
+    println!("\nEvents appended, counted in the log (everything after the head each phase started from):\n");
     println!("| phase | clients | events appended | events/s | per order | ratio to bare appends |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let mut kinds = Vec::new();
@@ -331,15 +332,34 @@ async fn verify_loop(phase: Duration) -> Measured {
     }
 }
 
+/// The machine, the time, the load and the commit of the run.
 fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|name| name.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("Machine: {} cores, {model}.", num_cores())
+    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap_or(0);
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        field(&read("/proc/cpuinfo"), "model name"),
+        memory_kib / 1024 / 1024,
+        run("date", &["-u", "+%F %H:%M UTC"]),
+        read("/proc/loadavg").split(' ').next().unwrap_or(""),
+        run("git", &["describe", "--always", "--dirty"])
+    )
 }
