@@ -9,9 +9,11 @@ use std::sync::Arc;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
+use crate::health::ReadinessCheck;
 use crate::verifier::Verifier;
 
-/// `service` names the service in the metrics' labels.
+/// `service` names the service in the metrics' labels. The operations take
+/// their state from the request (`Data`): add it to what this returns.
 pub fn routes<T: OpenApi + 'static>(
     service: &'static str,
     api: OpenApiService<T, ()>,
@@ -29,4 +31,10 @@ pub fn routes<T: OpenApi + 'static>(
         .around(move |next, request| crate::metrics::record(next, request, service))
         .data(verifier)
         .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
+}
+
+/// The readiness check of a service built only to print its spec: printing
+/// runs no operation, and nothing it could check exists, so it says so.
+pub fn spec_only_readiness() -> ReadinessCheck {
+    Arc::new(|| Box::pin(async { Err("built only to print the spec".to_owned()) }))
 }

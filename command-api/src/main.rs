@@ -61,6 +61,6 @@ async fn run_saga() -> Result<(), String> {
 }
 
 fn print_openapi() -> Result<(), String> {
-    println!("{}", command_api::http::spec_without_state());
+    println!("{}", command_api::http::spec());
     Ok(())
 }

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use api_common::problem::ErrorChain;
+use api_common::serve::Server;
 use domain::account::Account;
 use domain::order::Order;
 use domain::product::Product;
@@ -47,7 +47,7 @@ pub struct CommandApi {
     pub public_key_pem: String,
     /// The catalog service, for seeding sample products.
     pub catalog: Arc<Catalog>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: Server,
     saga: Option<JoinHandle<()>>,
 }
 
@@ -57,20 +57,20 @@ impl CommandApi {
         if let Some(saga) = self.saga {
             let _ = saga.await;
         }
-        self.server.await.map_err(std::io::Error::other)?
+        self.server.stopped().await
     }
 }
 
 /// The command side's parts: what the HTTP operations use, and the
 /// aggregates the saga shares with them.
-pub struct Parts {
-    pub services: Services,
-    pub products: Arc<Aggregates<Product>>,
-    pub orders: Arc<Aggregates<Order>>,
+struct Parts {
+    services: Services,
+    products: Arc<Aggregates<Product>>,
+    orders: Arc<Aggregates<Order>>,
 }
 
 /// The aggregates and services of the command side, without HTTP.
-pub fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcomes>) -> Result<Parts, StartError> {
+fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcomes>) -> Result<Parts, StartError> {
     let tokens = Arc::new(Tokens::new(
         config.signing_key.clone(),
         config.issuer.clone(),
@@ -120,24 +120,15 @@ pub async fn start(
         let saga = OrderSaga::new(Arc::clone(&store), products, orders, config.saga.clone());
         tokio::spawn(saga::supervise(saga, shutdown.clone()))
     });
-    let acceptor = api_common::listener::bind(config.listen)
+    let routes = http::routes(&services);
+    let server = api_common::serve::serve("command API", config.listen, routes, shutdown)
         .await
         .map_err(|source| StartError::Listen {
             address: config.listen,
             source,
         })?;
-    let address = acceptor.address().unwrap_or(config.listen);
-    let routes = http::routes(&services);
-    let server = poem::Server::new_with_acceptor(acceptor);
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        server
-            .run_with_graceful_shutdown(routes, stop.cancelled_owned(), Some(Duration::from_secs(10)))
-            .await
-    });
-    tracing::info!(%address, "command API listening");
     Ok(CommandApi {
-        address,
+        address: server.address,
         public_key_pem: services.tokens.key().public_key_pem(),
         catalog: services.catalog,
         server,

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         ["replay", name] => replay(name).await,
         ["status"] => status().await,
         ["openapi"] => {
-            println!("{}", projectors::admin::spec_without_state().await);
+            println!("{}", projectors::admin::spec());
             Ok(())
         }
         _ => Err("usage: projectors [run | migrate | replay <catalog|users|orders|all> | status | openapi]".to_owned()),

@@ -46,6 +46,6 @@ async fn serve() -> Result<(), String> {
 }
 
 async fn openapi() -> Result<(), String> {
-    println!("{}", query_api::spec_without_state().await);
+    println!("{}", query_api::spec());
     Ok(())
 }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Password;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -79,9 +80,7 @@ impl From<AccountsError> for ProblemResponse {
     }
 }
 
-pub struct AccountsApi {
-    pub accounts: Arc<Accounts>,
-}
+pub struct AccountsApi;
 
 #[OpenApi]
 impl AccountsApi {
@@ -97,12 +96,12 @@ impl AccountsApi {
     )]
     async fn register(
         &self,
+        accounts: Data<&Arc<Accounts>>,
         request: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ProblemResponse> {
         let body = body.0;
-        let registered = self
-            .accounts
+        let registered = accounts
             .register(
                 &body.username,
                 body.password.as_str(),
@@ -121,9 +120,12 @@ impl AccountsApi {
     /// An unknown user and a wrong password get the same 401 answer, in the
     /// same time.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
-    async fn login(&self, body: JsonBody<LoginRequest>) -> Result<LoginResponse, ProblemResponse> {
-        let token = self
-            .accounts
+    async fn login(
+        &self,
+        accounts: Data<&Arc<Accounts>>,
+        body: JsonBody<LoginRequest>,
+    ) -> Result<LoginResponse, ProblemResponse> {
+        let token = accounts
             .login(&body.username, body.password.as_str())
             .await?
             .ok_or_else(|| ProblemResponse::unauthorized("invalid username or password"))?;

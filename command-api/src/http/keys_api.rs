@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
@@ -11,9 +12,7 @@ enum Tag {
     Keys,
 }
 
-pub struct KeysApi {
-    pub tokens: Arc<Tokens>,
-}
+pub struct KeysApi;
 
 #[OpenApi]
 impl KeysApi {
@@ -24,7 +23,7 @@ impl KeysApi {
         operation_id = "getJwks",
         tag = "Tag::Keys"
     )]
-    async fn jwks(&self) -> Json<serde_json::Value> {
-        Json(self.tokens.key().jwks())
+    async fn jwks(&self, tokens: Data<&Arc<Tokens>>) -> Json<serde_json::Value> {
+        Json(tokens.key().jwks())
     }
 }

@@ -5,6 +5,7 @@ use domain::money::Money;
 use domain::order::{OrderError, PricedLine};
 use event_store::Position;
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Tags};
@@ -293,9 +294,7 @@ impl From<OrdersError> for ProblemResponse {
     }
 }
 
-pub struct OrdersApi {
-    pub orders: Arc<Orders>,
-}
+pub struct OrdersApi;
 
 #[OpenApi]
 impl OrdersApi {
@@ -309,13 +308,13 @@ impl OrdersApi {
     #[oai(path = "/orders", method = "post", operation_id = "placeOrder", tag = "Tag::Orders")]
     async fn place(
         &self,
+        orders: Data<&Arc<Orders>>,
         auth: BearerAuth,
         request: &Request,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: JsonBody<PlaceOrderRequest>,
     ) -> PlaceOrderResponse {
-        let placed = self
-            .orders
+        let placed = orders
             .place(
                 auth.user_id(),
                 idempotency_key.0.as_deref(),
@@ -340,6 +339,7 @@ impl OrdersApi {
     )]
     async fn cancel(
         &self,
+        orders: Data<&Arc<Orders>>,
         auth: BearerAuth,
         request: &Request,
         /// The id (a UUID).
@@ -347,8 +347,7 @@ impl OrdersApi {
         body: JsonBody<CancelRequest>,
     ) -> Result<CancelResponse, ProblemResponse> {
         let order_id = OrderId::from_uuid(super::request::path_id(&id)?);
-        let position = self
-            .orders
+        let position = orders
             .cancel(
                 auth.user_id(),
                 order_id,

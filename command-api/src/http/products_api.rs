@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use domain::ids::ProductId;
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
@@ -103,9 +104,7 @@ fn changed(change: Changed) -> Json<ProductChanged> {
     })
 }
 
-pub struct ProductsApi {
-    pub catalog: Arc<Catalog>,
-}
+pub struct ProductsApi;
 
 #[OpenApi]
 impl ProductsApi {
@@ -121,14 +120,14 @@ impl ProductsApi {
     )]
     async fn create(
         &self,
+        catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
         body: JsonBody<CreateProduct>,
     ) -> Result<CreateResponse, ProblemResponse> {
         admin(&auth)?;
         let body = body.0;
-        let change = self
-            .catalog
+        let change = catalog
             .create(
                 &body.sku,
                 &body.name,
@@ -149,6 +148,7 @@ impl ProductsApi {
     )]
     async fn rename(
         &self,
+        catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
         /// The id (a UUID).
@@ -156,8 +156,7 @@ impl ProductsApi {
         body: JsonBody<Rename>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
-        let change = self
-            .catalog
+        let change = catalog
             .rename(
                 ProductId::from_uuid(super::request::path_id(&id)?),
                 &body.name,
@@ -176,6 +175,7 @@ impl ProductsApi {
     )]
     async fn reprice(
         &self,
+        catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
         /// The id (a UUID).
@@ -183,8 +183,7 @@ impl ProductsApi {
         body: JsonBody<Reprice>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
-        let change = self
-            .catalog
+        let change = catalog
             .reprice(
                 ProductId::from_uuid(super::request::path_id(&id)?),
                 &body.price,
@@ -203,6 +202,7 @@ impl ProductsApi {
     )]
     async fn restock(
         &self,
+        catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
         /// The id (a UUID).
@@ -210,8 +210,7 @@ impl ProductsApi {
         body: JsonBody<Restock>,
     ) -> Result<ChangeResponse, ProblemResponse> {
         admin(&auth)?;
-        let change = self
-            .catalog
+        let change = catalog
             .restock(
                 ProductId::from_uuid(super::request::path_id(&id)?),
                 body.quantity,

@@ -7,19 +7,20 @@ mod replays;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use api_common::health::{HealthApi, ReadinessCheck};
+use api_common::serve::Server;
 use api_common::verifier::Verifier;
 use event_store::EventStore;
+use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use replays::Replays;
 
-/// What the admin API works on.
+/// What the admin API works on; its operations take it from the request
+/// (`Data`), so the API itself holds nothing.
 #[derive(Clone)]
 pub struct Projectors {
     pub store: Arc<dyn EventStore>,
@@ -29,15 +30,8 @@ pub struct Projectors {
 
 type Apis = (projections_api::ProjectionsApi, HealthApi);
 
-fn service(projectors: &Projectors) -> OpenApiService<Apis, ()> {
-    let apis = (
-        projections_api::ProjectionsApi {
-            projectors: projectors.clone(),
-        },
-        HealthApi {
-            ready: store_and_views_answer(projectors.clone()),
-        },
-    );
+fn service(ready: ReadinessCheck) -> OpenApiService<Apis, ()> {
+    let apis = (projections_api::ProjectionsApi, HealthApi { ready });
     OpenApiService::new(apis, "Shop projectors admin API", env!("CARGO_PKG_VERSION")).description(
         "How far each projection has read the event log, and replays: a projection is rebuilt from \
          the start of the log while its old rows keep serving reads.",
@@ -63,31 +57,14 @@ fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
     })
 }
 
-/// The OpenAPI document, built on an in-memory store and database: the
-/// spec does not depend on either.
-pub async fn spec_without_state() -> String {
-    let store = event_store::sqlite::SqliteEventStore::open(":memory:").expect("an in-memory SQLite store opens");
-    let db = views::connect("sqlite::memory:", 1)
-        .await
-        .expect("an in-memory SQLite database opens");
-    service(&Projectors {
-        store: Arc::new(store),
-        db,
-        replays: Arc::default(),
-    })
-    .spec()
+/// The OpenAPI document, as committed under `openapi/projectors.json`. It
+/// needs no event store and no database.
+pub fn spec() -> String {
+    service(api_common::routes::spec_only_readiness()).spec()
 }
 
-pub struct AdminApi {
-    pub address: SocketAddr,
-    server: JoinHandle<std::io::Result<()>>,
-}
-
-impl AdminApi {
-    pub async fn stopped(self) -> std::io::Result<()> {
-        self.server.await.map_err(std::io::Error::other)?
-    }
-}
+/// A running admin API.
+pub type AdminApi = Server;
 
 /// Serves the admin API on `listen` until `shutdown`.
 pub async fn start(
@@ -96,14 +73,18 @@ pub async fn start(
     listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> std::io::Result<AdminApi> {
-    let acceptor = api_common::listener::bind(listen).await?;
-    let address = acceptor.address().unwrap_or(listen);
-    let routes = api_common::routes::routes("projectors", service(&projectors), 16 * 1024, Arc::new(verifier));
-    let server = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(Duration::from_secs(10)))
-            .await
-    });
-    tracing::info!(%address, "projectors admin API listening");
-    Ok(AdminApi { address, server })
+    let service = service(store_and_views_answer(projectors.clone()));
+    let routes = api_common::routes::routes("projectors", service, 16 * 1024, Arc::new(verifier)).data(projectors);
+    api_common::serve::serve("projectors admin API", listen, routes, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// Printing the spec builds nothing that needs a runtime (a store or a
+    /// database connection would).
+    #[test]
+    fn the_spec_builds_outside_any_runtime() {
+        let spec: serde_json::Value = serde_json::from_str(&super::spec()).expect("the spec is JSON");
+        assert_eq!(spec["info"]["title"], "Shop projectors admin API");
+    }
 }

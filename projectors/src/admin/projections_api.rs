@@ -1,5 +1,6 @@
 use api_common::bearer::BearerAuth;
 use api_common::problem::ProblemResponse;
+use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -90,9 +91,7 @@ enum ReplayResponse {
     Started(Json<Replay>),
 }
 
-pub struct ProjectionsApi {
-    pub projectors: Projectors,
-}
+pub struct ProjectionsApi;
 
 #[OpenApi]
 impl ProjectionsApi {
@@ -104,21 +103,20 @@ impl ProjectionsApi {
         operation_id = "listProjections",
         tag = "Tag::Projections"
     )]
-    async fn list(&self) -> Result<Json<Projections>, ProblemResponse> {
+    async fn list(&self, projectors: Data<&Projectors>) -> Result<Json<Projections>, ProblemResponse> {
         let unavailable = |what: &str, error: &dyn std::fmt::Display| {
             tracing::warn!(%error, "{what} unavailable");
             ProblemResponse::unavailable("unavailable", format!("the {what} does not answer"), 1)
         };
-        let head = self
-            .projectors
+        let head = projectors
             .store
             .head()
             .await
             .map_err(|e| unavailable("event store", &e))?;
-        let checkpoints = views::checkpoint::all(&self.projectors.db)
+        let checkpoints = views::checkpoint::all(&projectors.db)
             .await
             .map_err(|e| unavailable("views database", &e))?;
-        let leases = crate::lease::all(&self.projectors.db)
+        let leases = crate::lease::all(&projectors.db)
             .await
             .map_err(|e| unavailable("views database", &e))?;
         let projections = crate::all()
@@ -137,7 +135,7 @@ impl ProjectionsApi {
                         .iter()
                         .find(|lease| lease.projection == name && lease.expires_at > chrono::Utc::now())
                         .map(|lease| lease.holder.clone()),
-                    replay: self.projectors.replays.state(name).map(Replay::from),
+                    replay: projectors.replays.state(name).map(Replay::from),
                 }
             })
             .collect();
@@ -155,7 +153,12 @@ impl ProjectionsApi {
         operation_id = "replayProjection",
         tag = "Tag::Projections"
     )]
-    async fn replay(&self, auth: BearerAuth, name: Path<String>) -> Result<ReplayResponse, ProblemResponse> {
+    async fn replay(
+        &self,
+        auth: BearerAuth,
+        projectors: Data<&Projectors>,
+        name: Path<String>,
+    ) -> Result<ReplayResponse, ProblemResponse> {
         if !auth.is_admin() {
             return Err(ProblemResponse::forbidden("only admins may replay projections"));
         }
@@ -167,12 +170,11 @@ impl ProjectionsApi {
                 names.join(", ")
             ))
         })?;
-        let started = self
-            .projectors
+        let started = projectors
             .replays
             .start(
-                std::sync::Arc::clone(&self.projectors.store),
-                self.projectors.db.clone(),
+                std::sync::Arc::clone(&projectors.store),
+                projectors.db.clone(),
                 projection,
             )
             .map_err(|error| ProblemResponse::conflict("replay-running", error.to_string()))?;

@@ -1,20 +1,18 @@
-use std::sync::Arc;
-
 use api_common::bearer::BearerAuth;
 use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
 use api_common::problem::ProblemResponse;
 use domain::order::{LineFailure, UnknownStatus};
 use domain::validation::{InvalidField, Problem};
+use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
-use super::{money, paging, path_id, reflected};
-use crate::freshness::Freshness;
+use super::{Views, money, paging, path_id, reflected};
 
 const READS: &[&str] = &[views::projections::ORDERS];
 
@@ -161,10 +159,7 @@ enum DetailResponse {
     Ok(Json<OrderDetail>, #[oai(header = "X-Position")] String),
 }
 
-pub struct OrdersApi {
-    pub db: DatabaseConnection,
-    pub freshness: Arc<Freshness>,
-}
+pub struct OrdersApi;
 
 /// A cursor names the last order of a page: its time and id.
 fn cursor_key(row: &orders::Model) -> String {
@@ -191,6 +186,7 @@ impl OrdersApi {
     )]
     async fn mine(
         &self,
+        state: Data<&Views>,
         auth: BearerAuth,
         /// 1 to 100, default 20.
         limit: Query<Option<i64>>,
@@ -204,7 +200,7 @@ impl OrdersApi {
         let limit = paging::limit(limit.0)?;
         let after = cursor.0.as_deref().map(parse_cursor).transpose()?;
         let position = reflected(
-            &self.freshness,
+            &state.freshness,
             READS,
             min_position.as_deref(),
             min_position_header.as_deref(),
@@ -225,7 +221,7 @@ impl OrdersApi {
         }
         let mut rows = query
             .limit(limit + 1)
-            .all(&self.db)
+            .all(&state.db)
             .await
             .map_err(ProblemResponse::internal)?;
         let more = rows.len() as u64 > limit;
@@ -247,6 +243,7 @@ impl OrdersApi {
     #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder", tag = "Tag::Orders")]
     async fn detail(
         &self,
+        state: Data<&Views>,
         auth: BearerAuth,
         /// The order id (a UUID).
         id: Path<String>,
@@ -257,14 +254,14 @@ impl OrdersApi {
     ) -> Result<DetailResponse, ProblemResponse> {
         let id = path_id(&id)?;
         let position = reflected(
-            &self.freshness,
+            &state.freshness,
             READS,
             min_position.as_deref(),
             min_position_header.as_deref(),
         )
         .await?;
         let row = orders::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(&state.db)
             .await
             .map_err(ProblemResponse::internal)?
             .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
@@ -272,7 +269,7 @@ impl OrdersApi {
         let lines = order_lines::Entity::find()
             .filter(order_lines::Column::OrderId.eq(id))
             .order_by_asc(order_lines::Column::LineNo)
-            .all(&self.db)
+            .all(&state.db)
             .await
             .map_err(ProblemResponse::internal)?;
         let (status, payment_status) = statuses(&row)?;

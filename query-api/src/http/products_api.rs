@@ -1,17 +1,15 @@
-use std::sync::Arc;
-
 use api_common::problem::ProblemResponse;
 use domain::product::Sku;
+use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 use views::tables::products;
 
-use super::{money, paging, path_id, reflected};
-use crate::freshness::Freshness;
+use super::{Views, money, paging, path_id, reflected};
 
 const READS: &[&str] = &[views::projections::CATALOG];
 
@@ -70,10 +68,7 @@ enum GetResponse {
     Ok(Json<Product>, #[oai(header = "X-Position")] String),
 }
 
-pub struct ProductsApi {
-    pub db: DatabaseConnection,
-    pub freshness: Arc<Freshness>,
-}
+pub struct ProductsApi;
 
 /// `LIKE` pattern matching `fragment` anywhere, with `\` escaping wildcards.
 fn contains_pattern(fragment: &str) -> String {
@@ -101,6 +96,7 @@ impl ProductsApi {
     )]
     async fn list(
         &self,
+        state: Data<&Views>,
         /// 1 to 100, default 20.
         limit: Query<Option<i64>>,
         /// Products to skip (not with `cursor`).
@@ -127,7 +123,7 @@ impl ProductsApi {
             )));
         }
         let position = reflected(
-            &self.freshness,
+            &state.freshness,
             READS,
             min_position.as_deref(),
             min_position_header.as_deref(),
@@ -150,7 +146,7 @@ impl ProductsApi {
         let mut rows = query
             .offset(offset)
             .limit(limit + 1)
-            .all(&self.db)
+            .all(&state.db)
             .await
             .map_err(ProblemResponse::internal)?;
         let more = rows.len() as u64 > limit;
@@ -176,6 +172,7 @@ impl ProductsApi {
     )]
     async fn get(
         &self,
+        state: Data<&Views>,
         /// The product id (a UUID).
         id: Path<String>,
         /// Wait until the view reflects this position (from a command's answer).
@@ -185,14 +182,14 @@ impl ProductsApi {
     ) -> Result<GetResponse, ProblemResponse> {
         let id = path_id(&id)?;
         let position = reflected(
-            &self.freshness,
+            &state.freshness,
             READS,
             min_position.as_deref(),
             min_position_header.as_deref(),
         )
         .await?;
         let row = products::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(&state.db)
             .await
             .map_err(ProblemResponse::internal)?
             .ok_or_else(|| ProblemResponse::not_found("no such product"))?;

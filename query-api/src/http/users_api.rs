@@ -1,16 +1,14 @@
-use std::sync::Arc;
-
 use api_common::bearer::BearerAuth;
 use api_common::problem::ProblemResponse;
+use poem::web::Data;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 use views::tables::users;
 
-use super::reflected;
-use crate::freshness::Freshness;
+use super::{Views, reflected};
 
 #[derive(Tags)]
 enum Tag {
@@ -36,10 +34,7 @@ enum ProfileResponse {
     Ok(Json<Profile>, #[oai(header = "X-Position")] String),
 }
 
-pub struct UsersApi {
-    pub db: DatabaseConnection,
-    pub freshness: Arc<Freshness>,
-}
+pub struct UsersApi;
 
 #[OpenApi]
 impl UsersApi {
@@ -47,6 +42,7 @@ impl UsersApi {
     #[oai(path = "/me", method = "get", operation_id = "getMe", tag = "Tag::Me")]
     async fn me(
         &self,
+        state: Data<&Views>,
         auth: BearerAuth,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
@@ -54,14 +50,14 @@ impl UsersApi {
         #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
     ) -> Result<ProfileResponse, ProblemResponse> {
         let position = reflected(
-            &self.freshness,
+            &state.freshness,
             &[views::projections::USERS],
             min_position.as_deref(),
             min_position_header.as_deref(),
         )
         .await?;
         let row = users::Entity::find_by_id(auth.0.sub)
-            .one(&self.db)
+            .one(&state.db)
             .await
             .map_err(ProblemResponse::internal)?
             .ok_or_else(|| {
