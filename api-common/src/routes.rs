@@ -12,13 +12,15 @@ use poem_openapi::{OpenApi, OpenApiService};
 use crate::health::ReadinessCheck;
 use crate::verifier::Verifier;
 
-/// `service` names the service in the metrics' labels. The operations take
-/// their state from the request (`Data`): add it to what this returns.
+/// `service` names the service in the metrics' labels; `ready` is what its
+/// readiness probe asks. The operations take their state from the request
+/// (`Data`): add it to what this returns.
 pub fn routes<T: OpenApi + 'static>(
     service: &'static str,
     api: OpenApiService<T, ()>,
     max_body_bytes: usize,
     verifier: Arc<Verifier>,
+    ready: ReadinessCheck,
 ) -> impl Endpoint {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
@@ -30,11 +32,6 @@ pub fn routes<T: OpenApi + 'static>(
         .around(move |next, request| crate::body_limit::limit_body(next, request, max_body_bytes))
         .around(move |next, request| crate::metrics::record(next, request, service))
         .data(verifier)
+        .data(ready)
         .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
-}
-
-/// The readiness check of a service built only to print its spec: printing
-/// runs no operation, and nothing it could check exists, so it says so.
-pub fn spec_only_readiness() -> ReadinessCheck {
-    Arc::new(|| Box::pin(async { Err("built only to print the spec".to_owned()) }))
 }

@@ -73,13 +73,13 @@ type Apis = (
     HealthApi,
 );
 
-fn service(ready: ReadinessCheck) -> OpenApiService<Apis, ()> {
+fn service() -> OpenApiService<Apis, ()> {
     let apis = (
         accounts_api::AccountsApi,
         products_api::ProductsApi,
         orders_api::OrdersApi,
         keys_api::KeysApi,
-        HealthApi { ready },
+        HealthApi,
     );
     OpenApiService::new(apis, "Shop command API", env!("CARGO_PKG_VERSION")).description(
         "The write side of Shop: accounts, catalog administration and orders. Every accepted \
@@ -105,16 +105,22 @@ fn event_store_answers(store: Arc<dyn event_store::EventStore>) -> ReadinessChec
 /// The OpenAPI document, as committed under `openapi/command-api.json`. It
 /// needs no event store and no key.
 pub fn spec() -> String {
-    service(api_common::routes::spec_only_readiness()).spec()
+    service().spec()
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
-    let service = service(event_store_answers(Arc::clone(&services.store)));
-    api_common::routes::routes("command-api", service, MAX_BODY_BYTES, services.tokens.verifier())
-        .data(Arc::clone(&services.accounts))
-        .data(Arc::clone(&services.catalog))
-        .data(Arc::clone(&services.orders))
-        .data(Arc::clone(&services.tokens))
+    let ready = event_store_answers(Arc::clone(&services.store));
+    api_common::routes::routes(
+        "command-api",
+        service(),
+        MAX_BODY_BYTES,
+        services.tokens.verifier(),
+        ready,
+    )
+    .data(Arc::clone(&services.accounts))
+    .data(Arc::clone(&services.catalog))
+    .data(Arc::clone(&services.orders))
+    .data(Arc::clone(&services.tokens))
 }
 
 #[cfg(test)]

@@ -30,8 +30,8 @@ pub struct Projectors {
 
 type Apis = (projections_api::ProjectionsApi, HealthApi);
 
-fn service(ready: ReadinessCheck) -> OpenApiService<Apis, ()> {
-    let apis = (projections_api::ProjectionsApi, HealthApi { ready });
+fn service() -> OpenApiService<Apis, ()> {
+    let apis = (projections_api::ProjectionsApi, HealthApi);
     OpenApiService::new(apis, "Shop projectors admin API", env!("CARGO_PKG_VERSION")).description(
         "How far each projection has read the event log, and replays: a projection is rebuilt from \
          the start of the log while its old rows keep serving reads.",
@@ -60,7 +60,7 @@ fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
 /// The OpenAPI document, as committed under `openapi/projectors.json`. It
 /// needs no event store and no database.
 pub fn spec() -> String {
-    service(api_common::routes::spec_only_readiness()).spec()
+    service().spec()
 }
 
 /// A running admin API.
@@ -73,8 +73,9 @@ pub async fn start(
     listen: SocketAddr,
     shutdown: CancellationToken,
 ) -> std::io::Result<AdminApi> {
-    let service = service(store_and_views_answer(projectors.clone()));
-    let routes = api_common::routes::routes("projectors", service, 16 * 1024, Arc::new(verifier)).data(projectors);
+    let ready = store_and_views_answer(projectors.clone());
+    let routes =
+        api_common::routes::routes("projectors", service(), 16 * 1024, Arc::new(verifier), ready).data(projectors);
     api_common::serve::serve("projectors admin API", listen, routes, shutdown).await
 }
 

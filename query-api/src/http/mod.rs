@@ -35,12 +35,12 @@ type Apis = (
     HealthApi,
 );
 
-fn service(ready: ReadinessCheck) -> OpenApiService<Apis, ()> {
+fn service() -> OpenApiService<Apis, ()> {
     let apis = (
         products_api::ProductsApi,
         users_api::UsersApi,
         orders_api::OrdersApi,
-        HealthApi { ready },
+        HealthApi,
     );
     OpenApiService::new(apis, "Shop query API", env!("CARGO_PKG_VERSION")).description(
         "The read side of Shop: the catalog, your profile and your orders. Pass the `position` a \
@@ -59,12 +59,12 @@ fn views_answer(db: DatabaseConnection) -> ReadinessCheck {
 /// The OpenAPI document, as committed under `openapi/query-api.json`. It
 /// needs no database.
 pub fn spec() -> String {
-    service(api_common::routes::spec_only_readiness()).spec()
+    service().spec()
 }
 
 pub fn routes(views: Views, verifier: Arc<api_common::verifier::Verifier>) -> impl Endpoint + use<> {
-    let service = service(views_answer(views.db.clone()));
-    api_common::routes::routes("query-api", service, 16 * 1024, verifier).data(views)
+    let ready = views_answer(views.db.clone());
+    api_common::routes::routes("query-api", service(), 16 * 1024, verifier, ready).data(views)
 }
 
 /// The position a read must reflect: `minPosition`, else `X-Min-Position`.
