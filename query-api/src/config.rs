@@ -1,5 +1,5 @@
 //! The query API's configuration, read from the environment once: see
-//! README.md, "Configuration". Every default is declared here, once.
+//! README.md, "Modes and configuration". Every default is declared here, once.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
