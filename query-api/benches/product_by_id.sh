@@ -39,6 +39,11 @@ done
 id=$(psql "$views" -tAc "SELECT product_id FROM products ORDER BY sku LIMIT 1")
 curl -sf "http://127.0.0.1:18081/products/$id" > /dev/null
 
+# The machine, the time, the load and the commit, taken before the first phase.
+machine="Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),\
+ $(awk '$1 == "MemTotal:" {print int($2 / 1024 / 1024)}' /proc/meminfo) GiB; $(date -u '+%F %H:%M UTC'),\
+ 1-minute load $(cut -d' ' -f1 /proc/loadavg) at the start; commit $(git describe --always --dirty)."
+
 echo "SELECT product_id, sku, name, price_minor, available, created_at, updated_at FROM products WHERE product_id = '$id';" > "$work/select.sql"
 
 # pgbench <protocol> <clients>: prints "tps average-latency-ms".
@@ -59,14 +64,19 @@ done
 
 wrk_out=$(wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:18081/products/$id")
 api_rps=$(echo "$wrk_out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
-p50=$(echo "$wrk_out" | awk '$1 == "50%" {print $2}')
-p99=$(echo "$wrk_out" | awk '$1 == "99%" {print $2}')
+# wrk prints latencies with a unit (850.00us, 6.49ms, 1.02s): in ms.
+wrk_ms() {
+  echo "$wrk_out" | awk -v p="$1" '$1 == p {
+    v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+    printf "%.2f", v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1) }'
+}
+p50=$(wrk_ms 50%)
+p99=$(wrk_ms 99%)
 
 ratio() { awk -v a="$1" -v b="${tps[$best]}" 'BEGIN { printf "%.2f", a / b }'; }
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 echo "## Query API: GET /products/{id} on Postgres views"
 echo
-echo "Machine: $(nproc) cores, $cpu; $(date -u +%F). Each phase runs ${seconds} s."
+echo "$machine Each phase runs ${seconds} s."
 echo
 echo "| measurement | connections | requests/s | latency | ratio to baseline |"
 echo "| --- | ---: | ---: | --- | ---: |"
@@ -81,4 +91,4 @@ for key in prepared4 prepared8 prepared32 simple32; do
   fi
   echo "| $name | $clients | $(printf '%.0f' "${tps[$key]}") | average ${latency[$key]} ms | $(ratio "${tps[$key]}")x |"
 done
-echo "| query API over HTTP (wrk) | 32 | $(printf '%.0f' "$api_rps") | p50 ${p50}, p99 ${p99} | **$(ratio "$api_rps")x** |"
+echo "| query API over HTTP (wrk) | 32 | $(printf '%.0f' "$api_rps") | p50 ${p50} ms, p99 ${p99} ms | **$(ratio "$api_rps")x** |"
