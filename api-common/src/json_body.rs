@@ -4,12 +4,17 @@
 //! type only, and reads a number where a string is declared. `JsonBody<T>`
 //! checks the body against `T`'s own schema first, strictly (money is a
 //! decimal string, never a JSON number), and names the field by its path,
-//! such as `items[2].quantity`. The documented schema is the same.
+//! such as `items[2].quantity`. The documented schema is the same, so every
+//! bound it states (lengths, patterns, ranges, item counts) is enforced.
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
-use poem_openapi::registry::{MetaSchemaRef, Registry};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::validation::{Pattern, Validator};
 use serde_json::Value;
 
 /// A JSON body checked against its schema before it is parsed.
@@ -28,7 +33,7 @@ impl<T> std::ops::Deref for JsonBody<T> {
 #[error("{field} {reason}")]
 pub struct InvalidBody {
     pub field: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl poem::error::ResponseError for InvalidBody {
@@ -84,18 +89,19 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-fn invalid(path: &str, reason: &'static str) -> InvalidBody {
+fn invalid(path: &str, reason: impl Into<String>) -> InvalidBody {
     InvalidBody {
         field: if path.is_empty() {
             "body".to_owned()
         } else {
             path.to_owned()
         },
-        reason,
+        reason: reason.into(),
     }
 }
 
-/// Checks `value` against `schema`: required fields, and JSON types.
+/// Checks `value` against `schema`: required fields, JSON types, and the
+/// keywords that bound a value (see [`check_bounds`]).
 fn check(registry: &Registry, schema: &MetaSchemaRef, value: &Value, path: &str) -> Result<(), InvalidBody> {
     let schema = match schema {
         MetaSchemaRef::Inline(schema) => schema.as_ref(),
@@ -125,6 +131,7 @@ fn check(registry: &Registry, schema: &MetaSchemaRef, value: &Value, path: &str)
             let Value::Array(items) = value else {
                 return Err(invalid(path, "must be an array"));
             };
+            check_bounds(schema, value, path)?;
             if let Some(item_schema) = &schema.items {
                 for (index, item) in items.iter().enumerate() {
                     check(registry, item_schema, item, &format!("{path}[{index}]"))?;
@@ -136,6 +143,79 @@ fn check(registry: &Registry, schema: &MetaSchemaRef, value: &Value, path: &str)
         "integer" if !(value.is_i64() || value.is_u64()) => Err(invalid(path, "must be an integer")),
         "number" if !value.is_number() => Err(invalid(path, "must be a number")),
         "boolean" if !value.is_boolean() => Err(invalid(path, "must be true or false")),
+        _ => check_bounds(schema, value, path),
+    }
+}
+
+/// Checks the keywords that bound a value of the right JSON type, as JSON
+/// Schema defines them: `enum`; `minLength`/`maxLength` in characters and
+/// `pattern` (unanchored) for strings; `minimum`/`maximum` for numbers;
+/// `minItems`/`maxItems` for arrays.
+fn check_bounds(schema: &MetaSchema, value: &Value, path: &str) -> Result<(), InvalidBody> {
+    if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+        let allowed: Vec<String> = schema.enum_items.iter().map(Value::to_string).collect();
+        return Err(invalid(path, format!("must be one of {}", allowed.join(", "))));
+    }
+    match value {
+        Value::String(text) => check_text(schema, text, path),
+        Value::Number(number) => {
+            let number = number.as_f64().unwrap_or(f64::NAN);
+            let below = schema.minimum.is_some_and(|min| !(number >= min));
+            let above = schema.maximum.is_some_and(|max| !(number <= max));
+            if below || above {
+                let bound = |b: Option<f64>| b.map_or_else(|| "any".to_owned(), |b| b.to_string());
+                let (min, max) = (bound(schema.minimum), bound(schema.maximum));
+                return Err(invalid(path, format!("must be between {min} and {max}")));
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            let count = items.len();
+            if schema.min_items.is_some_and(|min| count < min) || schema.max_items.is_some_and(|max| count > max) {
+                let min = schema.min_items.unwrap_or(0);
+                let max = schema.max_items.map_or_else(|| "any".to_owned(), |max| max.to_string());
+                return Err(invalid(path, format!("must have between {min} and {max} entries")));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
+}
+
+fn check_text(schema: &MetaSchema, text: &str, path: &str) -> Result<(), InvalidBody> {
+    let length = text.chars().count();
+    if let Some(min) = schema.min_length.filter(|min| length < *min) {
+        return Err(invalid(path, format!("must be at least {min} characters long")));
+    }
+    if let Some(max) = schema.max_length.filter(|max| length > *max) {
+        return Err(invalid(path, format!("must be at most {max} characters long")));
+    }
+    if let Some(pattern) = &schema.pattern
+        && !matches(pattern, text)
+    {
+        return Err(invalid(path, format!("must match the pattern {pattern}")));
+    }
+    Ok(())
+}
+
+/// Whether `text` matches `pattern` anywhere, with poem-openapi's own
+/// pattern validator. It takes a `&'static str`: each distinct pattern of the
+/// (finite) set of schemas is leaked once.
+fn matches(pattern: &str, text: &str) -> bool {
+    static PATTERNS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let pattern: &'static str = {
+        let mut known = PATTERNS
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match known.get(pattern) {
+            Some(known) => known,
+            None => {
+                let leaked: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+                known.insert(leaked);
+                leaked
+            }
+        }
+    };
+    Validator::<&str>::check(&Pattern::new(pattern), &text)
 }

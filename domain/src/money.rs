@@ -48,6 +48,10 @@ pub struct Price(Money);
 
 impl Price {
     pub const MAX_MINOR_UNITS: u64 = 100_000_000_000;
+    /// What [`Price::parse_decimal`] accepts without leading zeros, as a
+    /// regular expression: `0.01` to `1000000000.00` (which is
+    /// [`Price::MAX_MINOR_UNITS`]), with at most two fraction digits.
+    pub const DECIMAL_PATTERN: &str = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?|1000000000(\.00?)?)$";
 
     pub fn from_minor_units(minor_units: u64) -> Result<Self, InvalidField> {
         if minor_units == 0 || minor_units > Self::MAX_MINOR_UNITS {

@@ -75,8 +75,11 @@ impl StockLevel {
 pub struct RestockQuantity(u32);
 
 impl RestockQuantity {
+    pub const MIN: u32 = 1;
+    pub const MAX: u32 = StockLevel::MAX;
+
     pub fn parse_field(field: &str, raw: i64) -> Result<Self, InvalidField> {
-        if raw < 1 || raw > i64::from(StockLevel::MAX) {
+        if raw < i64::from(Self::MIN) || raw > i64::from(Self::MAX) {
             return Err(InvalidField::new(
                 field,
                 Problem::OutOfRange {

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::validation::{InvalidField, Problem};
 
+/// What [`bounded_text`] accepts, as a regular expression (JSON Schema
+/// `pattern`, ECMA-262 and Rust `regex` alike): no control character, and at
+/// least one character that is not whitespace (the text is trimmed before
+/// its length is counted, so a blank one is empty).
+pub const PRINTABLE_TEXT_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
 /// Trims `raw` and checks its length in characters and that it holds no
 /// control characters. The building block of every bounded text newtype.
 pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, InvalidField> {
@@ -37,6 +43,8 @@ macro_rules! bounded_text_type {
         impl $name {
             pub const MIN_CHARS: usize = $min;
             pub const MAX_CHARS: usize = $max;
+            /// The characters accepted, before trimming: see [`crate::text::PRINTABLE_TEXT_PATTERN`].
+            pub const PATTERN: &str = $crate::text::PRINTABLE_TEXT_PATTERN;
 
             /// Parses with the default field name.
             pub fn parse(raw: &str) -> Result<Self, InvalidField> {

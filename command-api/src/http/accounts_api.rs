@@ -7,6 +7,8 @@ use poem_openapi::types::Password;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::fields::{DisplayNameSpec, Field, PasswordSpec, UsernameSpec};
+use super::problems;
 use super::request::causation;
 use crate::accounts::{Accounts, AccountsError};
 use crate::aggregates::CommandError;
@@ -23,12 +25,12 @@ enum Tag {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 struct RegisterRequest {
-    /// 3 to 32 characters of `a-z 0-9 . _ -`, case-insensitive.
-    username: String,
-    /// 8 to 128 characters.
-    password: Password,
-    /// 1 to 64 characters.
-    display_name: String,
+    /// Letters, digits, `.`, `_` and `-`, unique regardless of case (stored
+    /// in lowercase).
+    username: Field<UsernameSpec>,
+    password: Field<PasswordSpec>,
+    /// Shown as given, trimmed; it may not be blank.
+    display_name: Field<DisplayNameSpec>,
 }
 
 #[derive(Object)]
@@ -60,6 +62,30 @@ struct AccessToken {
     token_type: String,
     /// Seconds until the token expires.
     expires_in: u64,
+}
+
+problems! {
+    /// The errors of `POST /auth/register`.
+    RegisterProblem {
+        400 BadRequest => "The body is malformed, or a field is invalid (named in `field`).",
+        409 Conflict => "The username is taken (regardless of case), or others registered it at the same time.",
+        413 PayloadTooLarge => "The body is too large.",
+        415 UnsupportedMediaType => "The body is not `application/json`.",
+        500 Internal => "Something failed on our side.",
+    }
+    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
+}
+
+problems! {
+    /// The errors of `POST /auth/login`.
+    LoginProblem {
+        400 BadRequest => "The body is malformed (a field is missing or not a string).",
+        401 Unauthorized => "The username or the password is wrong (the same answer, in the same time).",
+        413 PayloadTooLarge => "The body is too large.",
+        415 UnsupportedMediaType => "The body is not `application/json`.",
+        500 Internal => "Something failed on our side.",
+    }
+    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
 }
 
 #[derive(ApiResponse)]
@@ -99,16 +125,17 @@ impl AccountsApi {
         accounts: Data<&Arc<Accounts>>,
         request: &Request,
         body: JsonBody<RegisterRequest>,
-    ) -> Result<RegisterResponse, ProblemResponse> {
+    ) -> Result<RegisterResponse, RegisterProblem> {
         let body = body.0;
         let registered = accounts
             .register(
                 &body.username,
-                body.password.as_str(),
+                &body.password,
                 &body.display_name,
                 causation(request, None),
             )
-            .await?;
+            .await
+            .map_err(ProblemResponse::from)?;
         Ok(RegisterResponse::Created(Json(Registered {
             user_id: registered.user_id.as_uuid(),
             position: registered.position.to_string(),
@@ -124,10 +151,11 @@ impl AccountsApi {
         &self,
         accounts: Data<&Arc<Accounts>>,
         body: JsonBody<LoginRequest>,
-    ) -> Result<LoginResponse, ProblemResponse> {
+    ) -> Result<LoginResponse, LoginProblem> {
         let token = accounts
             .login(&body.username, body.password.as_str())
-            .await?
+            .await
+            .map_err(ProblemResponse::from)?
             .ok_or_else(|| ProblemResponse::unauthorized("invalid username or password"))?;
         Ok(LoginResponse::Ok(Json(AccessToken {
             access_token: token.token,

@@ -2,6 +2,7 @@
 //! OpenAPI service with its spec at `/openapi.json` and Swagger UI at `/docs`.
 
 mod accounts_api;
+mod fields;
 mod keys_api;
 mod orders_api;
 mod products_api;
@@ -13,7 +14,8 @@ use api_common::health::{HealthApi, ReadinessCheck};
 use poem::{Endpoint, EndpointExt};
 use poem_openapi::OpenApiService;
 
-use api_common::problem::{ErrorChain, ProblemResponse};
+use api_common::problem::{ErrorChain, Problem, ProblemResponse};
+use poem_openapi::payload::Json;
 
 use crate::accounts::Accounts;
 use crate::aggregates::CommandError;
@@ -54,6 +56,84 @@ where
         CommandError::Refused(_) | CommandError::Internal(_) => ProblemResponse::internal_from(&error),
     }
 }
+
+/// A problem's status, body and `Retry-After`.
+fn parts(problem: ProblemResponse) -> (u16, Json<Problem>, Option<u32>) {
+    match problem {
+        ProblemResponse::Unavailable(problem, retry_after) => (503, problem, retry_after),
+        ProblemResponse::BadRequest(problem)
+        | ProblemResponse::Unauthorized(problem)
+        | ProblemResponse::Forbidden(problem)
+        | ProblemResponse::NotFound(problem)
+        | ProblemResponse::Conflict(problem)
+        | ProblemResponse::Unprocessable(problem)
+        | ProblemResponse::Internal(problem) => (problem.status, problem, None),
+    }
+}
+
+/// A problem whose status the operation does not document: a bug, answered
+/// as internal (the operations' tests keep each set exact).
+fn undocumented(status: u16) -> Json<Problem> {
+    let ProblemResponse::Internal(problem) =
+        ProblemResponse::internal(format!("an operation answered {status}, which it does not document"))
+    else {
+        unreachable!("internal() answers Internal")
+    };
+    problem
+}
+
+/// Declares the error answers of one operation: exactly the statuses it can
+/// answer, each `application/problem+json` with its own description, and a
+/// `From<ProblemResponse>` that keeps each status (one it does not list is
+/// a bug, answered 500). `503`, after the braces, carries `Retry-After`.
+/// Every set has `500 Internal`.
+///
+/// The statuses answered before the operation runs come from
+/// [`api_common::problem::from_poem_error`]: 400 (unreadable JSON or a field
+/// the schema refuses), 401 (no valid bearer token), 413 (the body is over
+/// [`MAX_BODY_BYTES`]), 415 (not `application/json`).
+macro_rules! problems {
+    (
+        $(#[$meta:meta])* $name:ident {
+            $($status:tt $variant:ident => $doc:tt,)*
+        }
+        $(503 => $unavailable:tt)?
+    ) => {
+        $(#[$meta])*
+        #[derive(poem_openapi::ApiResponse, Debug)]
+        pub(crate) enum $name {
+            $(
+                #[doc = $doc]
+                #[oai(status = $status, content_type = "application/problem+json")]
+                $variant(poem_openapi::payload::Json<api_common::problem::Problem>),
+            )*
+            $(
+                #[doc = $unavailable]
+                #[oai(status = 503, content_type = "application/problem+json")]
+                Unavailable(
+                    poem_openapi::payload::Json<api_common::problem::Problem>,
+                    #[oai(header = "Retry-After")] Option<u32>,
+                ),
+            )?
+        }
+
+        impl From<api_common::problem::ProblemResponse> for $name {
+            fn from(problem: api_common::problem::ProblemResponse) -> Self {
+                let (status, problem, _retry_after) = $crate::http::parts(problem);
+                match status {
+                    $($status => Self::$variant(problem),)*
+                    $(503 => {
+                        let _ = $unavailable;
+                        Self::Unavailable(problem, _retry_after)
+                    })?
+                    other => Self::Internal($crate::http::undocumented(other)),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use problems;
 
 /// Everything the operations need. They take it from the request
 /// (`Data`), so the API structs hold nothing and the spec needs none of it.
@@ -126,25 +206,14 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use api_common::problem::Problem;
     use domain::validation::{InvalidField, Problem as FieldProblem};
-    use poem_openapi::payload::Json;
 
     #[derive(Debug, thiserror::Error)]
     #[error("an unexpected refusal")]
     struct Refusal;
 
     fn answer(error: CommandError<Refusal>) -> (u16, Json<Problem>, Option<u32>) {
-        match failure(error) {
-            ProblemResponse::Unavailable(problem, retry_after) => (503, problem, retry_after),
-            ProblemResponse::BadRequest(problem)
-            | ProblemResponse::Unauthorized(problem)
-            | ProblemResponse::Forbidden(problem)
-            | ProblemResponse::NotFound(problem)
-            | ProblemResponse::Conflict(problem)
-            | ProblemResponse::Unprocessable(problem)
-            | ProblemResponse::Internal(problem) => (problem.status, problem, None),
-        }
+        parts(failure(error))
     }
 
     /// Printing the spec builds nothing: no store, no key, no runtime.

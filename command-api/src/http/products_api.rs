@@ -8,6 +8,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::fields::{Field, PriceSpec, ProductNameSpec, RestockSpec, SkuSpec, StockSpec, UuidSpec};
+use super::problems;
 use super::request::causation;
 use crate::aggregates::CommandError;
 use crate::catalog::{Catalog, CatalogError, Changed, ProductError};
@@ -23,32 +25,35 @@ enum Tag {
 
 #[derive(Object)]
 struct CreateProduct {
-    /// 1 to 64 characters of `A-Z 0-9 . _ -`, case-insensitive, unique.
-    sku: String,
-    /// 1 to 200 characters.
-    name: String,
-    /// A decimal amount with at most two fraction digits, such as `"199.50"`.
-    price: String,
-    /// Units in stock, 0 or more.
-    stock: i64,
+    /// Letters, digits, `.`, `_` and `-`, unique regardless of case (stored
+    /// in uppercase).
+    sku: Field<SkuSpec>,
+    /// Stored trimmed; it may not be blank.
+    name: Field<ProductNameSpec>,
+    /// A decimal amount from `0.01` to `1000000000.00`, with at most two
+    /// fraction digits and no leading zeros, such as `"199.50"`.
+    price: Field<PriceSpec>,
+    /// Units in stock.
+    stock: Field<StockSpec>,
 }
 
 #[derive(Object)]
 struct Rename {
-    /// 1 to 200 characters.
-    name: String,
+    /// Stored trimmed; it may not be blank.
+    name: Field<ProductNameSpec>,
 }
 
 #[derive(Object)]
 struct Reprice {
-    /// A decimal amount with at most two fraction digits, such as `"199.50"`.
-    price: String,
+    /// A decimal amount from `0.01` to `1000000000.00`, with at most two
+    /// fraction digits and no leading zeros, such as `"199.50"`.
+    price: Field<PriceSpec>,
 }
 
 #[derive(Object)]
 struct Restock {
-    /// Units to add, at least 1.
-    quantity: i64,
+    /// Units to add; the stock may not pass 1000000000 units (409).
+    quantity: Field<RestockSpec>,
 }
 
 #[derive(Object)]
@@ -71,6 +76,50 @@ enum ChangeResponse {
     /// Changed (or already as asked).
     #[oai(status = 200)]
     Ok(Json<ProductChanged>),
+}
+
+problems! {
+    /// The errors of `POST /products`.
+    CreateProblem {
+        400 BadRequest => "The body is malformed, or a field is invalid (named in `field`).",
+        401 Unauthorized => "No valid access token.",
+        403 Forbidden => "Only administrators manage the catalog.",
+        409 Conflict => "A product with this SKU exists (regardless of case), or others created it at the same time.",
+        413 PayloadTooLarge => "The body is too large.",
+        415 UnsupportedMediaType => "The body is not `application/json`.",
+        500 Internal => "Something failed on our side.",
+    }
+    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
+}
+
+problems! {
+    /// The errors of `PUT /products/{id}/name` and `PUT /products/{id}/price`.
+    ChangeProblem {
+        400 BadRequest => "The body is malformed, or a field or the id is invalid (named in `field`).",
+        401 Unauthorized => "No valid access token.",
+        403 Forbidden => "Only administrators manage the catalog.",
+        404 NotFound => "No such product.",
+        409 Conflict => "Others changed the product at the same time: retry.",
+        413 PayloadTooLarge => "The body is too large.",
+        415 UnsupportedMediaType => "The body is not `application/json`.",
+        500 Internal => "Something failed on our side.",
+    }
+    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
+}
+
+problems! {
+    /// The errors of `POST /products/{id}/restock`.
+    RestockProblem {
+        400 BadRequest => "The body is malformed, or a field or the id is invalid (named in `field`).",
+        401 Unauthorized => "No valid access token.",
+        403 Forbidden => "Only administrators manage the catalog.",
+        404 NotFound => "No such product.",
+        409 Conflict => "The stock would pass its maximum, or others changed the product at the same time: retry.",
+        413 PayloadTooLarge => "The body is too large.",
+        415 UnsupportedMediaType => "The body is not `application/json`.",
+        500 Internal => "Something failed on our side.",
+    }
+    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
 }
 
 impl From<CatalogError> for ProblemResponse {
@@ -124,7 +173,7 @@ impl ProductsApi {
         auth: BearerAuth,
         request: &Request,
         body: JsonBody<CreateProduct>,
-    ) -> Result<CreateResponse, ProblemResponse> {
+    ) -> Result<CreateResponse, CreateProblem> {
         admin(&auth)?;
         let body = body.0;
         let change = catalog
@@ -132,10 +181,11 @@ impl ProductsApi {
                 &body.sku,
                 &body.name,
                 &body.price,
-                body.stock,
+                *body.stock,
                 causation(request, Some(auth.0.sub)),
             )
-            .await?;
+            .await
+            .map_err(ProblemResponse::from)?;
         Ok(CreateResponse::Created(changed(change)))
     }
 
@@ -151,10 +201,10 @@ impl ProductsApi {
         catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
-        /// The id (a UUID).
-        id: Path<String>,
+        /// The product's id.
+        id: Path<Field<UuidSpec>>,
         body: JsonBody<Rename>,
-    ) -> Result<ChangeResponse, ProblemResponse> {
+    ) -> Result<ChangeResponse, ChangeProblem> {
         admin(&auth)?;
         let change = catalog
             .rename(
@@ -162,7 +212,8 @@ impl ProductsApi {
                 &body.name,
                 causation(request, Some(auth.0.sub)),
             )
-            .await?;
+            .await
+            .map_err(ProblemResponse::from)?;
         Ok(ChangeResponse::Ok(changed(change)))
     }
 
@@ -178,10 +229,10 @@ impl ProductsApi {
         catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
-        /// The id (a UUID).
-        id: Path<String>,
+        /// The product's id.
+        id: Path<Field<UuidSpec>>,
         body: JsonBody<Reprice>,
-    ) -> Result<ChangeResponse, ProblemResponse> {
+    ) -> Result<ChangeResponse, ChangeProblem> {
         admin(&auth)?;
         let change = catalog
             .reprice(
@@ -189,7 +240,8 @@ impl ProductsApi {
                 &body.price,
                 causation(request, Some(auth.0.sub)),
             )
-            .await?;
+            .await
+            .map_err(ProblemResponse::from)?;
         Ok(ChangeResponse::Ok(changed(change)))
     }
 
@@ -205,18 +257,19 @@ impl ProductsApi {
         catalog: Data<&Arc<Catalog>>,
         auth: BearerAuth,
         request: &Request,
-        /// The id (a UUID).
-        id: Path<String>,
+        /// The product's id.
+        id: Path<Field<UuidSpec>>,
         body: JsonBody<Restock>,
-    ) -> Result<ChangeResponse, ProblemResponse> {
+    ) -> Result<ChangeResponse, RestockProblem> {
         admin(&auth)?;
         let change = catalog
             .restock(
                 ProductId::from_uuid(super::request::path_id(&id)?),
-                body.quantity,
+                *body.quantity,
                 causation(request, Some(auth.0.sub)),
             )
-            .await?;
+            .await
+            .map_err(ProblemResponse::from)?;
         Ok(ChangeResponse::Ok(changed(change)))
     }
 }

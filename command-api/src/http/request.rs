@@ -21,8 +21,11 @@ pub fn causation(request: &Request, user: Option<Uuid>) -> Causation {
     Causation::request(correlation_id, user)
 }
 
-/// The `id` path segment as a UUID.
+/// The `id` path segment as a UUID, hyphenated as its schema says
+/// ([`super::fields::UUID_PATTERN`]).
 pub fn path_id(id: &str) -> Result<Uuid, ProblemResponse> {
-    Uuid::parse_str(id)
-        .map_err(|_| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
+    Some(id)
+        .filter(|id| id.len() == 36)
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
 }

@@ -14,6 +14,8 @@ pub struct Username(String);
 impl Username {
     pub const MIN_CHARS: usize = 3;
     pub const MAX_CHARS: usize = 32;
+    /// The characters accepted, in either case.
+    pub const PATTERN: &str = r"^[A-Za-z0-9._-]*$";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         let field = "username";

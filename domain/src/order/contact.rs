@@ -60,11 +60,35 @@ impl ShippingAddress {
     }
 }
 
+/// The bounds of an email address, in characters after trimming.
+pub const EMAIL_MIN_CHARS: usize = 3;
+pub const EMAIL_MAX_CHARS: usize = 254;
+/// What [`parse_email`] accepts, as a regular expression: one `@` after a
+/// non-empty local part, a domain with a dot that neither starts nor ends
+/// with one, no whitespace or control characters.
+pub const EMAIL_PATTERN: &str = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]$";
+
+/// The bounds of a phone number, in characters after trimming.
+pub const PHONE_MIN_CHARS: usize = 7;
+pub const PHONE_MAX_CHARS: usize = 20;
+/// The fewest digits a phone number holds.
+pub const PHONE_MIN_DIGITS: usize = 7;
+/// What [`parse_phone`] accepts, as a regular expression: digits, spaces and
+/// `+ - ( )`, with at least [`PHONE_MIN_DIGITS`] digits.
+pub const PHONE_PATTERN: &str = r"^[ +()-]*([0-9][ +()-]*){7,}$";
+
+/// The bounds of a postal code, in characters after trimming.
+pub const POSTAL_CODE_MIN_CHARS: usize = 2;
+pub const POSTAL_CODE_MAX_CHARS: usize = 12;
+/// What [`parse_postal_code`] accepts, as a regular expression: letters,
+/// digits, spaces and `-`, with at least two that are not spaces.
+pub const POSTAL_CODE_PATTERN: &str = r"^[A-Za-z0-9 -]*[A-Za-z0-9-][A-Za-z0-9 -]*[A-Za-z0-9-][A-Za-z0-9 -]*$";
+
 /// A deliberately loose check (one `@`, a dot in the domain, no spaces):
 /// the only real validation of an address is a mail that arrives.
 fn parse_email(raw: &str) -> Result<String, InvalidField> {
     let field = "customer.email";
-    let email = bounded_text(field, raw, 3, 254)?;
+    let email = bounded_text(field, raw, EMAIL_MIN_CHARS, EMAIL_MAX_CHARS)?;
     let malformed = || InvalidField::new(field, Problem::Malformed { what: "email address" });
     let (local, domain) = email.split_once('@').ok_or_else(malformed)?;
     let well_formed = !local.is_empty()
@@ -82,7 +106,7 @@ fn parse_email(raw: &str) -> Result<String, InvalidField> {
 /// 7 to 20 characters of digits, spaces and `+ - ( )`, with at least 7 digits.
 fn parse_phone(raw: &str) -> Result<String, InvalidField> {
     let field = "customer.phone";
-    let phone = bounded_text(field, raw, 7, 20)?;
+    let phone = bounded_text(field, raw, PHONE_MIN_CHARS, PHONE_MAX_CHARS)?;
     let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')');
     if !phone.chars().all(allowed) {
         return Err(InvalidField::new(
@@ -92,7 +116,7 @@ fn parse_phone(raw: &str) -> Result<String, InvalidField> {
             },
         ));
     }
-    if phone.chars().filter(char::is_ascii_digit).count() < 7 {
+    if phone.chars().filter(char::is_ascii_digit).count() < PHONE_MIN_DIGITS {
         return Err(InvalidField::new(field, Problem::Malformed { what: "phone number" }));
     }
     Ok(phone)
@@ -101,7 +125,7 @@ fn parse_phone(raw: &str) -> Result<String, InvalidField> {
 /// 2 to 12 characters of letters, digits, spaces and `-`.
 fn parse_postal_code(raw: &str) -> Result<String, InvalidField> {
     let field = "shipping.postalCode";
-    let code = bounded_text(field, raw, 2, 12)?;
+    let code = bounded_text(field, raw, POSTAL_CODE_MIN_CHARS, POSTAL_CODE_MAX_CHARS)?;
     if !code
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'))

@@ -3,7 +3,7 @@
 //!
 //! The stream is `order-{OrderId}`.
 
-mod contact;
+pub mod contact;
 mod decider;
 mod events;
 mod lines;

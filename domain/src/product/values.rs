@@ -12,11 +12,14 @@ use crate::validation::{InvalidField, Problem};
 pub struct Sku(String);
 
 impl Sku {
+    pub const MIN_CHARS: usize = 1;
     pub const MAX_CHARS: usize = 64;
+    /// The characters accepted, in either case.
+    pub const PATTERN: &str = r"^[A-Za-z0-9._-]*$";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        if raw.is_empty() {
-            return Err(InvalidField::new("sku", Problem::TooShort { min: 1 }));
+        if raw.chars().count() < Self::MIN_CHARS {
+            return Err(InvalidField::new("sku", Problem::TooShort { min: Self::MIN_CHARS }));
         }
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(InvalidField::new("sku", Problem::TooLong { max: Self::MAX_CHARS }));
