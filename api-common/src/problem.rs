@@ -128,6 +128,32 @@ impl ProblemResponse {
     }
 }
 
+/// `From<ProblemResponse>` for one operation's response enum, whose
+/// variants (named as [`ProblemResponse`]'s, plus `Internal`) are the
+/// statuses that operation documents. A problem it does not document is a
+/// bug: logged, and answered as its 500. With `; Unavailable` the enum has
+/// `Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32)`.
+#[macro_export]
+macro_rules! problem_answers {
+    ($answer:ty: $($variant:ident),* $(; $unavailable:ident)?) => {
+        impl From<$crate::problem::ProblemResponse> for $answer {
+            #[allow(unreachable_patterns)]
+            fn from(problem: $crate::problem::ProblemResponse) -> Self {
+                use $crate::problem::ProblemResponse as P;
+                match problem {
+                    $(P::$variant(body) => Self::$variant(body),)*
+                    $(P::Unavailable(body, retry) => Self::$unavailable(body, retry.unwrap_or(1)),)?
+                    P::Internal(body) => Self::Internal(body),
+                    other => Self::from(P::internal(format_args!(
+                        "{} does not document {other:?}",
+                        stringify!($answer)
+                    ))),
+                }
+            }
+        }
+    };
+}
+
 /// An error followed by each of its sources, `: `-separated: what a log
 /// needs to find the cause, which an error's own message often leaves out.
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));

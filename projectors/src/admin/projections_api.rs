@@ -1,8 +1,12 @@
 use api_common::bearer::BearerAuth;
-use api_common::problem::ProblemResponse;
+use std::borrow::Cow;
+
+use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 
 use super::Projectors;
@@ -25,8 +29,7 @@ struct Projections {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 struct ProjectionStatus {
-    /// `catalog`, `users` or `orders`.
-    name: String,
+    name: ProjectionName,
     /// The position of the last event it applied; absent before its first
     /// batch.
     position: Option<String>,
@@ -35,10 +38,10 @@ struct ProjectionStatus {
     /// The projector instance that runs it (`<pid>-<random>`), while its
     /// lease lasts; absent when no instance runs it.
     held_by: Option<String>,
-    /// The last replay of it this process started.
     replay: Option<Replay>,
 }
 
+/// Where a replay stands.
 #[derive(Enum)]
 #[oai(rename_all = "camelCase")]
 enum ReplayPhase {
@@ -47,6 +50,7 @@ enum ReplayPhase {
     Failed,
 }
 
+/// The last replay of a projection this process started.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 struct Replay {
@@ -84,12 +88,95 @@ impl From<ReplayState> for Replay {
     }
 }
 
+/// A projection's name: one of the projections this build runs, listed in
+/// the schema from the list the replay looks names up in. Another name in
+/// the path is a resource that does not exist: 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProjectionName(String);
+
+impl Type for ProjectionName {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "ProjectionName".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            enum_items: crate::all().iter().map(|p| p.name().into()).collect(),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for ProjectionName {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ParseFromJSON for ProjectionName {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(name)) => Ok(Self(name)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for ProjectionName {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(self.0.clone().into())
+    }
+}
+
+#[derive(ApiResponse)]
+enum ListResponse {
+    /// Every projection, and the head of the log.
+    #[oai(status = 200)]
+    Ok(Json<Projections>),
+    /// Something failed on our side.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The event store or the views database does not answer: retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
+}
+api_common::problem_answers!(ListResponse: ; Unavailable);
+
 #[derive(ApiResponse)]
 enum ReplayResponse {
     /// The replay has started; `GET /projections` shows how it goes.
     #[oai(status = 202)]
     Started(Json<Replay>),
+    /// No projection has that name.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's user is not an admin.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// A replay of that projection is running already.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Something failed on our side.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
 }
+api_common::problem_answers!(ReplayResponse: Unauthorized, Forbidden, NotFound, Conflict);
 
 pub struct ProjectionsApi;
 
@@ -103,46 +190,10 @@ impl ProjectionsApi {
         operation_id = "listProjections",
         tag = "Tag::Projections"
     )]
-    async fn list(&self, projectors: Data<&Projectors>) -> Result<Json<Projections>, ProblemResponse> {
-        let unavailable = |what: &str, error: &dyn std::fmt::Display| {
-            tracing::warn!(%error, "{what} unavailable");
-            ProblemResponse::unavailable("unavailable", format!("the {what} does not answer"), 1)
-        };
-        let head = projectors
-            .store
-            .head()
+    async fn list(&self, projectors: Data<&Projectors>) -> ListResponse {
+        projections(&projectors)
             .await
-            .map_err(|e| unavailable("event store", &e))?;
-        let checkpoints = views::checkpoint::all(&projectors.db)
-            .await
-            .map_err(|e| unavailable("views database", &e))?;
-        let leases = crate::lease::all(&projectors.db)
-            .await
-            .map_err(|e| unavailable("views database", &e))?;
-        let projections = crate::all()
-            .iter()
-            .map(|projection| {
-                let name = projection.name();
-                let position = checkpoints
-                    .iter()
-                    .find(|(projection, _)| projection == name)
-                    .map(|(_, position)| *position);
-                ProjectionStatus {
-                    name: name.to_owned(),
-                    position: position.map(|p| p.to_string()),
-                    caught_up: head.is_none_or(|head| position.is_some_and(|p| p >= head)),
-                    held_by: leases
-                        .iter()
-                        .find(|lease| lease.projection == name && lease.expires_at > chrono::Utc::now())
-                        .map(|lease| lease.holder.clone()),
-                    replay: projectors.replays.state(name).map(Replay::from),
-                }
-            })
-            .collect();
-        Ok(Json(Projections {
-            head: head.map(|p| p.to_string()),
-            projections,
-        }))
+            .map_or_else(Into::into, |p| ListResponse::Ok(Json(p)))
     }
 
     /// Admins: rebuild a projection from the start of the log. Its old rows
@@ -157,27 +208,67 @@ impl ProjectionsApi {
         &self,
         auth: BearerAuth,
         projectors: Data<&Projectors>,
-        name: Path<String>,
-    ) -> Result<ReplayResponse, ProblemResponse> {
+        name: Path<ProjectionName>,
+    ) -> ReplayResponse {
         if !auth.is_admin() {
-            return Err(ProblemResponse::forbidden("only admins may replay projections"));
+            return ProblemResponse::forbidden("only admins may replay projections").into();
         }
-        let projection = crate::named(&name.0).ok_or_else(|| {
+        let Some(projection) = crate::named(&name.0.0) else {
             let names: Vec<_> = crate::all().iter().map(|p| p.name()).collect();
-            ProblemResponse::not_found(format!(
-                "no projection called {:?}: there are {}",
-                name.0,
-                names.join(", ")
-            ))
-        })?;
-        let started = projectors
-            .replays
-            .start(
-                std::sync::Arc::clone(&projectors.store),
-                projectors.db.clone(),
-                projection,
-            )
-            .map_err(|error| ProblemResponse::conflict("replay-running", error.to_string()))?;
-        Ok(ReplayResponse::Started(Json(started.into())))
+            let detail = format!("no projection called {:?}: there are {}", name.0.0, names.join(", "));
+            return ProblemResponse::not_found(detail).into();
+        };
+        let started = projectors.replays.start(
+            std::sync::Arc::clone(&projectors.store),
+            projectors.db.clone(),
+            projection,
+        );
+        match started {
+            Ok(started) => ReplayResponse::Started(Json(started.into())),
+            Err(error) => ProblemResponse::conflict("replay-running", error.to_string()).into(),
+        }
     }
+}
+
+/// Every projection's checkpoint, lease and last replay, against the head.
+async fn projections(projectors: &Projectors) -> Result<Projections, ProblemResponse> {
+    let unavailable = |what: &str, error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "{what} unavailable");
+        ProblemResponse::unavailable("unavailable", format!("the {what} does not answer"), 1)
+    };
+    let head = projectors
+        .store
+        .head()
+        .await
+        .map_err(|e| unavailable("event store", &e))?;
+    let checkpoints = views::checkpoint::all(&projectors.db)
+        .await
+        .map_err(|e| unavailable("views database", &e))?;
+    let leases = crate::lease::all(&projectors.db)
+        .await
+        .map_err(|e| unavailable("views database", &e))?;
+    let projections = crate::all()
+        .iter()
+        .map(|projection| {
+            let name = projection.name();
+            let position = checkpoints
+                .iter()
+                .find(|(projection, _)| projection == name)
+                .map(|(_, position)| *position);
+            ProjectionStatus {
+                name: ProjectionName(name.to_owned()),
+                position: position.map(|p| p.to_string()),
+                caught_up: head.is_none_or(|head| position.is_some_and(|p| p >= head)),
+                held_by: leases
+                    .iter()
+                    .find(|lease| lease.projection == name && lease.expires_at > chrono::Utc::now())
+                    .map(|lease| lease.holder.clone()),
+                replay: projectors.replays.state(name).map(Replay::from),
+            }
+        })
+        .collect();
+    Ok(Projections {
+        head: head.map(|p| p.to_string()),
+        projections,
+    })
 }

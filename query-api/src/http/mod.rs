@@ -12,13 +12,12 @@ use std::sync::Arc;
 
 use api_common::health::{HealthApi, ReadinessCheck};
 use api_common::problem::ProblemResponse;
-use domain::Position;
-use domain::validation::{InvalidField, Problem};
 use poem::{Endpoint, EndpointExt};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 
 use crate::freshness::{Freshness, FreshnessError};
+use paging::MinPosition;
 
 /// Everything the reads need; the operations take it from the request
 /// (`Data`), so the API structs hold nothing.
@@ -67,32 +66,16 @@ pub fn routes(views: Views, verifier: Arc<api_common::verifier::Verifier>) -> im
     api_common::routes::routes("query-api", service(), 16 * 1024, verifier, ready).data(views)
 }
 
-/// The position a read must reflect: `minPosition`, else `X-Min-Position`.
-fn wanted_position(query: Option<&str>, header: Option<&str>) -> Result<Option<Position>, ProblemResponse> {
-    let (field, raw) = match (query, header) {
-        (Some(raw), _) => ("minPosition", raw),
-        (None, Some(raw)) => ("X-Min-Position", raw),
-        (None, None) => return Ok(None),
-    };
-    raw.parse::<Position>().map(Some).map_err(|_| {
-        ProblemResponse::invalid(&InvalidField::new(
-            field,
-            Problem::Malformed {
-                what: "position (a number, or commit/prepare)",
-            },
-        ))
-    })
-}
-
-/// Waits until `projections` reflect the wanted position; the position
-/// they reflect, as text for `X-Position`.
+/// Waits until `projections` reflect the wanted position (`minPosition`,
+/// else `X-Min-Position`); the position they reflect, as text for
+/// `X-Position`.
 async fn reflected(
     freshness: &Freshness,
     projections: &[&str],
-    query: Option<&str>,
-    header: Option<&str>,
+    query: Option<MinPosition>,
+    header: Option<MinPosition>,
 ) -> Result<String, ProblemResponse> {
-    let wanted = wanted_position(query, header)?;
+    let wanted = query.or(header).map(|MinPosition(position)| position);
     match freshness.reached(projections, wanted).await {
         Ok(position) => Ok(position.to_string()),
         Err(FreshnessError::NotYet { wanted }) => Err(ProblemResponse::unavailable(
@@ -105,12 +88,6 @@ async fn reflected(
 
 fn money(minor: i64) -> String {
     domain::money::Money::from_minor_units(minor.max(0) as u64).to_string()
-}
-
-/// The `id` path segment as a UUID.
-fn path_id(id: &str) -> Result<uuid::Uuid, ProblemResponse> {
-    uuid::Uuid::parse_str(id)
-        .map_err(|_| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
 }
 
 #[cfg(test)]

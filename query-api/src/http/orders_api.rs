@@ -1,18 +1,18 @@
 use api_common::bearer::BearerAuth;
 use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
-use api_common::problem::ProblemResponse;
+use api_common::problem::{Problem, ProblemResponse};
 use domain::order::{LineFailure, UnknownStatus};
-use domain::validation::{InvalidField, Problem};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
-use super::{Views, money, paging, path_id, reflected};
+use super::paging::{Limit, MinPosition, OrdersCursor};
+use super::{Views, money, reflected};
 
 const READS: &[&str] = &[views::projections::ORDERS];
 
@@ -150,29 +150,55 @@ enum ListResponse {
     /// A page of your orders.
     #[oai(status = 200)]
     Ok(Json<OrderPage>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The views failed to answer, or hold an order this build cannot read.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The orders view has not reached `minPosition` within the wait:
+    /// retry after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
+api_common::problem_answers!(ListResponse: BadRequest, Unauthorized; Unavailable);
 
 #[derive(ApiResponse)]
 enum DetailResponse {
     /// The order.
     #[oai(status = 200)]
     Ok(Json<OrderDetail>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No such order, or not yours.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The views failed to answer, or hold an order this build cannot read.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The orders view has not reached `minPosition` within the wait:
+    /// retry after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
+api_common::problem_answers!(DetailResponse: BadRequest, Unauthorized, NotFound; Unavailable);
 
 pub struct OrdersApi;
 
 /// A cursor names the last order of a page: its time and id.
-fn cursor_key(row: &orders::Model) -> String {
-    format!("{}|{}", row.placed_at.to_rfc3339(), row.order_id)
-}
-
-fn parse_cursor(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, Uuid), ProblemResponse> {
-    let malformed = || ProblemResponse::invalid(&InvalidField::new("cursor", Problem::Malformed { what: "cursor" }));
-    let key = paging::decode_cursor(cursor)?;
-    let (at, id) = key.split_once('|').ok_or_else(malformed)?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| malformed())?;
-    let id = Uuid::parse_str(id).map_err(|_| malformed())?;
-    Ok((at.with_timezone(&chrono::Utc), id))
+fn cursor_of(row: &orders::Model) -> String {
+    OrdersCursor {
+        placed_at: row.placed_at,
+        order_id: row.order_id,
+    }
+    .encode()
 }
 
 #[OpenApi]
@@ -188,54 +214,36 @@ impl OrdersApi {
         &self,
         state: Data<&Views>,
         auth: BearerAuth,
-        /// 1 to 100, default 20.
-        limit: Query<Option<i64>>,
+        /// How many orders a page holds.
+        limit: Query<Option<Limit>>,
         /// From a previous page's `nextCursor`.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<OrdersCursor>>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
-        min_position: Query<Option<String>>,
-        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
-    ) -> Result<ListResponse, ProblemResponse> {
-        let limit = paging::limit(limit.0)?;
-        let after = cursor.0.as_deref().map(parse_cursor).transpose()?;
-        let position = reflected(
-            &state.freshness,
-            READS,
-            min_position.as_deref(),
-            min_position_header.as_deref(),
-        )
-        .await?;
-        let mut query = orders::Entity::find()
-            .filter(orders::Column::CustomerId.eq(auth.0.sub))
-            .order_by_desc(orders::Column::PlacedAt)
-            .order_by_desc(orders::Column::OrderId);
-        if let Some((at, id)) = after {
-            query = query.filter(
-                Condition::any().add(orders::Column::PlacedAt.lt(at)).add(
-                    Condition::all()
-                        .add(orders::Column::PlacedAt.eq(at))
-                        .add(orders::Column::OrderId.lt(id)),
-                ),
-            );
-        }
-        let mut rows = query
-            .limit(limit + 1)
-            .all(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|row| paging::encode_cursor(&cursor_key(row))))
-            .flatten();
-        Ok(ListResponse::Ok(
-            Json(OrderPage {
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> ListResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            let Limit(limit) = limit.0.unwrap_or_default();
+            let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
+            let mut rows = page_of(auth.0.sub, cursor.0)
+                .limit(limit + 1)
+                .all(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?;
+            let more = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            let next_cursor = more.then(|| rows.last().map(cursor_of)).flatten();
+            let page = OrderPage {
                 items: rows.iter().map(OrderSummary::try_from).collect::<Result<_, _>>()?,
                 next_cursor,
-            }),
-            position,
-        ))
+            };
+            Ok(ListResponse::Ok(Json(page), position))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
     }
 
     /// One of your orders (any order, for admins). Another customer's order
@@ -246,68 +254,88 @@ impl OrdersApi {
         state: Data<&Views>,
         auth: BearerAuth,
         /// The order id (a UUID).
-        id: Path<String>,
+        id: Path<Uuid>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
-        min_position: Query<Option<String>>,
-        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
-    ) -> Result<DetailResponse, ProblemResponse> {
-        let id = path_id(&id)?;
-        let position = reflected(
-            &state.freshness,
-            READS,
-            min_position.as_deref(),
-            min_position_header.as_deref(),
-        )
-        .await?;
-        let row = orders::Entity::find_by_id(id)
-            .one(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?
-            .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
-            .ok_or_else(|| ProblemResponse::not_found("no such order"))?;
-        let lines = order_lines::Entity::find()
-            .filter(order_lines::Column::OrderId.eq(id))
-            .order_by_asc(order_lines::Column::LineNo)
-            .all(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?;
-        let (status, payment_status) = statuses(&row)?;
-        let failures = failures(&row)?;
-        let detail = OrderDetail {
-            order_id: row.order_id,
-            customer_id: row.customer_id,
-            status,
-            payment_status,
-            total: row.total_minor.map(money),
-            lines: lines
-                .into_iter()
-                .map(|line| Line {
-                    product_id: line.product_id,
-                    quantity: line.quantity,
-                    sku: line.sku,
-                    name: line.name,
-                    unit_price: line.unit_price_minor.map(money),
-                    line_total: line.line_total_minor.map(money),
-                })
-                .collect(),
-            customer: Contact {
-                name: row.customer_name,
-                email: row.customer_email,
-                phone: row.customer_phone,
-            },
-            shipping: Shipping {
-                address: row.address,
-                city: row.city,
-                state: row.state,
-                country: row.country,
-                postal_code: row.postal_code,
-            },
-            failures,
-            cancel_reason: row.cancel_reason,
-            placed_at: row.placed_at,
-            updated_at: row.updated_at,
-        };
-        Ok(DetailResponse::Ok(Json(detail), position))
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> DetailResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
+            let row = orders::Entity::find_by_id(id.0)
+                .one(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?
+                .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
+                .ok_or_else(|| ProblemResponse::not_found("no such order"))?;
+            let lines = order_lines::Entity::find()
+                .filter(order_lines::Column::OrderId.eq(id.0))
+                .order_by_asc(order_lines::Column::LineNo)
+                .all(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?;
+            Ok(DetailResponse::Ok(Json(detail_of(row, lines)?), position))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
     }
+}
+
+/// The customer's orders, newest first, after the cursor's.
+fn page_of(customer: Uuid, after: Option<OrdersCursor>) -> Select<orders::Entity> {
+    let query = orders::Entity::find()
+        .filter(orders::Column::CustomerId.eq(customer))
+        .order_by_desc(orders::Column::PlacedAt)
+        .order_by_desc(orders::Column::OrderId);
+    match after {
+        None => query,
+        Some(OrdersCursor { placed_at, order_id }) => query.filter(
+            Condition::any().add(orders::Column::PlacedAt.lt(placed_at)).add(
+                Condition::all()
+                    .add(orders::Column::PlacedAt.eq(placed_at))
+                    .add(orders::Column::OrderId.lt(order_id)),
+            ),
+        ),
+    }
+}
+
+fn detail_of(row: orders::Model, lines: Vec<order_lines::Model>) -> Result<OrderDetail, ProblemResponse> {
+    let (status, payment_status) = statuses(&row)?;
+    let failures = failures(&row)?;
+    Ok(OrderDetail {
+        order_id: row.order_id,
+        customer_id: row.customer_id,
+        status,
+        payment_status,
+        total: row.total_minor.map(money),
+        lines: lines
+            .into_iter()
+            .map(|line| Line {
+                product_id: line.product_id,
+                quantity: line.quantity,
+                sku: line.sku,
+                name: line.name,
+                unit_price: line.unit_price_minor.map(money),
+                line_total: line.line_total_minor.map(money),
+            })
+            .collect(),
+        customer: Contact {
+            name: row.customer_name,
+            email: row.customer_email,
+            phone: row.customer_phone,
+        },
+        shipping: Shipping {
+            address: row.address,
+            city: row.city,
+            state: row.state,
+            country: row.country,
+            postal_code: row.postal_code,
+        },
+        failures,
+        cancel_reason: row.cancel_reason,
+        placed_at: row.placed_at,
+        updated_at: row.updated_at,
+    })
 }

@@ -1,15 +1,15 @@
-use api_common::problem::ProblemResponse;
-use domain::product::Sku;
+use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
-use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 use views::tables::products;
 
-use super::{Views, money, paging, path_id, reflected};
+use super::paging::{Limit, MinPosition, Offset, SkuParam};
+use super::{Views, money, reflected};
 
 const READS: &[&str] = &[views::projections::CATALOG];
 
@@ -59,14 +59,40 @@ enum ListResponse {
     /// A page of products, by SKU.
     #[oai(status = 200)]
     Ok(Json<ProductPage>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`), or both `offset` and
+    /// `cursor` were given.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The catalog failed to answer.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The catalog has not reached `minPosition` within the wait: retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
+api_common::problem_answers!(ListResponse: BadRequest; Unavailable);
 
 #[derive(ApiResponse)]
 enum GetResponse {
     /// The product.
     #[oai(status = 200)]
     Ok(Json<Product>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No such product.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The catalog failed to answer.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The catalog has not reached `minPosition` within the wait: retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
+api_common::problem_answers!(GetResponse: BadRequest, NotFound; Unavailable);
 
 pub struct ProductsApi;
 
@@ -86,7 +112,8 @@ fn contains_pattern(fragment: &str) -> String {
 #[OpenApi]
 impl ProductsApi {
     /// List products in SKU order, filtered by exact SKU or by a fragment of
-    /// the name (case-insensitive); paged by `cursor` or by `offset`.
+    /// the name (case-insensitive); paged by `cursor` (the SKU a page ended
+    /// with) or by `offset` (with a `cursor`: skipped after it).
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/products",
@@ -97,70 +124,44 @@ impl ProductsApi {
     async fn list(
         &self,
         state: Data<&Views>,
-        /// 1 to 100, default 20.
-        limit: Query<Option<i64>>,
-        /// Products to skip (not with `cursor`).
-        offset: Query<Option<i64>>,
+        /// How many products a page holds.
+        limit: Query<Option<Limit>>,
+        /// Products to skip (after `cursor`, when given).
+        offset: Query<Option<Offset>>,
         /// From a previous page's `nextCursor`.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<SkuParam>>,
         /// An exact SKU (case-insensitive).
-        sku: Query<Option<String>>,
+        sku: Query<Option<SkuParam>>,
         /// A fragment of the name (case-insensitive).
         name: Query<Option<String>>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
-        min_position: Query<Option<String>>,
-        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
-    ) -> Result<ListResponse, ProblemResponse> {
-        let limit = paging::limit(limit.0)?;
-        let offset = paging::offset(offset.0)?;
-        if offset > 0 && cursor.0.is_some() {
-            return Err(ProblemResponse::invalid(&domain::validation::InvalidField::new(
-                "offset",
-                domain::validation::Problem::Malformed {
-                    what: "page position: use either offset or cursor",
-                },
-            )));
-        }
-        let position = reflected(
-            &state.freshness,
-            READS,
-            min_position.as_deref(),
-            min_position_header.as_deref(),
-        )
-        .await?;
-        let mut query = products::Entity::find().order_by_asc(products::Column::Sku);
-        if let Some(sku) = sku.0.as_deref() {
-            let sku = Sku::parse(sku).map_err(|e| ProblemResponse::invalid(&e))?;
-            query = query.filter(products::Column::Sku.eq(sku.as_str()));
-        }
-        if let Some(fragment) = name.0.as_deref().filter(|f| !f.is_empty()) {
-            query = query.filter(
-                Expr::expr(Func::lower(Expr::col(products::Column::Name)))
-                    .like(LikeExpr::new(contains_pattern(fragment)).escape('\\')),
-            );
-        }
-        if let Some(cursor) = cursor.0.as_deref() {
-            query = query.filter(products::Column::Sku.gt(paging::decode_cursor(cursor)?));
-        }
-        let mut rows = query
-            .offset(offset)
-            .limit(limit + 1)
-            .all(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|row| paging::encode_cursor(&row.sku)))
-            .flatten();
-        Ok(ListResponse::Ok(
-            Json(ProductPage {
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> ListResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            let Limit(limit) = limit.0.unwrap_or_default();
+            let Offset(offset) = offset.0.unwrap_or_default();
+            let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
+            let mut rows = filtered(sku.0.as_ref(), name.0.as_deref(), cursor.0.as_ref())
+                .offset(offset)
+                .limit(limit + 1)
+                .all(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?;
+            let more = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            let next_cursor = more.then(|| rows.last().map(|row| row.sku.clone())).flatten();
+            let page = ProductPage {
                 items: rows.into_iter().map(Product::from).collect(),
                 next_cursor,
-            }),
-            position,
-        ))
+            };
+            Ok(ListResponse::Ok(Json(page), position))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
     }
 
     /// One product.
@@ -174,27 +175,45 @@ impl ProductsApi {
         &self,
         state: Data<&Views>,
         /// The product id (a UUID).
-        id: Path<String>,
+        id: Path<Uuid>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
-        min_position: Query<Option<String>>,
-        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
-    ) -> Result<GetResponse, ProblemResponse> {
-        let id = path_id(&id)?;
-        let position = reflected(
-            &state.freshness,
-            READS,
-            min_position.as_deref(),
-            min_position_header.as_deref(),
-        )
-        .await?;
-        let row = products::Entity::find_by_id(id)
-            .one(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?
-            .ok_or_else(|| ProblemResponse::not_found("no such product"))?;
-        Ok(GetResponse::Ok(Json(row.into()), position))
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> GetResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
+            let row = products::Entity::find_by_id(id.0)
+                .one(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?
+                .ok_or_else(|| ProblemResponse::not_found("no such product"))?;
+            Ok(GetResponse::Ok(Json(row.into()), position))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
     }
+}
+
+/// The products matching an exact SKU and a name fragment, in SKU order,
+/// after the SKU `after`.
+fn filtered(sku: Option<&SkuParam>, name: Option<&str>, after: Option<&SkuParam>) -> Select<products::Entity> {
+    let mut query = products::Entity::find().order_by_asc(products::Column::Sku);
+    if let Some(SkuParam(sku)) = sku {
+        query = query.filter(products::Column::Sku.eq(sku.as_str()));
+    }
+    if let Some(fragment) = name.filter(|f| !f.is_empty()) {
+        query = query.filter(
+            Expr::expr(Func::lower(Expr::col(products::Column::Name)))
+                .like(LikeExpr::new(contains_pattern(fragment)).escape('\\')),
+        );
+    }
+    if let Some(SkuParam(after)) = after {
+        query = query.filter(products::Column::Sku.gt(after.as_str()));
+    }
+    query
 }
 
 #[cfg(test)]

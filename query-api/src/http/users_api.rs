@@ -1,5 +1,5 @@
 use api_common::bearer::BearerAuth;
-use api_common::problem::ProblemResponse;
+use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
@@ -8,6 +8,7 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 use views::tables::users;
 
+use super::paging::MinPosition;
 use super::{Views, reflected};
 
 #[derive(Tags)]
@@ -32,7 +33,24 @@ enum ProfileResponse {
     /// Your profile.
     #[oai(status = 200)]
     Ok(Json<Profile>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No profile yet: pass the registration's position as `minPosition`.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The views failed to answer.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The users view has not reached `minPosition` within the wait: retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
+api_common::problem_answers!(ProfileResponse: BadRequest, Unauthorized, NotFound; Unavailable);
 
 pub struct UsersApi;
 
@@ -46,32 +64,38 @@ impl UsersApi {
         auth: BearerAuth,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
-        min_position: Query<Option<String>>,
-        #[oai(name = "X-Min-Position")] min_position_header: Header<Option<String>>,
-    ) -> Result<ProfileResponse, ProblemResponse> {
-        let position = reflected(
-            &state.freshness,
-            &[views::projections::USERS],
-            min_position.as_deref(),
-            min_position_header.as_deref(),
-        )
-        .await?;
-        let row = users::Entity::find_by_id(auth.0.sub)
-            .one(&state.db)
-            .await
-            .map_err(ProblemResponse::internal)?
-            .ok_or_else(|| {
-                ProblemResponse::not_found("no profile yet; pass the registration's position as minPosition")
-            })?;
-        Ok(ProfileResponse::Ok(
-            Json(Profile {
-                user_id: row.user_id,
-                username: row.username,
-                display_name: row.display_name,
-                role: row.role,
-                registered_at: row.registered_at,
-            }),
-            position,
-        ))
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> ProfileResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            let position = reflected(
+                &state.freshness,
+                &[views::projections::USERS],
+                min_position.0,
+                min_position_header.0,
+            )
+            .await?;
+            let row = users::Entity::find_by_id(auth.0.sub)
+                .one(&state.db)
+                .await
+                .map_err(ProblemResponse::internal)?
+                .ok_or_else(|| {
+                    ProblemResponse::not_found("no profile yet; pass the registration's position as minPosition")
+                })?;
+            Ok(ProfileResponse::Ok(
+                Json(Profile {
+                    user_id: row.user_id,
+                    username: row.username,
+                    display_name: row.display_name,
+                    role: row.role,
+                    registered_at: row.registered_at,
+                }),
+                position,
+            ))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
     }
 }
