@@ -67,9 +67,7 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
             serde_json::from_slice(&data).map_err(|e| poem_openapi::error::ParseRequestPayloadError {
                 reason: format!("the body is not valid JSON: {e}"),
             })?;
-        let mut registry = Registry::new();
-        T::register(&mut registry);
-        check(&registry, &T::schema_ref(), &value, "")?;
+        validate::<T>(&value)?;
         T::parse_from_json(Some(value)).map(Self).map_err(|e| {
             poem_openapi::error::ParseRequestPayloadError {
                 reason: e.into_message(),
@@ -80,6 +78,14 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
+
+/// Checks `value` against `T`'s schema as [`JsonBody`] does before parsing
+/// it: what the document says of `T` is what is enforced.
+pub fn validate<T: Type>(value: &Value) -> Result<(), InvalidBody> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    check(&registry, &T::schema_ref(), value, "")
+}
 
 fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
@@ -218,4 +224,21 @@ fn matches(pattern: &str, text: &str) -> bool {
         }
     };
     Validator::<&str>::check(&Pattern::new(pattern), &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_anywhere_as_json_schema_says() {
+        assert!(matches("^[^\\x00-\\x1f]*$", "a"));
+        assert!(matches("^[^\\sa]*b", "b"));
+        assert!(matches(
+            "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+            "a"
+        ));
+        assert!(matches("b", "abc"));
+        assert!(!matches("^b", "abc"));
+    }
 }

@@ -184,3 +184,182 @@ where
         schema.max_items = Some(OrderLines::MAX_LINES);
     }
 }
+
+/// The schemas and the domain's parsers agree: a value the schema accepts
+/// the domain accepts, and the other way round (except where the schema is
+/// deliberately stricter: leading zeros, padding that trimming removes).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api_common::json_body::validate;
+    use domain::order::{Customer, ShippingAddress};
+    use serde_json::json;
+
+    fn agree<S: Spec>(name: &str, samples: &[Value], domain: impl Fn(&Value) -> bool) {
+        for sample in samples {
+            let schema = validate::<Field<S>>(sample);
+            assert_eq!(schema.is_ok(), domain(sample), "{name}: {sample} (schema: {schema:?})");
+        }
+    }
+
+    fn strings(samples: &[&str]) -> Vec<Value> {
+        samples.iter().map(|s| json!(s)).collect()
+    }
+
+    fn text_of(value: &Value) -> &str {
+        value.as_str().expect("a string sample")
+    }
+
+    #[test]
+    fn names_and_texts() {
+        let long = |n: usize| "é".repeat(n);
+        let samples = |max: usize| {
+            let mut samples = strings(&["", " ", "\t", "a", "a b", "a\u{0}b", "a\u{85}b", "x\u{7f}y"]);
+            samples.extend([json!(long(max)), json!(long(max + 1))]);
+            samples
+        };
+        let ok = |parse: fn(&str) -> bool| move |v: &Value| parse(text_of(v));
+        agree::<DisplayNameSpec>("displayName", &samples(64), ok(|s| DisplayName::parse(s).is_ok()));
+        agree::<ProductNameSpec>("name", &samples(200), ok(|s| ProductName::parse(s).is_ok()));
+        agree::<CustomerNameSpec>("customer.name", &samples(100), ok(|s| CustomerName::parse(s).is_ok()));
+        agree::<AddressSpec>("address", &samples(200), ok(|s| StreetAddress::parse(s).is_ok()));
+        agree::<CitySpec>("city", &samples(100), ok(|s| City::parse(s).is_ok()));
+        agree::<RegionSpec>("state", &samples(100), ok(|s| Region::parse(s).is_ok()));
+        agree::<CountrySpec>("country", &samples(100), ok(|s| Country::parse(s).is_ok()));
+        agree::<ReasonSpec>("reason", &samples(500), ok(|s| Reason::parse(s).is_ok()));
+    }
+
+    #[test]
+    fn usernames_passwords_and_skus() {
+        let mut samples = strings(&["", "a", "ab", "abc", "ABC.d_e-f", "abc!", "ab c", "ééé", "a\u{0}c"]);
+        samples.extend([
+            json!("a".repeat(32)),
+            json!("a".repeat(33)),
+            json!("A".repeat(64)),
+            json!("A".repeat(65)),
+        ]);
+        agree::<UsernameSpec>("username", &samples, |v| Username::parse(text_of(v)).is_ok());
+        agree::<SkuSpec>("sku", &samples, |v| Sku::parse(text_of(v)).is_ok());
+        let passwords = [
+            json!("1234567"),
+            json!("12345678"),
+            json!("é".repeat(128)),
+            json!("é".repeat(129)),
+        ];
+        agree::<PasswordSpec>("password", &passwords, |v| Password::parse(text_of(v)).is_ok());
+    }
+
+    #[test]
+    fn prices() {
+        let samples = strings(&[
+            "0",
+            "0.0",
+            "0.00",
+            "0.01",
+            "0.1",
+            "0.10",
+            "0.5",
+            "1",
+            "1.",
+            ".5",
+            "1.5",
+            "1.55",
+            "1.555",
+            "199.50",
+            "999999999.99",
+            "1000000000",
+            "1000000000.0",
+            "1000000000.00",
+            "1000000000.01",
+            "1000000001",
+            "9999999999",
+            "-1",
+            "1e3",
+            " 1",
+            "1,50",
+            "",
+        ]);
+        agree::<PriceSpec>("price", &samples, |v| Price::parse_decimal(text_of(v)).is_ok());
+    }
+
+    #[test]
+    fn counts() {
+        let max = i64::from(StockLevel::MAX);
+        let samples: Vec<Value> = [i64::MIN, -1, 0, 1, 999, 1000, 1001, max, max + 1]
+            .map(|n| json!(n))
+            .into();
+        let int = |v: &Value| v.as_i64().expect("an integer sample");
+        agree::<QuantitySpec>("quantity", &samples, |v| Quantity::parse_field("q", int(v)).is_ok());
+        agree::<StockSpec>("stock", &samples, |v| StockLevel::parse_field("s", int(v)).is_ok());
+        agree::<RestockSpec>("restock", &samples, |v| {
+            RestockQuantity::parse_field("r", int(v)).is_ok()
+        });
+        let lines = |n: usize| json!(vec![json!({"productId": "p", "quantity": 1}); n]);
+        for (n, ok) in [(0, false), (1, true), (50, true), (51, false)] {
+            assert_eq!(validate::<Field<LinesSpec<Value>>>(&lines(n)).is_ok(), ok, "{n} lines");
+        }
+    }
+
+    #[test]
+    fn contacts() {
+        let emails = strings(&[
+            "a@b.c",
+            "ab",
+            "a@b",
+            "@b.c",
+            "a@.b",
+            "a@b.",
+            "a b@c.d",
+            "a@b@c.d",
+            "a@b..c",
+            "é@ü.de",
+            "a\u{1}@b.c",
+        ]);
+        let phone = "+66 81 234 5678";
+        agree::<EmailSpec>("email", &emails, |v| {
+            Customer::parse(None, Some(text_of(v)), phone).is_ok()
+        });
+        let phones = strings(&[
+            "1234567",
+            "123456",
+            phone,
+            "(02) 123-4567",
+            "12345678901234567890",
+            "123456789012345678901",
+            "abc1234567",
+            "+-() 123456",
+            "123\t4567",
+            "",
+        ]);
+        agree::<PhoneSpec>("phone", &phones, |v| Customer::parse(None, None, text_of(v)).is_ok());
+        let codes = strings(&[
+            "12",
+            "1",
+            "a b",
+            "ab-12",
+            "a_b",
+            "1234567890123",
+            "123456789012",
+            "  ",
+            "1 ",
+            "ü1",
+        ]);
+        agree::<PostalCodeSpec>("postalCode", &codes, |v| {
+            ShippingAddress::parse("1 Main St", "Bangkok", "Bangkok", "Thailand", text_of(v)).is_ok()
+        });
+    }
+
+    #[test]
+    fn ids_as_the_path_takes_them() {
+        let id = "0192f5c4-1d2e-7a3b-8c4d-5e6f7a8b9c0d";
+        let samples = strings(&[
+            id,
+            &id.to_uppercase(),
+            &id.replace('-', ""),
+            &format!("{{{id}}}"),
+            "nope",
+            "",
+        ]);
+        agree::<UuidSpec>("id", &samples, |v| super::super::request::path_id(text_of(v)).is_ok());
+    }
+}
