@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
-/// The largest offset: the largest integer a JSON number carries exactly,
-/// so no client rounds it into something else.
-pub const MAX_OFFSET: u64 = (1 << 53) - 1;
+/// The largest offset: far past any catalog, and a 32-bit integer, which
+/// every client and JSON parser holds exactly.
+pub const MAX_OFFSET: u64 = i32::MAX as u64;
 /// Digits of each part of a position: 19 always fit the 64 bits a part has.
 pub const POSITION_DIGITS: usize = 19;
 /// Digits of the seconds in an orders cursor (up to year 5000 and more).
@@ -63,7 +63,7 @@ fn integer(minimum: u64, maximum: u64, default: Option<u64>) -> MetaSchema {
         minimum: Some(minimum as f64),
         maximum: Some(maximum as f64),
         default: default.map(Into::into),
-        ..MetaSchema::new_with_format("integer", "int64")
+        ..MetaSchema::new_with_format("integer", "int32")
     }
 }
 
