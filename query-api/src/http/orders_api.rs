@@ -170,7 +170,7 @@ api_common::problem_answers!(ListResponse: BadRequest, Unauthorized; Unavailable
 enum DetailResponse {
     /// The order.
     #[oai(status = 200)]
-    Ok(Json<OrderDetail>, #[oai(header = "X-Position")] String),
+    Ok(Json<Box<OrderDetail>>, #[oai(header = "X-Position")] String),
     /// A parameter is invalid (named in `field`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -276,7 +276,7 @@ impl OrdersApi {
                 .all(&state.db)
                 .await
                 .map_err(ProblemResponse::internal)?;
-            Ok(DetailResponse::Ok(Json(detail_of(row, lines)?), position))
+            Ok(DetailResponse::Ok(Json(Box::new(detail_of(row, lines)?)), position))
         }
         .await;
         answer.unwrap_or_else(Into::into)
