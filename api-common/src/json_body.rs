@@ -165,9 +165,10 @@ fn check_bounds(schema: &MetaSchema, value: &Value, path: &str) -> Result<(), In
     match value {
         Value::String(text) => check_text(schema, text, path),
         Value::Number(number) => {
-            let number = number.as_f64().unwrap_or(f64::NAN);
-            let below = schema.minimum.is_some_and(|min| !(number >= min));
-            let above = schema.maximum.is_some_and(|max| !(number <= max));
+            // Always a number: serde_json reads no NaN.
+            let number = number.as_f64().unwrap_or_default();
+            let below = schema.minimum.is_some_and(|min| number < min);
+            let above = schema.maximum.is_some_and(|max| number > max);
             if below || above {
                 let bound = |b: Option<f64>| b.map_or_else(|| "any".to_owned(), |b| b.to_string());
                 let (min, max) = (bound(schema.minimum), bound(schema.maximum));

@@ -20,7 +20,7 @@ use crate::order_outcomes::OrderOutcomes;
 
 /// Order ids derived from idempotency keys live in their own namespace.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5d0b_1c3e_7a52_4f0e_9b8e_2f6a_4c11_d003);
-const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
 /// What placing and cancelling fail with. The order aggregate's refusals
 /// say why: `IdTaken` when an `Idempotency-Key` was used for another order,

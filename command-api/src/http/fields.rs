@@ -165,7 +165,12 @@ specs! {
         contact::POSTAL_CODE_PATTERN,
     );
     ReasonSpec: String => |s| text(s, Reason::MIN_CHARS, Reason::MAX_CHARS, Reason::PATTERN);
+    IdempotencyKeySpec: String => |s| text(s, 1, crate::orders::MAX_IDEMPOTENCY_KEY_BYTES, IDEMPOTENCY_KEY_PATTERN);
 }
+
+/// What an `Idempotency-Key` may hold: printable ASCII without spaces (one
+/// byte per character, so its length in bytes is its length in characters).
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]*$";
 
 /// The lines of an order: `OrderLines`' bounds on how many.
 pub enum LinesSpec<T> {

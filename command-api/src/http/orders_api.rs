@@ -12,8 +12,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, ResponseContent, Tags};
 use uuid::Uuid;
 
 use super::fields::{
-    AddressSpec, CitySpec, CountrySpec, CustomerNameSpec, EmailSpec, Field, LinesSpec, PhoneSpec, PostalCodeSpec,
-    QuantitySpec, ReasonSpec, RegionSpec, UuidSpec,
+    AddressSpec, CitySpec, CountrySpec, CustomerNameSpec, EmailSpec, Field, IdempotencyKeySpec, LinesSpec, PhoneSpec,
+    PostalCodeSpec, QuantitySpec, ReasonSpec, RegionSpec, UuidSpec,
 };
 use super::problems;
 use super::request::causation;
@@ -345,13 +345,16 @@ impl OrdersApi {
         orders: Data<&Arc<Orders>>,
         auth: BearerAuth,
         request: &Request,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        /// Names the order: the same key with the same body again answers
+        /// as the first time and places no second order.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<Field<IdempotencyKeySpec>>>,
         body: JsonBody<PlaceOrderRequest>,
     ) -> PlaceOrderResponse {
         let placed = orders
             .place(
                 auth.user_id(),
-                idempotency_key.0.as_deref(),
+                idempotency_key.0.as_ref().map(|key| key.as_str()),
                 body.0.into(),
                 causation(request, Some(auth.0.sub)),
             )

@@ -1,0 +1,201 @@
+//! The OpenAPI document and the server agree: each operation documents
+//! exactly the statuses it answers, and the schemas refuse what the server
+//! refuses.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use test_support::{App, order_body};
+
+fn spec() -> Value {
+    serde_json::from_str(&command_api::http::spec()).unwrap()
+}
+
+/// Every operation: (method, path as the document writes it, its statuses).
+fn operations(spec: &Value) -> Vec<(String, String, BTreeSet<String>)> {
+    let mut operations = Vec::new();
+    for (path, methods) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let statuses = operation["responses"].as_object().unwrap().keys().cloned().collect();
+            operations.push((method.to_uppercase(), path.clone(), statuses));
+        }
+    }
+    operations
+}
+
+fn takes_json(spec: &Value, method: &str, path: &str) -> bool {
+    let operation = &spec["paths"][path][method.to_lowercase()];
+    let content = operation["requestBody"]["content"].as_object();
+    content.is_some_and(|content| content.keys().any(|kind| kind.starts_with("application/json")))
+}
+
+/// The statuses each operation can answer, as read from the code: the
+/// document must list exactly these.
+#[test]
+fn each_operation_documents_exactly_its_statuses() {
+    let body = ["400", "413", "415", "500", "503"];
+    let with = |extra: &[&str]| -> BTreeSet<String> { body.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let admin_change = with(&["200", "401", "403", "404", "409"]);
+    let expected = [
+        ("POST", "/auth/register", with(&["201", "409"])),
+        ("POST", "/auth/login", with(&["200", "401"])),
+        ("POST", "/products", with(&["201", "401", "403", "409"])),
+        ("PUT", "/products/{id}/name", admin_change.clone()),
+        ("PUT", "/products/{id}/price", admin_change.clone()),
+        ("POST", "/products/{id}/restock", admin_change),
+        ("POST", "/orders", with(&["201", "202", "401", "409", "422"])),
+        ("POST", "/orders/{id}/cancel", with(&["200", "401", "404", "409"])),
+        ("GET", "/.well-known/jwks.json", ["200".to_owned()].into()),
+        ("GET", "/health/live", ["200".to_owned()].into()),
+        ("GET", "/health/ready", ["200".to_owned(), "503".to_owned()].into()),
+    ];
+    let spec = spec();
+    let documented = operations(&spec);
+    assert_eq!(documented.len(), expected.len(), "{documented:?}");
+    for (method, path, statuses) in &expected {
+        let found = documented.iter().find(|(m, p, _)| m == method && p == path);
+        let (_, _, actual) = found.unwrap_or_else(|| panic!("{method} {path} is not documented"));
+        assert_eq!(actual, statuses, "{method} {path}");
+    }
+}
+
+/// Every error answer is a problem detail; 415 and 413 are documented for
+/// exactly the operations that take a JSON body.
+#[test]
+fn errors_are_problems_and_body_statuses_go_with_bodies() {
+    let spec = spec();
+    for (method, path, statuses) in operations(&spec) {
+        let json_body = takes_json(&spec, &method, &path);
+        for status in ["413", "415"] {
+            assert_eq!(statuses.contains(status), json_body, "{method} {path} and {status}");
+        }
+        for status in statuses.iter().filter(|s| s.starts_with('4') || s.starts_with('5')) {
+            let content = &spec["paths"][&path][method.to_lowercase()]["responses"][status]["content"];
+            let problem = &content["application/problem+json"]["schema"]["$ref"];
+            // A health check's 503 is its own report, not a problem.
+            if path.starts_with("/health") {
+                continue;
+            }
+            assert_eq!(problem, "#/components/schemas/Problem", "{method} {path} {status}");
+        }
+    }
+}
+
+/// Concrete paths for the document's templates.
+fn concrete(path: &str, product_id: &str) -> String {
+    path.replace("{id}", product_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_operation_answers_a_wrong_content_type_and_an_oversized_body_with_its_documented_problem() {
+    let app = App::start().await;
+    let admin = app.admin().await;
+    let product = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let spec = spec();
+    let json_operations: Vec<_> = operations(&spec)
+        .into_iter()
+        .filter(|(method, path, _)| takes_json(&spec, method, path))
+        .collect();
+    assert_eq!(json_operations.len(), 8);
+    let oversized = json!({"padding": "x".repeat(command_api::http::MAX_BODY_BYTES)}).to_string();
+    for (method, path, _) in &json_operations {
+        let url = app.url(&concrete(path, &product));
+        let method: reqwest::Method = method.parse().unwrap();
+        for (content_type, body, status) in [
+            ("text/plain", "{}".to_owned(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            ("application/json", oversized.clone(), StatusCode::PAYLOAD_TOO_LARGE),
+        ] {
+            let response = app
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&admin)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{method} {path} with {content_type}");
+            let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+            assert_eq!(kind, "application/problem+json", "{method} {path}");
+            let problem: Value = response.json().await.unwrap();
+            assert_eq!(problem["status"], status.as_u16(), "{method} {path}: {problem}");
+        }
+    }
+}
+
+/// What schema-based fuzzers found: values the old schemas allowed and the
+/// server refused. The schemas now refuse them, and the server names the
+/// field as the schema does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_the_schema_refuses_are_refused_naming_the_field() {
+    let app = App::start().await;
+    let admin = app.admin().await;
+    let customer = app.customer("grace").await;
+    let product = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let order = |change: &dyn Fn(&mut Value)| {
+        let mut body = order_body(&[(&product, 1)]);
+        change(&mut body);
+        body
+    };
+    let cases = [
+        ("/orders", order(&|b| b["items"] = json!([])), "items"),
+        (
+            "/orders",
+            order(&|b| b["customer"]["phone"] = json!("")),
+            "customer.phone",
+        ),
+        (
+            "/orders",
+            order(&|b| b["shipping"]["city"] = json!("   ")),
+            "shipping.city",
+        ),
+        (
+            "/orders",
+            order(&|b| b["items"][0]["quantity"] = json!(0)),
+            "items[0].quantity",
+        ),
+        (
+            "/orders",
+            order(&|b| b["items"][0]["productId"] = json!("")),
+            "items[0].productId",
+        ),
+        (
+            "/orders",
+            order(&|b| b["customer"]["email"] = json!("a@b")),
+            "customer.email",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let (status, problem) = app.post(path, Some(&customer), &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let (status, problem) = app
+        .post(
+            "/auth/register",
+            None,
+            &json!({"username": "", "password": "12345678", "displayName": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &problem["field"]),
+        (StatusCode::BAD_REQUEST, &json!("username")),
+        "{problem}"
+    );
+    let (status, problem) = app
+        .post(
+            "/products",
+            Some(&admin),
+            &json!({"sku": "A-1", "name": "Mug", "price": "0", "stock": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, &problem["field"]),
+        (StatusCode::BAD_REQUEST, &json!("price")),
+        "{problem}"
+    );
+}
