@@ -3,13 +3,11 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{available, tokens};
+use test_support::{App, order_body, respond, tokens};
 
 /// A refused login tells neither by its body nor by its time whether the
 /// username exists: unknown users are checked against a dummy hash. The two
@@ -22,7 +20,7 @@ use support::{available, tokens};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_and_wrong_password_get_the_same_answer_in_similar_time() {
     const ROUNDS: usize = 15;
-    let app = support::start().await;
+    let app = App::start().await;
     app.register("henry").await;
     let attempt = async |username: &str| {
         let started = Instant::now();
@@ -80,9 +78,9 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_in_similar_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_carry_the_role_and_verify_with_the_published_key() {
-    let app = support::start().await;
+    let app = App::start().await;
     let token = app.customer("irene").await;
-    let (status, jwks) = support::respond(app.http.get(app.url("/.well-known/jwks.json"))).await;
+    let (status, jwks) = respond(app.http.get(app.url("/.well-known/jwks.json"))).await;
     assert_eq!(status, StatusCode::OK);
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
@@ -103,7 +101,7 @@ async fn tokens_carry_the_role_and_verify_with_the_published_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_get_401_and_customers_get_403_on_the_catalog() {
-    let app = support::start().await;
+    let app = App::start().await;
     let customer = app.customer("jack").await;
     let product = json!({"sku": "X-1", "name": "X", "price": "1.00", "stock": 1});
     for token in [None, Some("garbage"), Some("a.b.c")] {
@@ -124,14 +122,14 @@ async fn bad_tokens_get_401_and_customers_get_403_on_the_catalog() {
 /// the same requests: what is refused is the one thing wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_foreign_key_and_hs256_tokens_get_401_and_append_nothing() {
-    let mut config = support::config();
+    let mut config = App::config();
     config.signing_key = tokens::server_key();
-    let app = support::start_with(config).await;
+    let app = App::start_with(config).await;
     let admin = tokens::mint(&app.admin().await);
     let customer = tokens::mint(&app.customer("olga").await);
     let mug = app.product(&admin.control, "MUG-1", "12.50", 10).await;
     let requests = [
-        (&customer, "/orders".to_owned(), support::order_body(&[(&mug, 1)])),
+        (&customer, "/orders".to_owned(), order_body(&[(&mug, 1)])),
         (
             &admin,
             "/products".to_owned(),
@@ -165,30 +163,26 @@ async fn expired_foreign_key_and_hs256_tokens_get_401_and_append_nothing() {
             "POST {path} with the control token: {status} {answer}"
         );
     }
-    assert_eq!(
-        available(&app, &mug).await,
-        12,
-        "the controls restocked 3 and ordered 1"
-    );
+    assert_eq!(app.available(&mug).await, 12, "the controls restocked 3 and ordered 1");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_admin_exists_after_each_start_with_the_configured_password() {
     let folder = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let app = support::start_on(std::sync::Arc::clone(&folder), support::config()).await;
+    let app = App::start_on(std::sync::Arc::clone(&folder), App::config()).await;
     app.admin().await;
     app.stop().await;
     // Restart with a new password for the same admin: it takes effect.
-    let mut config = support::config();
-    config.admin = Some((support::ADMIN.0.to_owned(), "a-new-password".to_owned()));
-    let app = support::start_on(std::sync::Arc::clone(&folder), config).await;
-    app.login(support::ADMIN.0, "a-new-password").await;
+    let mut config = App::config();
+    config.admin = Some((App::ADMIN.0.to_owned(), "a-new-password".to_owned()));
+    let app = App::start_on(std::sync::Arc::clone(&folder), config).await;
+    app.login(App::ADMIN.0, "a-new-password").await;
     let (status, _) = app
         .post(
             "/auth/login",
             None,
-            &json!({"username": support::ADMIN.0, "password": support::ADMIN.1}),
+            &json!({"username": App::ADMIN.0, "password": App::ADMIN.1}),
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password no longer works");
@@ -197,10 +191,10 @@ async fn the_configured_admin_exists_after_each_start_with_the_configured_passwo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_configured_admin_nobody_is_admin() {
-    let mut config = support::config();
+    let mut config = App::config();
     config.admin = None;
-    let app = support::start_with(config).await;
-    for password in ["admin", "password", "admin-password-1"] {
+    let app = App::start_with(config).await;
+    for password in ["admin", "password", App::ADMIN.1] {
         let (status, _) = app
             .post("/auth/login", None, &json!({"username": "admin", "password": password}))
             .await;
@@ -212,14 +206,14 @@ async fn without_configured_admin_nobody_is_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_customer_becomes_admin() {
     let folder = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = support::config();
+    let mut config = App::config();
     config.admin = None;
-    let app = support::start_on(std::sync::Arc::clone(&folder), config).await;
+    let app = App::start_on(std::sync::Arc::clone(&folder), config).await;
     app.register("kate").await;
     app.stop().await;
-    let mut config = support::config();
+    let mut config = App::config();
     config.admin = Some(("kate".to_owned(), "password-123".to_owned()));
-    let app = support::start_on(folder, config).await;
+    let app = App::start_on(folder, config).await;
     let token = app.login("kate", "password-123").await;
     let (status, body) = app
         .post(

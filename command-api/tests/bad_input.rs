@@ -4,10 +4,9 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use test_support::{App, order_body};
 
 struct Case {
     name: &'static str,
@@ -34,14 +33,14 @@ fn case(name: &'static str, path: &str, body: Value, status: StatusCode, field: 
 }
 
 fn order_with(change: impl FnOnce(&mut Value), product: &str) -> Value {
-    let mut body = support::order_body(&[(product, 1)]);
+    let mut body = order_body(&[(product, 1)]);
     change(&mut body);
     body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing() {
-    let app = support::start().await;
+    let app = App::start().await;
     let admin = app.admin().await;
     let customer = app.customer("frank").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
@@ -229,7 +228,7 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
         case(
             "order without token",
             "/orders",
-            support::order_body(&[(&mug, 1)]),
+            order_body(&[(&mug, 1)]),
             StatusCode::UNAUTHORIZED,
             None,
         ),
@@ -360,7 +359,24 @@ fn bound<V>(
     }
 }
 
-async fn send(app: &support::App, bound: &Bound, body: &Value, key: Option<&String>) -> (StatusCode, String, Value) {
+/// The bounds of a text field at both ends, `values` (accepted, refused)
+/// at its shortest and at its longest, in requests `body` makes from the
+/// end and the value.
+fn ends(
+    path: &str,
+    token: Option<&str>,
+    field: &'static str,
+    [shortest, longest]: [(String, String); 2],
+    body: impl Fn(&str, String) -> Value,
+) -> [Bound; 2] {
+    [("shortest", shortest), ("longest", longest)].map(|(end, values)| {
+        bound(&format!("{field}, {end}"), path, token, field, values, |value| {
+            body(end, value)
+        })
+    })
+}
+
+async fn send(app: &App, bound: &Bound, body: &Value, key: Option<&String>) -> (StatusCode, String, Value) {
     let url = app.url(&bound.path);
     let mut request = if bound.path.ends_with("/price") || bound.path.ends_with("/name") {
         app.http.put(url)
@@ -391,7 +407,7 @@ async fn send(app: &support::App, bound: &Bound, body: &Value, key: Option<&Stri
 /// ones, each checked to succeed (orders confirmed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
-    let app = support::start().await;
+    let app = App::start().await;
     let admin = app.admin().await;
     let customer = app.customer("frank").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 100_000).await;
@@ -410,16 +426,9 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
     let register = |username: &str, password: &str, display: &str| json!({"username": username, "password": password, "displayName": display});
     let product = |sku: &str, name: &str, price: &str, stock: i64| json!({"sku": sku, "name": name, "price": price, "stock": stock});
     let order = |change: &dyn Fn(&mut Value)| {
-        let mut body = support::order_body(&[(&mug, 1)]);
+        let mut body = order_body(&[(&mug, 1)]);
         change(&mut body);
         body
-    };
-    let order_field = |pointer: &'static str| {
-        move |value: String| {
-            order(&|body| {
-                *body.pointer_mut(pointer).unwrap() = json!(value);
-            })
-        }
     };
     let text = |c: &str, n: usize| c.repeat(n);
     let items = |n: usize| {
@@ -429,54 +438,6 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
     let quantity = |q: i64| order(&|body| body["items"][0]["quantity"] = json!(q));
 
     let mut bounds = vec![
-        bound(
-            "username, shortest",
-            "/auth/register",
-            None,
-            "username",
-            ("abc", "ab"),
-            |u| register(u, "password-1", "Gil"),
-        ),
-        bound(
-            "username, longest",
-            "/auth/register",
-            None,
-            "username",
-            (text("u", 32), text("u", 33)),
-            |u| register(&u, "password-1", "Gil"),
-        ),
-        bound(
-            "password, shortest",
-            "/auth/register",
-            None,
-            "password",
-            (text("p", 8), text("p", 7)),
-            |p| register("pw-short", &p, "Gil"),
-        ),
-        bound(
-            "password, longest",
-            "/auth/register",
-            None,
-            "password",
-            (text("p", 128), text("p", 129)),
-            |p| register("pw-long", &p, "Gil"),
-        ),
-        bound(
-            "display name, shortest",
-            "/auth/register",
-            None,
-            "displayName",
-            ("G".to_owned(), " ".to_owned()),
-            |d| register("dn-short", "password-1", &d),
-        ),
-        bound(
-            "display name, longest",
-            "/auth/register",
-            None,
-            "displayName",
-            (text("d", 64), text("d", 65)),
-            |d| register("dn-long", "password-1", &d),
-        ),
         bound("sku, shortest", "/products", admin, "sku", ("A", ""), |sku| {
             product(sku, "Mug", "1.00", 1)
         }),
@@ -592,79 +553,64 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
             (1000, 1001),
             quantity,
         ),
-        bound(
-            "phone, shortest",
-            "/orders",
-            customer,
-            "customer.phone",
-            ("1234567".to_owned(), "123456".to_owned()),
-            order_field("/customer/phone"),
-        ),
-        bound(
-            "phone, longest",
-            "/orders",
-            customer,
-            "customer.phone",
-            (format!("+{}", text("1", 19)), format!("+{}", text("1", 20))),
-            order_field("/customer/phone"),
-        ),
-        bound(
-            "email, shortest",
-            "/orders",
-            customer,
-            "customer.email",
-            ("a@b.c".to_owned(), "@b.c".to_owned()),
-            order_field("/customer/email"),
-        ),
-        bound(
-            "email, longest",
-            "/orders",
-            customer,
-            "customer.email",
-            (format!("{}@b.com", text("a", 248)), format!("{}@b.com", text("a", 249))),
-            order_field("/customer/email"),
-        ),
-        bound(
-            "customer name, shortest",
-            "/orders",
-            customer,
-            "customer.name",
-            ("A".to_owned(), " ".to_owned()),
-            order_field("/customer/name"),
-        ),
-        bound(
-            "customer name, longest",
-            "/orders",
-            customer,
-            "customer.name",
-            (text("a", 100), text("a", 101)),
-            order_field("/customer/name"),
-        ),
     ];
-    for (field, pointer, longest) in [
-        ("shipping.address", "/shipping/address", 200),
-        ("shipping.city", "/shipping/city", 100),
-        ("shipping.state", "/shipping/state", 100),
-        ("shipping.country", "/shipping/country", 100),
-        ("shipping.postalCode", "/shipping/postalCode", 12),
+    // Text fields: the shortest and the longest value each accepts, each
+    // beside the value just past it. Registrations each of their own user.
+    for (field, values) in [
+        (
+            "username",
+            [("abc".to_owned(), "ab".to_owned()), (text("u", 32), text("u", 33))],
+        ),
+        (
+            "password",
+            [(text("p", 8), text("p", 7)), (text("p", 128), text("p", 129))],
+        ),
+        (
+            "displayName",
+            [("G".to_owned(), " ".to_owned()), (text("d", 64), text("d", 65))],
+        ),
     ] {
-        let shortest = if field == "shipping.postalCode" { 2 } else { 1 };
-        bounds.push(bound(
-            &format!("{field}, shortest"),
-            "/orders",
-            customer,
-            field,
+        bounds.extend(ends("/auth/register", None, field, values, |end, value| {
+            let mut body = register(&format!("{}-{end}", field.to_lowercase()), "password-1", "Gil");
+            body[field] = json!(value);
+            body
+        }));
+    }
+    let lengths = |shortest: usize, longest: usize| {
+        [
             (text("1", shortest), text("1", shortest - 1)),
-            order_field(pointer),
-        ));
-        bounds.push(bound(
-            &format!("{field}, longest"),
-            "/orders",
-            customer,
-            field,
             (text("1", longest), text("1", longest + 1)),
-            order_field(pointer),
-        ));
+        ]
+    };
+    for (field, values) in [
+        (
+            "customer.phone",
+            [
+                ("1234567".to_owned(), "123456".to_owned()),
+                (format!("+{}", text("1", 19)), format!("+{}", text("1", 20))),
+            ],
+        ),
+        (
+            "customer.email",
+            [
+                ("a@b.c".to_owned(), "@b.c".to_owned()),
+                (format!("{}@b.com", text("a", 248)), format!("{}@b.com", text("a", 249))),
+            ],
+        ),
+        (
+            "customer.name",
+            [("A".to_owned(), " ".to_owned()), (text("a", 100), text("a", 101))],
+        ),
+        ("shipping.address", lengths(1, 200)),
+        ("shipping.city", lengths(1, 100)),
+        ("shipping.state", lengths(1, 100)),
+        ("shipping.country", lengths(1, 100)),
+        ("shipping.postalCode", lengths(2, 12)),
+    ] {
+        let pointer = format!("/{}", field.replace('.', "/"));
+        bounds.extend(ends("/orders", customer, field, values, |_, value| {
+            order(&|body| *body.pointer_mut(&pointer).unwrap() = json!(value))
+        }));
     }
     for (n, (accepted, refused)) in [(text("x", 1), String::new()), (text("x", 500), text("x", 501))]
         .into_iter()
@@ -736,7 +682,7 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
         failures.join("\n")
     );
     assert_eq!(
-        support::available(&app, &restocked_to_max).await,
+        app.available(&restocked_to_max).await,
         1_000_000_000,
         "restocked to the maximum"
     );
@@ -763,7 +709,7 @@ async fn the_value_at_every_bound_is_accepted_and_the_one_past_it_refused() {
 /// writing it into a closed one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_gets_413_saying_the_connection_closes() {
-    let app = support::start().await;
+    let app = App::start().await;
     let oversized = format!("{{\"username\": \"{}\"}}", "x".repeat(100_000));
     let before = app.decisions().await.len();
     for round in 0..10 {

@@ -4,13 +4,12 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use test_support::App;
 
 /// A small deterministic generator, so a failing basket can be replayed.
 struct Lcg(u64);
@@ -29,7 +28,7 @@ impl Lcg {
 async fn sixty_four_buyers_never_oversell_and_stock_balances_in_the_log() {
     const BUYERS: usize = 64;
     const ORDERS_EACH: usize = 3;
-    let app = Arc::new(support::start().await);
+    let app = Arc::new(App::start().await);
     let admin = app.admin().await;
     let mut products = Vec::new();
     for n in 0..10 {
@@ -77,22 +76,22 @@ async fn sixty_four_buyers_never_oversell_and_stock_balances_in_the_log() {
     }
     assert!(!confirmed_units.is_empty(), "some orders were confirmed");
     // Rejected orders give their reservations back just after the answer.
-    support::assert_stock_balances(&app).await;
+    app.assert_stock_balances().await;
     for product in &products {
         let units = confirmed_units.get(product).copied().unwrap_or(0);
         assert!(units <= 100, "product {product}: {units} units confirmed of 100");
         assert_eq!(
-            u64::from(support::available(&app, product).await),
+            u64::from(app.available(product).await),
             100 - units,
             "product {product}: stock is what confirmed orders left"
         );
     }
-    support::assert_stock_balances(&app).await;
+    app.assert_stock_balances().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_account() {
-    let app = Arc::new(support::start().await);
+    let app = Arc::new(App::start().await);
     let attempts = (0..20).map(|n| {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
@@ -127,24 +126,12 @@ async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_accoun
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_order_sent_twice_at_once_with_one_key_is_one_order() {
-    let app = Arc::new(support::start().await);
+    let app = Arc::new(App::start().await);
     let admin = app.admin().await;
     let erin = app.customer("erin").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
-    let body = support::order_body(&[(&mug, 2)]);
-    let send = || {
-        let app = Arc::clone(&app);
-        let (erin, body) = (erin.clone(), body.clone());
-        tokio::spawn(async move {
-            let request = app
-                .http
-                .post(app.url("/orders"))
-                .bearer_auth(erin)
-                .header("Idempotency-Key", "order-42")
-                .json(&body);
-            support::respond(request).await
-        })
-    };
+    let order = |quantity: i64| app.order_with_key(&erin, "order-42", &[(&mug, quantity)]);
+    let send = || tokio::spawn(order(2));
     let (first, second) = tokio::join!(send(), send());
     let ((s1, b1), (s2, b2)) = (first.unwrap(), second.unwrap());
     assert_eq!(s1, StatusCode::CREATED, "{b1}");
@@ -158,17 +145,9 @@ async fn one_order_sent_twice_at_once_with_one_key_is_one_order() {
         .filter(|e| e.event_type == "OrderPlaced")
         .count();
     assert_eq!(placed, 1);
-    assert_eq!(support::available(&app, &mug).await, 8);
+    assert_eq!(app.available(&mug).await, 8);
 
-    let (status, replay) = {
-        let request = app
-            .http
-            .post(app.url("/orders"))
-            .bearer_auth(&erin)
-            .header("Idempotency-Key", "order-42")
-            .json(&body);
-        support::respond(request).await
-    };
+    let (status, replay) = order(2).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
@@ -176,15 +155,8 @@ async fn one_order_sent_twice_at_once_with_one_key_is_one_order() {
     );
     assert_eq!(replay["orderId"], b1["orderId"]);
 
-    let other = support::order_body(&[(&mug, 3)]);
-    let request = app
-        .http
-        .post(app.url("/orders"))
-        .bearer_auth(&erin)
-        .header("Idempotency-Key", "order-42")
-        .json(&other);
-    let (status, problem) = support::respond(request).await;
+    let (status, problem) = order(3).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["field"], "Idempotency-Key");
-    assert_eq!(support::available(&app, &mug).await, 8);
+    assert_eq!(app.available(&mug).await, 8);
 }

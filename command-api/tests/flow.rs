@@ -3,18 +3,19 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use domain::event::DomainEvent;
 use domain::order::OrderState;
+use domain::product::ProductEvent;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::available;
+use test_support::faulty_store::OUTAGE;
+use test_support::{App, wait_for};
 
 /// Cancelling twice is answered twice but recorded once: the second cancel
 /// appends nothing and releases nothing, and the stock still balances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
-    let app = support::start().await;
+    let app = App::start().await;
     let alice = app.customer("alice").await;
     let admin = app.admin().await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
@@ -28,8 +29,8 @@ async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
     assert_eq!(order["lines"][0]["unitPrice"], "12.50");
     assert_eq!(order["lines"][0]["lineTotal"], "37.50");
     assert!(order["position"].as_str().is_some_and(|p| !p.is_empty()));
-    assert_eq!(available(&app, &mug).await, 7);
-    assert_eq!(available(&app, &pen).await, 97);
+    assert_eq!(app.available(&mug).await, 7);
+    assert_eq!(app.available(&pen).await, 97);
 
     let order_id = order["orderId"].as_str().unwrap();
     let (status, cancelled) = app
@@ -42,9 +43,9 @@ async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled");
     assert_released(&app, order_id, &[&mug, &pen]).await;
-    assert_eq!(available(&app, &mug).await, 10);
-    assert_eq!(available(&app, &pen).await, 100);
-    support::stock_balances(&app).await.unwrap();
+    assert_eq!(app.available(&mug).await, 10);
+    assert_eq!(app.available(&pen).await, 100);
+    app.stock_balances().await.unwrap();
 
     let log_before = app.decisions().await.len();
     let (status, again) = app
@@ -61,28 +62,29 @@ async fn order_is_confirmed_stock_goes_down_and_comes_back_on_cancel() {
         log_before,
         "cancelling again appends nothing"
     );
-    let stream: Vec<String> = support::order_stream(&app, order_id)
+    let stream: Vec<String> = app
+        .order_stream(order_id)
         .await
         .into_iter()
         .map(|e| e.event_type)
         .collect();
     assert_eq!(stream, ["OrderPlaced", "OrderConfirmed", "OrderCancelled"]);
-    assert_eq!(available(&app, &mug).await, 10, "cancelling again releases nothing");
-    assert_eq!(available(&app, &pen).await, 100, "cancelling again releases nothing");
-    support::stock_balances(&app).await.unwrap();
+    assert_eq!(app.available(&mug).await, 10, "cancelling again releases nothing");
+    assert_eq!(app.available(&pen).await, 100, "cancelling again releases nothing");
+    app.stock_balances().await.unwrap();
     app.stop().await;
 }
 
 /// Waits for the saga's release of `order_id` on each of `products`: a
 /// `StockReleased` naming the order in the product's stream.
-async fn assert_released(app: &support::App, order_id: &str, products: &[&str]) {
-    support::wait_for(&format!("the release of order {order_id}'s stock"), async || {
+async fn assert_released(app: &App, order_id: &str, products: &[&str]) {
+    wait_for(&format!("the release of order {order_id}'s stock"), || async move {
         let events = app.events().await;
         let missing: Vec<&&str> = products
             .iter()
             .filter(|product| {
                 !events.iter().any(|e| {
-                    e.stream == format!("product-{product}")
+                    e.stream == ProductEvent::stream_name(product)
                         && e.event_type == "StockReleased"
                         && serde_json::from_slice::<serde_json::Value>(&e.data).unwrap()["orderId"] == order_id
                 })
@@ -99,7 +101,7 @@ async fn assert_released(app: &support::App, order_id: &str, products: &[&str]) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_beyond_the_stock_is_rejected_with_reasons_and_holds_nothing() {
-    let app = support::start().await;
+    let app = App::start().await;
     let bob = app.customer("bob").await;
     let admin = app.admin().await;
     let mug = app.product(&admin, "MUG-1", "12.50", 5).await;
@@ -119,9 +121,9 @@ async fn an_order_beyond_the_stock_is_rejected_with_reasons_and_holds_nothing() 
     assert_eq!(failures[1]["reason"], "productNotFound");
     let order_id = order["orderId"].as_str().unwrap();
     assert_released(&app, order_id, &[&pen]).await;
-    assert_eq!(available(&app, &pen).await, 100, "the reserved line is released");
-    assert_eq!(available(&app, &mug).await, 5);
-    support::stock_balances(&app).await.unwrap();
+    assert_eq!(app.available(&pen).await, 100, "the reserved line is released");
+    assert_eq!(app.available(&mug).await, 5);
+    app.stock_balances().await.unwrap();
     app.stop().await;
 }
 
@@ -131,19 +133,11 @@ async fn an_order_beyond_the_stock_is_rejected_with_reasons_and_holds_nothing() 
 /// with, while an order placed after the change gets the new ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price() {
-    let app = support::start().await;
+    let app = App::start().await;
     let admin = app.admin().await;
     let carol = app.customer("carol").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 1).await;
-    let place_first = || {
-        let request = app
-            .http
-            .post(app.url("/orders"))
-            .bearer_auth(&carol)
-            .header("Idempotency-Key", "carol-first")
-            .json(&support::order_body(&[(&mug, 1)]));
-        support::respond(request)
-    };
+    let place_first = || app.order_with_key(&carol, "carol-first", &[(&mug, 1)]);
     let (status, order) = place_first().await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["lines"][0]["unitPrice"], "12.50");
@@ -169,7 +163,7 @@ async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(available(&app, &mug).await, 4);
+    assert_eq!(app.available(&mug).await, 4);
 
     let (status, second) = app.order(&carol, &[(&mug, 2)]).await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
@@ -186,12 +180,12 @@ async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price
         other => panic!("not confirmed: {other:?}"),
     };
     assert_eq!(
-        snapshot(support::order_state(&app, &first_id).await),
+        snapshot(app.order_state(&first_id).await),
         ("12.50".to_owned(), "Product MUG-1".to_owned(), "12.50".to_owned()),
         "the first order in the log, after the reprice and the rename"
     );
     assert_eq!(
-        snapshot(support::order_state(&app, second["orderId"].as_str().unwrap()).await),
+        snapshot(app.order_state(second["orderId"].as_str().unwrap()).await),
         ("20.00".to_owned(), "Big mug".to_owned(), "40.00".to_owned()),
         "the second order in the log"
     );
@@ -202,13 +196,13 @@ async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price
     assert_eq!(again["lines"][0]["unitPrice"], "12.50");
     assert_eq!(again["lines"][0]["name"], "Product MUG-1");
     assert_eq!(again["total"], "12.50");
-    assert_eq!(available(&app, &mug).await, 2, "the retry placed nothing");
+    assert_eq!(app.available(&mug).await, 2, "the retry placed nothing");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_cancels_another_customers_order_or_learns_it_exists() {
-    let app = support::start().await;
+    let app = App::start().await;
     let admin = app.admin().await;
     let alice = app.customer("alice").await;
     let mallory = app.customer("mallory").await;
@@ -233,7 +227,7 @@ async fn nobody_cancels_another_customers_order_or_learns_it_exists() {
         .await;
     assert_eq!(theirs, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(nobodys, StatusCode::NOT_FOUND);
-    assert_eq!(available(&app, &mug).await, 9);
+    assert_eq!(app.available(&mug).await, 9);
     app.stop().await;
 }
 
@@ -241,19 +235,11 @@ async fn nobody_cancels_another_customers_order_or_learns_it_exists() {
 /// cancelled: 201 with the lines it was confirmed with, and nothing placed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_order_cancelled_since_is_answered_as_cancelled() {
-    let app = support::start().await;
+    let app = App::start().await;
     let admin = app.admin().await;
     let dave = app.customer("dave").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
-    let place = || {
-        let request = app
-            .http
-            .post(app.url("/orders"))
-            .bearer_auth(&dave)
-            .header("Idempotency-Key", "dave-1")
-            .json(&support::order_body(&[(&mug, 2)]));
-        support::respond(request)
-    };
+    let place = || app.order_with_key(&dave, "dave-1", &[(&mug, 2)]);
     let (status, order) = place().await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let order_id = order["orderId"].as_str().unwrap();
@@ -283,21 +269,17 @@ async fn a_retried_order_cancelled_since_is_answered_as_cancelled() {
 /// the same order is placed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_answered_503_with_retry_after_while_the_store_is_down() {
-    let (app, outage) = outage::start().await;
+    let (app, store) = App::start_faulty(App::config()).await;
     let admin = app.admin().await;
     let erin = app.customer("erin").await;
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
     let place = || {
-        let request = app
-            .http
-            .post(app.url("/orders"))
-            .bearer_auth(&erin)
+        app.order_request(&erin, &[(&mug, 1)])
             .header("Idempotency-Key", "erin-1")
-            .json(&support::order_body(&[(&mug, 1)]));
-        request.send()
+            .send()
     };
 
-    outage.down(true);
+    store.go_down();
     let response = place().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "1");
@@ -305,7 +287,7 @@ async fn commands_are_answered_503_with_retry_after_while_the_store_is_down() {
     let problem: serde_json::Value = response.json().await.unwrap();
     assert_eq!(problem["type"], "/problems/store-unavailable", "{problem}");
     assert!(
-        !problem["detail"].as_str().unwrap().contains(outage::CAUSE),
+        !problem["detail"].as_str().unwrap().contains(OUTAGE),
         "the store's own words stay in the log: {problem}"
     );
     let (status, body) = app
@@ -317,119 +299,8 @@ async fn commands_are_answered_503_with_retry_after_while_the_store_is_down() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 
-    outage.down(false);
+    store.come_back();
     let response = place().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     app.stop().await;
-}
-
-/// An event store that can be switched off: while it is down every read
-/// and append fails as an unreachable store does.
-mod outage {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use event_store::{
-        AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
-        StreamName, Subscription,
-    };
-    use tokio_util::sync::CancellationToken;
-
-    use super::support;
-
-    /// What the store says while it is down.
-    pub const CAUSE: &str = "connection refused by the outage switch";
-
-    pub struct Outage {
-        log: Arc<dyn EventStore>,
-        down: AtomicBool,
-    }
-
-    impl Outage {
-        pub fn down(&self, down: bool) {
-            self.down.store(down, Ordering::SeqCst);
-        }
-
-        fn check(&self, context: &'static str) -> Result<(), StoreError> {
-            if self.down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unavailable {
-                    context,
-                    source: Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, CAUSE)),
-                });
-            }
-            Ok(())
-        }
-    }
-
-    /// The command API (with its saga) on a fresh embedded store behind an
-    /// outage switch.
-    pub async fn start() -> (support::App, Arc<Outage>) {
-        let folder = Arc::new(tempfile::tempdir().unwrap());
-        let sqlite = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap();
-        let outage = Arc::new(Outage {
-            log: Arc::new(sqlite),
-            down: AtomicBool::new(false),
-        });
-        let store: Arc<dyn EventStore> = outage.clone();
-        let shutdown = CancellationToken::new();
-        let api = command_api::startup::start(Arc::clone(&store), support::config(), shutdown.clone())
-            .await
-            .unwrap();
-        let app = support::App {
-            base: format!("http://{}", api.address),
-            http: reqwest::Client::new(),
-            store,
-            shutdown,
-            api: Some(api),
-            folder,
-        };
-        (app, outage)
-    }
-
-    #[async_trait::async_trait]
-    impl EventStore for Outage {
-        async fn append(
-            &self,
-            stream: &StreamName,
-            expected: ExpectedRevision,
-            events: Vec<NewEvent>,
-        ) -> Result<AppendOutcome, StoreError> {
-            self.check("appending")?;
-            self.log.append(stream, expected, events).await
-        }
-
-        async fn read_stream(
-            &self,
-            stream: &StreamName,
-            from: u64,
-            limit: usize,
-        ) -> Result<Vec<RecordedEvent>, StoreError> {
-            self.check("reading a stream")?;
-            self.log.read_stream(stream, from, limit).await
-        }
-
-        async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
-            self.check("reading a stream")?;
-            self.log.read_last(stream).await
-        }
-
-        async fn read_all(
-            &self,
-            after: Option<Position>,
-            limit: usize,
-            filter: &StreamFilter,
-        ) -> Result<Vec<RecordedEvent>, StoreError> {
-            self.check("reading the log")?;
-            self.log.read_all(after, limit, filter).await
-        }
-
-        async fn head(&self) -> Result<Option<Position>, StoreError> {
-            self.check("reading the head")?;
-            self.log.head().await
-        }
-
-        fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
-            self.log.subscribe_all(after, filter)
-        }
-    }
 }

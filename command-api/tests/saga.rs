@@ -1,12 +1,10 @@
 //! The order saga across crashes and with two runners at once. A crash is a
 //! store that fails the saga's write to a chosen stream
-//! ([`support::crashing_store::CrashingStore`]): the saga stops there with
-//! an error and saves nothing, as a killed process would.
+//! ([`FaultyStore::fail_appends_to`]): the saga stops there with an error
+//! and saves nothing, as a killed process would.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +18,7 @@ use domain::product::ProductEvent;
 use event_store::{EventStore, Position, StreamName};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::crashing_store::CrashingStore;
+use test_support::{App, FaultyStore, PATIENCE, order_stream_name, product_stream_name, wait_for};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -51,21 +49,35 @@ fn start_saga(store: Arc<dyn EventStore>) -> (CancellationToken, JoinHandle<Resu
 
 /// Runs a saga that dies before its first write to `stream` and waits until
 /// it has died there.
-async fn run_until_it_dies_before_appending_to(app: &support::App, stream: StreamName) {
-    let store = Arc::new(CrashingStore::dying_before_appending_to(Arc::clone(&app.store), stream));
-    let stopped = tokio::time::timeout(support::PATIENCE, saga(store.clone()).run(CancellationToken::new()))
+async fn run_until_it_dies_before_appending_to(app: &App, stream: StreamName) {
+    let store = Arc::new(FaultyStore::new(Arc::clone(&app.store)));
+    store.fail_appends_to(stream);
+    let stopped = tokio::time::timeout(PATIENCE, saga(store.clone()).run(CancellationToken::new()))
         .await
         .expect("the saga reaches the write it dies before");
     assert!(matches!(stopped, Err(SagaError::Command(_))), "{stopped:?}");
-    assert!(store.crashes() > 0);
+    assert!(store.failed_appends() > 0);
 }
 
 /// An app whose own saga does not run, so tests drive sagas by hand.
-async fn app_without_saga() -> support::App {
-    let mut config = support::config();
+async fn app_without_saga() -> App {
+    let mut config = App::config();
     config.run_saga = false;
     config.order_wait = Duration::from_millis(100);
-    support::start_with(config).await
+    App::start_with(config).await
+}
+
+/// A customer's order of 2 mugs (10 in stock) and `quantity` of another
+/// product, `(sku, price, stock)`, left pending: no saga runs in `app`.
+/// The mug's id, the other product's and the order's.
+async fn pending_order(app: &App, (sku, price, stock): (&str, &str, i64), quantity: i64) -> (String, String, String) {
+    let admin = app.admin().await;
+    let buyer = app.customer("buyer").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let other = app.product(&admin, sku, price, stock).await;
+    let (status, pending) = app.order(&buyer, &[(&mug, 2), (&other, quantity)]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    (mug, other, pending["orderId"].as_str().unwrap().to_owned())
 }
 
 /// A product's answer to an order.
@@ -78,7 +90,7 @@ enum Answer {
 
 /// How often each product gave each kind of answer to each order, keyed by
 /// (answer, product id, order id).
-async fn answers(app: &support::App) -> HashMap<(Answer, String, String), usize> {
+async fn answers(app: &App) -> HashMap<(Answer, String, String), usize> {
     let mut counts = HashMap::new();
     for recorded in app.events().await {
         if ProductEvent::id_in_stream(&recorded.stream).is_none() {
@@ -111,37 +123,35 @@ fn assert_answered_once(answers: &HashMap<(Answer, String, String), usize>) {
     );
 }
 
-async fn order_status(app: &support::App, order_id: &str) -> OrderStatus {
-    let state = support::order_state(app, order_id).await;
+async fn order_status(app: &App, order_id: &str) -> OrderStatus {
+    let state = app.order_state(order_id).await;
     state.status().expect("the order is placed").0
 }
 
-async fn wait_for_status(app: &support::App, order_id: &str, wanted: OrderStatus) {
-    support::wait_for(
-        &format!("order {order_id} reaching {wanted:?}"),
-        async || match order_status(app, order_id).await {
+async fn wait_for_status(app: &App, order_id: &str, wanted: OrderStatus) {
+    wait_for(&format!("order {order_id} reaching {wanted:?}"), || async move {
+        match order_status(app, order_id).await {
             status if status == wanted => Ok(()),
             status => Err(format!("it is {status:?}")),
-        },
-    )
+        }
+    })
     .await;
 }
 
 /// Waits for a decision on the order: confirmed or rejected.
-async fn wait_until_decided(app: &support::App, order_id: &str) -> OrderStatus {
-    support::wait_for(
-        &format!("a decision on order {order_id}"),
-        async || match order_status(app, order_id).await {
+async fn wait_until_decided(app: &App, order_id: &str) -> OrderStatus {
+    wait_for(&format!("a decision on order {order_id}"), || async move {
+        match order_status(app, order_id).await {
             OrderStatus::Pending => Err("it is pending".to_owned()),
             _ => Ok(()),
-        },
-    )
+        }
+    })
     .await;
     order_status(app, order_id).await
 }
 
 /// The position the saga's last saved checkpoint resumes after.
-async fn saved_checkpoint(app: &support::App) -> Option<Position> {
+async fn saved_checkpoint(app: &App) -> Option<Position> {
     let stream = StreamName::new(CHECKPOINT_STREAM).unwrap();
     let checkpoint = app.store.read_last(&stream).await.unwrap()?;
     let data: serde_json::Value = serde_json::from_slice(&checkpoint.data).unwrap();
@@ -152,14 +162,16 @@ async fn saved_checkpoint(app: &support::App) -> Option<Position> {
 /// order's stream: the saga has read its own confirmation back and counts
 /// the order finished. Before that, a stop saves a checkpoint before the
 /// order, and a restart rightly replays it.
-async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) -> Position {
-    let order = support::order_stream_name(order_id);
+async fn wait_for_checkpoint_past(app: &App, order_id: &str) -> Position {
+    let order = order_stream_name(order_id);
     let last = app.store.read_last(&order).await.unwrap().unwrap().position;
-    support::wait_for(
+    wait_for(
         &format!("the saga's checkpoint passing order {order_id}'s last event at {last}"),
-        async || match saved_checkpoint(app).await {
-            Some(after) if after >= last => Ok(()),
-            other => Err(format!("it is at {other:?}")),
+        || async move {
+            match saved_checkpoint(app).await {
+                Some(after) if after >= last => Ok(()),
+                other => Err(format!("it is at {other:?}")),
+            }
         },
     )
     .await;
@@ -169,16 +181,10 @@ async fn wait_for_checkpoint_past(app: &support::App, order_id: &str) -> Positio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
     let app = app_without_saga().await;
-    let admin = app.admin().await;
-    let alice = app.customer("alice").await;
-    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
-    let pen = app.product(&admin, "PEN-1", "2.00", 10).await;
-    let (status, pending) = app.order(&alice, &[(&mug, 2), (&pen, 3)]).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
-    let order_id = pending["orderId"].as_str().unwrap().to_owned();
+    let (mug, pen, order_id) = pending_order(&app, ("PEN-1", "2.00", 10), 3).await;
 
     // Dies before reserving the pen: between the order's two reservations.
-    run_until_it_dies_before_appending_to(&app, support::product_stream_name(&pen)).await;
+    run_until_it_dies_before_appending_to(&app, product_stream_name(&pen)).await;
     let reserved: Vec<_> = answers(&app).await.into_keys().collect();
     assert_eq!(
         reserved,
@@ -190,8 +196,8 @@ async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
     // Restarted, it replays the order and reserves the pen, saves its
     // checkpoint after that batch, and dies before confirming. The
     // checkpoint must still lie before the order, which is unfinished.
-    run_until_it_dies_before_appending_to(&app, support::order_stream_name(&order_id)).await;
-    assert_eq!(support::available(&app, &pen).await, 7);
+    run_until_it_dies_before_appending_to(&app, order_stream_name(&order_id)).await;
+    assert_eq!(app.available(&pen).await, 7);
     assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
@@ -199,42 +205,36 @@ async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
     shutdown.cancel();
     running.await.unwrap().unwrap();
 
-    assert_eq!(support::available(&app, &mug).await, 8);
-    assert_eq!(support::available(&app, &pen).await, 7);
+    assert_eq!(app.available(&mug).await, 8);
+    assert_eq!(app.available(&pen).await, 7);
     assert_answered_once(&answers(&app).await);
-    support::assert_stock_balances(&app).await;
+    app.assert_stock_balances().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saga_that_crashed_mid_order_rejects_after_restart_and_releases_what_it_held() {
     let app = app_without_saga().await;
-    let admin = app.admin().await;
-    let bob = app.customer("bob").await;
-    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
-    let rare = app.product(&admin, "RARE-1", "99.00", 1).await;
-    let (status, pending) = app.order(&bob, &[(&mug, 2), (&rare, 5)]).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
-    let order_id = pending["orderId"].as_str().unwrap().to_owned();
+    let (mug, rare, order_id) = pending_order(&app, ("RARE-1", "99.00", 1), 5).await;
 
-    run_until_it_dies_before_appending_to(&app, support::product_stream_name(&rare)).await;
+    run_until_it_dies_before_appending_to(&app, product_stream_name(&rare)).await;
     assert_eq!(
-        support::available(&app, &mug).await,
+        app.available(&mug).await,
         8,
         "the first line was reserved before the crash"
     );
     // Restarted, it hears the refusal, saves its checkpoint and dies before
     // rejecting: the order still holds the mug.
-    run_until_it_dies_before_appending_to(&app, support::order_stream_name(&order_id)).await;
+    run_until_it_dies_before_appending_to(&app, order_stream_name(&order_id)).await;
     assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
-    assert_eq!(support::available(&app, &mug).await, 8);
+    assert_eq!(app.available(&mug).await, 8);
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
     wait_for_status(&app, &order_id, OrderStatus::Rejected).await;
-    support::assert_stock_balances(&app).await;
+    app.assert_stock_balances().await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
-    assert_eq!(support::available(&app, &mug).await, 10, "released after the rejection");
-    assert_eq!(support::available(&app, &rare).await, 1);
+    assert_eq!(app.available(&mug).await, 10, "released after the rejection");
+    assert_eq!(app.available(&rare).await, 1);
     assert_answered_once(&answers(&app).await);
 }
 
@@ -256,14 +256,14 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
 
     let (_, second) = app.order(&carol, &[(&mug, 2)]).await;
     let second_id = second["orderId"].as_str().unwrap().to_owned();
-    let store = Arc::new(CrashingStore::never_dying(Arc::clone(&app.store)));
+    let store = Arc::new(FaultyStore::new(Arc::clone(&app.store)));
     let (shutdown, running) = start_saga(store.clone());
     wait_for_status(&app, &second_id, OrderStatus::Confirmed).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 
     assert_eq!(
-        store.subscribed_after(),
+        store.subscriptions_started(),
         [checkpoint],
         "it followed the log from its checkpoint only"
     );
@@ -271,12 +271,12 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
         checkpoint.is_some_and(|after| after >= first_done),
         "past the first order"
     );
-    assert_eq!(support::available(&app, &mug).await, 7);
+    assert_eq!(app.available(&mug).await, 7);
 }
 
 /// A buyer places three orders, waits for their decisions and cancels the
 /// first that was confirmed. Returns its orders, and the one it cancelled.
-async fn buy_and_cancel(app: &support::App, n: usize, products: &[String]) -> (Vec<String>, Option<String>) {
+async fn buy_and_cancel(app: &App, n: usize, products: &[String]) -> (Vec<String>, Option<String>) {
     let token = app.customer(&format!("buyer{n}")).await;
     let mut orders = Vec::new();
     for k in 0..3 {
@@ -320,7 +320,7 @@ async fn two_sagas_at_once_apply_everything_once() {
     assert!(!cancelled.is_empty(), "some order was confirmed and cancelled");
     // Cancelled orders hold nothing, so the stock balances only once every
     // cancellation's stock is released.
-    support::assert_stock_balances(&app).await;
+    app.assert_stock_balances().await;
     for (shutdown, running) in runners {
         shutdown.cancel();
         running.await.unwrap().unwrap();

@@ -57,6 +57,7 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
 };
 use uuid::Uuid;
+use test_support::postgres::Scratch;
 use views::tables::{order_lines, orders, products, users};
 
 const PRODUCTS: usize = 1000;
@@ -427,7 +428,7 @@ impl Generator {
         self.events += 1;
         // The saga saves its checkpoint without an expected revision.
         self.appends.push(Append {
-            stream: StreamName::new("checkpoint-order-saga").unwrap(),
+            stream: StreamName::new(command_api::saga::CHECKPOINT_STREAM).unwrap(),
             expected: ExpectedRevision::Any,
             events: vec![event],
         });
@@ -488,19 +489,12 @@ async fn build_log(store: &Arc<dyn EventStore>, target: usize) -> (Generator, us
     (generator, appends)
 }
 
-async fn fresh_database(server: &str) -> (DatabaseConnection, String, String) {
-    let admin = Database::connect(server).await.unwrap();
-    let name = format!("shop_bench_{}", Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+async fn fresh_database(server: &str) -> (DatabaseConnection, Scratch) {
+    let database = Scratch::create(server, "shop_bench").await;
+    let db = projectors::database::connect_and_migrate(&database.url, 4)
         .await
         .unwrap();
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path(&name);
-    let db = projectors::database::connect_and_migrate(url.as_str(), 4)
-        .await
-        .unwrap();
-    (db, url.to_string(), name)
+    (db, database)
 }
 
 /// `projectors replay all`, as users run it: the whole command's time, and
@@ -1021,7 +1015,8 @@ async fn measure(
     let (mut baselines, mut replays, mut writes) = (Vec::new(), Vec::new(), Writes::new());
     let mut first: Option<Vec<String>> = None;
     for by_hand in [true, false, false, true] {
-        let (db, url, name) = fresh_database(server).await;
+        let (db, database) = fresh_database(server).await;
+        let url = database.url.clone();
         if by_hand {
             let timed;
             (timed, writes) = baseline_all(store.as_ref(), &db).await;
@@ -1043,10 +1038,7 @@ async fn measure(
             "the baseline and the replay wrote different rows"
         );
         db.close().await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE {name}"))
-            .await
-            .unwrap();
+        database.remove().await;
         admin.execute_unprepared("CHECKPOINT").await.unwrap();
     }
     let [b1, b2] = <[Timed; 2]>::try_from(baselines).ok().unwrap();

@@ -6,19 +6,17 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use api_common::verifier::Verifier;
 use projectors::admin::{AdminApi, Projectors};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
+use test_support::{Shop, tokens};
 use tokio_util::sync::CancellationToken;
 
 struct Admin {
-    shop: support::shop::Shop,
+    shop: Shop,
     db: DatabaseConnection,
     base: String,
     http: reqwest::Client,
@@ -35,22 +33,21 @@ impl Drop for Admin {
 }
 
 async fn start() -> Admin {
-    let shop = support::shop::start().await;
-    let folder = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let shop = Shop::start().await;
+    let (url, folder) = test_support::sqlite_views();
     let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
     let shutdown = CancellationToken::new();
     let projectors = Projectors {
-        store: Arc::clone(&shop.store),
+        store: Arc::clone(&shop.app.store),
         db: db.clone(),
         replays: Default::default(),
     };
-    let verifier = Verifier::from_pem(&shop.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap();
+    let verifier = Verifier::from_pem(shop.app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
     let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), shutdown.clone())
         .await
         .unwrap();
     let projections = projectors::supervisor::start(
-        Arc::clone(&shop.store),
+        Arc::clone(&shop.app.store),
         db.clone(),
         Default::default(),
         shutdown.clone(),
@@ -94,17 +91,30 @@ impl Admin {
         (status, content_type, response.json().await.unwrap())
     }
 
-    /// Polls the status until `done` says so, for at most 30 s.
+    /// Polls the status until `done` says so; the status then.
     async fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let done = &done;
+        test_support::wait_for(what, || async move {
             let status = self.status().await;
             if done(&status) {
-                return status;
+                Ok(status)
+            } else {
+                Err(status.to_string())
             }
-            assert!(Instant::now() < deadline, "{what} within 30 s: {status}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
+    }
+
+    async fn assert_nothing_replayed(&self) {
+        let status = self.status().await;
+        assert!(
+            status["projections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["replay"].is_null()),
+            "nothing was replayed: {status}"
+        );
     }
 }
 
@@ -129,7 +139,7 @@ fn all_caught_up(status: &Value) -> bool {
 async fn the_status_shows_each_projection_against_the_head_of_the_log() {
     let admin = start().await;
     admin.shop.trade(0).await;
-    let head = admin.shop.head().await.to_string();
+    let head = admin.shop.app.head().await.to_string();
     let status = admin
         .wait_for("every projection caught up", |s| {
             s["head"] == head.as_str() && all_caught_up(s)
@@ -160,7 +170,7 @@ async fn the_status_shows_each_projection_against_the_head_of_the_log() {
 async fn an_admin_replays_a_projection_and_sees_it_done() {
     let admin = start().await;
     admin.shop.trade(0).await;
-    let head = admin.shop.head().await.to_string();
+    let head = admin.shop.app.head().await.to_string();
     admin.wait_for("every projection caught up", all_caught_up).await;
 
     let (status, _, body) = admin.replay("orders", Some(&admin.shop.admin)).await;
@@ -201,7 +211,7 @@ async fn a_second_replay_of_the_same_projection_waits_for_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_replay_and_only_projections_that_exist() {
     let admin = start().await;
-    let customer = admin.shop.customer("carol").await;
+    let customer = admin.shop.app.customer("carol").await;
     for (token, expected) in [(None, 401), (Some(customer.as_str()), 403), (Some("not-a-token"), 401)] {
         let (status, content_type, problem) = admin.replay("orders", token).await;
         assert_eq!(status, expected, "{problem}");
@@ -215,101 +225,39 @@ async fn only_admins_replay_and_only_projections_that_exist() {
         problem["detail"].as_str().unwrap().contains("catalog, users, orders"),
         "{problem}"
     );
-    let status = admin.status().await;
-    assert!(
-        status["projections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["replay"].is_null()),
-        "nothing was replayed: {status}"
-    );
+    admin.assert_nothing_replayed().await;
 }
 
-/// Tokens that are each wrong in one way, for the admin who logged in:
-/// expired, signed with a foreign Ed25519 key, and HS256 keyed with the
-/// public key (algorithm confusion); and the control, the same claims
-/// signed right.
-fn forged_admin_tokens(shop: &support::shop::Shop) -> (Vec<(&'static str, String)>, String) {
-    use command_api::auth::tokens::{SigningKey, Tokens};
-    use domain::account::Role;
-
-    let verifier = Verifier::from_pem(&shop.public_key_pem, "shop".to_owned(), "shop".to_owned()).unwrap();
-    let admin = verifier.verify(&shop.admin).unwrap();
-    assert_eq!(admin.role, Role::Admin);
-    let tokens = |key: SigningKey| Tokens::new(key, "shop".to_owned(), "shop".to_owned(), Duration::from_secs(3600));
-    let now = chrono::Utc::now();
-    let ours = tokens(shop.signing_key.clone());
-    let expired = ours
-        .issue(admin.sub, Role::Admin, now - chrono::Duration::hours(2))
-        .unwrap();
-    let foreign = tokens(SigningKey::generate().unwrap())
-        .issue(admin.sub, Role::Admin, now)
-        .unwrap();
-    let claims = api_common::verifier::Claims {
-        iat: now.timestamp(),
-        exp: now.timestamp() + 3600,
-        ..admin
-    };
-    let hs256 = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(shop.public_key_pem.as_bytes()),
-    )
-    .unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.set_audience(&["shop"]);
-    let decoded = jsonwebtoken::decode::<api_common::verifier::Claims>(
-        &hs256,
-        &jsonwebtoken::DecodingKey::from_secret(shop.public_key_pem.as_bytes()),
-        &validation,
-    );
-    assert!(decoded.is_ok(), "a well-formed HS256 token: {decoded:?}");
-    let control = ours.issue(admin.sub, Role::Admin, now).unwrap();
-    (
-        vec![
-            ("expired an hour ago", expired),
-            ("signed with a foreign Ed25519 key", foreign),
-            ("HS256 keyed with the public key", hs256),
-        ],
-        control,
-    )
-}
-
+/// Tokens that carry the claims of the admin who logged in but are each
+/// wrong in one way ([`tokens::mint`]: expired, signed with a foreign
+/// Ed25519 key, HS256 keyed with the public key, unsigned) are refused and
+/// replay nothing; the same claims signed right replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_foreign_and_hs256_tokens_are_refused_and_replay_nothing() {
     let admin = start().await;
-    let (forged, control) = forged_admin_tokens(&admin.shop);
-    for (what, token) in &forged {
+    let minted = tokens::mint(&admin.shop.admin);
+    let mut failures = Vec::new();
+    for forged in &minted.forged {
         let response = admin
             .http
             .post(format!("{}/projections/orders/replay", admin.base))
-            .bearer_auth(token)
+            .bearer_auth(&forged.token)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 401, "{what}");
-        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{what}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json", "{what}");
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["status"], 401, "{what}: {problem}");
+        if let Err(answer) = tokens::refused(response).await {
+            failures.push(format!("a token {}: {answer}", forged.what));
+        }
     }
-    let status = admin.status().await;
-    assert!(
-        status["projections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["replay"].is_null()),
-        "nothing was replayed: {status}"
-    );
-    let (accepted, _, body) = admin.replay("orders", Some(&control)).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    admin.assert_nothing_replayed().await;
+    let (accepted, _, body) = admin.replay("orders", Some(&minted.control)).await;
     assert_eq!(accepted, 202, "the same claims signed right: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
-    use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamName};
+    use event_store::ExpectedRevision;
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use views::tables::{order_lines, orders};
@@ -328,20 +276,11 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     let orders_before = orders::Entity::find().all(&admin.db).await.unwrap();
     let lines_before = order_lines::Entity::find().all(&admin.db).await.unwrap();
     // Projected by nobody yet: the live projector stops at it too.
-    let broken = NewEvent {
-        id: uuid::Uuid::new_v4(),
-        event_type: "OrderPlaced".to_owned(),
-        data: br#"{"oops": true}"#.to_vec(),
-        metadata: EventMetadata {
-            correlation_id: uuid::Uuid::new_v4(),
-            causation_id: None,
-            user_id: None,
-            schema_version: 1,
-        },
-    };
-    let stream = StreamName::new(format!("order-{}", uuid::Uuid::new_v4())).unwrap();
+    let broken = test_support::new_event("OrderPlaced", 1, br#"{"oops": true}"#.to_vec());
+    let stream = test_support::order_stream_name(&uuid::Uuid::new_v4().to_string());
     let appended = admin
         .shop
+        .app
         .store
         .append(&stream, ExpectedRevision::NoStream, vec![broken])
         .await

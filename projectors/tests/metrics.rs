@@ -12,14 +12,13 @@ use domain::ids::ProductId;
 use domain::money::Price;
 use domain::product::{ProductEvent, ProductName, Sku};
 use domain::quantity::StockLevel;
-use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, StreamName};
+use event_store::ExpectedRevision;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projector_metrics_count_from_the_first_batch() {
     let folder = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
+    let store = test_support::embedded_store(folder.path());
     let sku = Sku::parse("LAMP-1").unwrap();
     let created = ProductEvent::Created {
         product_id: ProductId::for_sku(&sku),
@@ -31,26 +30,13 @@ async fn projector_metrics_count_from_the_first_batch() {
     }
     .encode()
     .unwrap();
-    let stream = StreamName::new(format!("product-{}", ProductId::for_sku(&sku))).unwrap();
+    let stream = test_support::product_stream_name(&ProductId::for_sku(&sku).to_string());
+    let event = test_support::new_event(&created.event_type, created.schema_version, created.data);
     let appended = store
-        .append(
-            &stream,
-            ExpectedRevision::NoStream,
-            vec![NewEvent {
-                id: uuid::Uuid::new_v4(),
-                event_type: created.event_type,
-                data: created.data,
-                metadata: EventMetadata {
-                    correlation_id: uuid::Uuid::new_v4(),
-                    causation_id: None,
-                    user_id: None,
-                    schema_version: created.schema_version,
-                },
-            }],
-        )
+        .append(&stream, ExpectedRevision::NoStream, vec![event])
         .await
         .unwrap();
-    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let (url, _views) = test_support::sqlite_views();
     let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
     let shutdown = CancellationToken::new();
     let running = projectors::supervisor::start(Arc::clone(&store), db, Default::default(), shutdown.clone());

@@ -5,8 +5,6 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,5 +108,5 @@ async fn migrate_creates_the_schema_on_sqlite_and_stops() {
 
 #[tokio::test]
 async fn migrate_creates_the_schema_on_postgres_and_stops() {
-    migrate(&support::postgres::fresh_database().await).await;
+    migrate(&test_support::postgres::fresh_database().await).await;
 }

@@ -9,25 +9,20 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::product::ProductEvent;
-use event_store::{
-    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
-    StreamFilter, StreamName, Subscription,
-};
+use event_store::{EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StreamName};
 use projectors::runner::ProjectorOptions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement};
+use test_support::{FaultyStore, Shop};
 use tokio_util::sync::CancellationToken;
 use views::tables::{order_lines, orders, products, users};
 
 async fn sqlite() -> (DatabaseConnection, tempfile::TempDir) {
-    let folder = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let (url, folder) = test_support::sqlite_views();
     (
         projectors::database::connect_and_migrate(&url, 4).await.unwrap(),
         folder,
@@ -35,7 +30,7 @@ async fn sqlite() -> (DatabaseConnection, tempfile::TempDir) {
 }
 
 async fn postgres() -> (DatabaseConnection, ()) {
-    let url = support::postgres::fresh_database().await;
+    let url = test_support::postgres::fresh_database().await;
     (projectors::database::connect_and_migrate(&url, 4).await.unwrap(), ())
 }
 
@@ -125,6 +120,20 @@ async fn fresh_like(like: &DatabaseConnection) -> (DatabaseConnection, Option<te
     }
 }
 
+/// Asserts that `db` holds the rows a rebuild from `store` gives, and that
+/// every projection's checkpoint is at `head`.
+async fn assert_rebuilt_and_at(db: &DatabaseConnection, store: &Arc<dyn EventStore>, head: Position) {
+    assert_eq!(rows(db).await, rebuilt_rows(store, db).await);
+    for projection in projectors::all() {
+        assert_eq!(
+            views::checkpoint::load(db, projection.name()).await.unwrap(),
+            Some(head),
+            "{}",
+            projection.name()
+        );
+    }
+}
+
 /// Another pool of connections to the database `db` uses.
 async fn another_pool(db: &DatabaseConnection) -> DatabaseConnection {
     let url = match db.get_database_backend() {
@@ -134,7 +143,7 @@ async fn another_pool(db: &DatabaseConnection) -> DatabaseConnection {
                 .await
                 .unwrap()
                 .unwrap();
-            support::postgres::database_url(&name.try_get_by_index::<String>(0).unwrap())
+            test_support::postgres::database_url(&name.try_get_by_index::<String>(0).unwrap())
         }
         _ => {
             let main = db
@@ -151,7 +160,7 @@ async fn another_pool(db: &DatabaseConnection) -> DatabaseConnection {
 /// An event store holding copies of `events`, at the same positions.
 async fn copy_of(events: &[RecordedEvent]) -> (Arc<dyn EventStore>, tempfile::TempDir) {
     let folder = tempfile::tempdir().unwrap();
-    let store = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap();
+    let store = test_support::embedded_store(folder.path());
     for event in events {
         let copied = store
             .append(
@@ -168,7 +177,57 @@ async fn copy_of(events: &[RecordedEvent]) -> (Arc<dyn EventStore>, tempfile::Te
             .unwrap();
         assert_eq!(copied.position, event.position);
     }
-    (Arc::new(store), folder)
+    (store, folder)
+}
+
+/// A projection run on its own, and the progress it reports.
+type Runner = (
+    tokio::task::JoinHandle<Result<(), projectors::runner::ProjectorError>>,
+    tokio::sync::watch::Receiver<Option<Position>>,
+);
+
+/// Every projection run on its own (no supervisor, no lease) over `store`
+/// into `db` until `shutdown`.
+fn run_each(
+    store: &Arc<dyn EventStore>,
+    db: &DatabaseConnection,
+    options: ProjectorOptions,
+    shutdown: &CancellationToken,
+) -> Vec<Runner> {
+    projectors::all()
+        .into_iter()
+        .map(|projection| {
+            let (sender, progress) = tokio::sync::watch::channel(None);
+            let runner = tokio::spawn(projectors::runner::run(
+                Arc::clone(store),
+                db.clone(),
+                projection,
+                options.clone(),
+                sender,
+                shutdown.clone(),
+            ));
+            (runner, progress)
+        })
+        .collect()
+}
+
+/// Waits until every runner has reported `position`: `what` must happen
+/// within 30 s.
+async fn all_at(runners: &mut [Runner], position: Position, what: &str) {
+    for (_, progress) in runners {
+        tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| *p == Some(position)))
+            .await
+            .unwrap_or_else(|_| panic!("{what} within 30 s"))
+            .unwrap();
+    }
+}
+
+/// Stops the runners, each of which must end without an error.
+async fn stop(runners: Vec<Runner>, shutdown: &CancellationToken) {
+    shutdown.cancel();
+    for (runner, _) in runners {
+        runner.await.unwrap().unwrap();
+    }
 }
 
 macro_rules! on_both_databases {
@@ -210,12 +269,12 @@ on_both_databases!(
 );
 
 async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
     // Small batches, and a stop between two runs, as a crash would leave it.
-    project_until(&shop.store, &db, shop.head().await, 7).await;
+    project_until(&shop.app.store, &db, shop.app.head().await, 7).await;
     shop.trade(1).await;
-    project_until(&shop.store, &db, shop.head().await, 7).await;
+    project_until(&shop.app.store, &db, shop.app.head().await, 7).await;
     let incremental = rows(&db).await;
     assert!(
         incremental.iter().any(|row| row.contains("status: \"cancelled\"")),
@@ -227,9 +286,9 @@ async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseCo
         "no password hash in the views"
     );
 
-    let head = shop.head().await;
+    let head = shop.app.head().await;
     for projection in projectors::all() {
-        let reached = projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 500)
+        let reached = projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 500)
             .await
             .unwrap();
         assert_eq!(reached, Some(head));
@@ -242,11 +301,11 @@ async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseCo
 }
 
 async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     for round in 0..3 {
         shop.trade(round).await;
     }
-    project_until(&shop.store, &db, shop.head().await, 500).await;
+    project_until(&shop.app.store, &db, shop.app.head().await, 500).await;
     let from_the_log = rows_of::<orders::Entity>(&db).await;
     let lines = rows_of::<order_lines::Entity>(&db).await;
     mark_an_order(&db).await;
@@ -255,7 +314,7 @@ async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection)
     let orders = projectors::named("orders").unwrap();
     // Batches of one event make the rebuild slow enough to read during it.
     let rebuild = tokio::spawn({
-        let (store, db) = (Arc::clone(&shop.store), db.clone());
+        let (store, db) = (Arc::clone(&shop.app.store), db.clone());
         async move { projectors::replay::rebuild(store.as_ref(), &db, orders.as_ref(), 1).await }
     });
     let (mut old_reads, mut rebuilt_reads) = (0, 0);
@@ -298,23 +357,23 @@ async fn mark_an_order(db: &DatabaseConnection) {
 }
 
 async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     let shutdown = CancellationToken::new();
     let running = projectors::supervisor::start(
-        Arc::clone(&shop.store),
+        Arc::clone(&shop.app.store),
         db.clone(),
         ProjectorOptions::default(),
         shutdown.clone(),
     );
     shop.trade(0).await;
-    caught_up(&running, shop.head().await).await;
+    caught_up(&running, shop.app.head().await).await;
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 7)
+        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 7)
             .await
             .unwrap();
     }
     shop.trade(1).await;
-    caught_up(&running, shop.head().await).await;
+    caught_up(&running, shop.app.head().await).await;
     shutdown.cancel();
     running.stopped().await;
     let carried_on = rows(&db).await;
@@ -323,7 +382,7 @@ async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
         "round 1 is in the views"
     );
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 500)
+        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 500)
             .await
             .unwrap();
     }
@@ -349,13 +408,9 @@ fn placing_of_a_cancelled_order(log: &[RecordedEvent]) -> std::ops::Range<usize>
 }
 
 async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_them(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
-    let log = shop
-        .store
-        .read_all(None, usize::MAX, &StreamFilter::all())
-        .await
-        .unwrap();
+    let log = shop.app.events().await;
     let slice = placing_of_a_cancelled_order(&log);
     let (slice_start, slice_end) = (slice.start, slice.end);
     let before_slice = log[slice_start - 1].position;
@@ -382,23 +437,13 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
             .unwrap();
     }
     let shutdown = CancellationToken::new();
-    let mut stale = Vec::new();
-    for projection in projectors::all() {
-        let (sender, mut progress) = tokio::sync::watch::channel(None);
-        let runner = tokio::spawn(projectors::runner::run(
-            Arc::clone(&stale_log),
-            db.clone(),
-            projection,
-            ProjectorOptions::default(),
-            sender,
-            shutdown.clone(),
-        ));
-        tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| *p == Some(before_slice)))
-            .await
-            .expect("the stale projector read its checkpoint within 30 s")
-            .unwrap();
-        stale.push((runner, progress));
-    }
+    let mut stale = run_each(&stale_log, &db, ProjectorOptions::default(), &shutdown);
+    all_at(
+        &mut stale,
+        before_slice,
+        "the stale projectors reading their checkpoint",
+    )
+    .await;
     for projection in &all_projections {
         projection.apply(&other, &log[slice_start..]).await.unwrap();
         let moved = views::checkpoint::advance(&other, projection.name(), Some(before_slice), head)
@@ -419,133 +464,46 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
             "it found the checkpoint moved and started again from it"
         );
     }
-    shutdown.cancel();
-    for (runner, _) in stale {
-        runner.await.unwrap().unwrap();
-    }
+    stop(stale, &shutdown).await;
     let after = rows(&db).await;
     assert!(
         after.iter().any(|row| row.contains("status: \"cancelled\"")),
         "{after:#?}"
     );
-    assert_eq!(after, rebuilt_rows(&shop.store, &db).await);
-    for projection in &all_projections {
-        assert_eq!(
-            views::checkpoint::load(&db, projection.name()).await.unwrap(),
-            Some(head)
-        );
-    }
-}
-
-/// A log whose subscriptions start over from `from`, as a subscription that
-/// reconnects may deliver again events its reader has seen.
-struct DeliversAgain {
-    log: Arc<dyn EventStore>,
-    from: Option<Position>,
-}
-
-#[async_trait::async_trait]
-impl EventStore for DeliversAgain {
-    async fn append(
-        &self,
-        stream: &StreamName,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
-        self.log.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &StreamName,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.log.read_stream(stream, from, limit).await
-    }
-
-    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
-        self.log.read_last(stream).await
-    }
-
-    async fn read_all(
-        &self,
-        after: Option<Position>,
-        limit: usize,
-        filter: &StreamFilter,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.log.read_all(after, limit, filter).await
-    }
-
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.log.head().await
-    }
-
-    fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
-        self.log.subscribe_all(self.from.min(after), filter)
-    }
+    assert_rebuilt_and_at(&db, &shop.app.store, head).await;
 }
 
 async fn events_a_subscription_delivers_again_change_nothing(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
-    let log = shop
-        .store
-        .read_all(None, usize::MAX, &StreamFilter::all())
-        .await
-        .unwrap();
+    let log = shop.app.events().await;
     let head = log.last().unwrap().position;
-    project_until(&shop.store, &db, head, 500).await;
+    project_until(&shop.app.store, &db, head, 500).await;
     // The slice delivered again, and nothing after it.
     let slice = placing_of_a_cancelled_order(&log);
     let (slice_start, slice_end) = (slice.start, slice.end);
     let (copy, _kept) = copy_of(&log[..slice_end]).await;
-    let log_again: Arc<dyn EventStore> = Arc::new(DeliversAgain {
-        log: copy,
-        from: Some(log[slice_start - 1].position),
-    });
+    let delivers_again = Arc::new(FaultyStore::new(copy));
+    delivers_again.deliver_again_after(Some(log[slice_start - 1].position));
+    let log_again: Arc<dyn EventStore> = delivers_again;
     let shutdown = CancellationToken::new();
-    let mut running = Vec::new();
-    for projection in projectors::all() {
-        let (sender, mut progress) = tokio::sync::watch::channel(None);
-        let runner = tokio::spawn(projectors::runner::run(
-            Arc::clone(&log_again),
-            db.clone(),
-            projection,
-            ProjectorOptions::default(),
-            sender,
-            shutdown.clone(),
-        ));
-        tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| *p == Some(head)))
-            .await
-            .expect("the projector read its checkpoint within 30 s")
-            .unwrap();
-        running.push((runner, progress));
-    }
+    let mut running = run_each(&log_again, &db, ProjectorOptions::default(), &shutdown);
+    all_at(&mut running, head, "the projectors reading their checkpoint").await;
     // Nothing may happen: the slice is read at once, so half a second is
     // ample for a projector that applied it to move its checkpoint back.
     for (_, progress) in &mut running {
         let moved = tokio::time::timeout(Duration::from_millis(500), progress.changed()).await;
         assert!(moved.is_err(), "the checkpoint moved to {:?}", *progress.borrow());
     }
-    shutdown.cancel();
-    for (runner, _) in running {
-        runner.await.unwrap().unwrap();
-    }
-    assert_eq!(rows(&db).await, rebuilt_rows(&shop.store, &db).await);
-    for projection in projectors::all() {
-        assert_eq!(
-            views::checkpoint::load(&db, projection.name()).await.unwrap(),
-            Some(head)
-        );
-    }
+    stop(running, &shutdown).await;
+    assert_rebuilt_and_at(&db, &shop.app.store, head).await;
 }
 
 /// Two projectors on the same views at once, with no lease between them,
 /// while the log grows: the checkpoint's compare-and-set alone keeps them
 /// from applying anything twice or moving anything back.
 async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
     let shutdown = CancellationToken::new();
     let mut projectors = Vec::new();
@@ -553,21 +511,11 @@ async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnect
     // batches of other sizes, so their batches overlap without matching.
     for batch_size in [3, 5] {
         let pool = another_pool(&db).await;
-        for projection in projectors::all() {
-            let (sender, progress) = tokio::sync::watch::channel(None);
-            let runner = tokio::spawn(projectors::runner::run(
-                Arc::clone(&shop.store),
-                pool.clone(),
-                projection,
-                ProjectorOptions {
-                    batch_size,
-                    ..Default::default()
-                },
-                sender,
-                shutdown.clone(),
-            ));
-            projectors.push((runner, progress));
-        }
+        let options = ProjectorOptions {
+            batch_size,
+            ..Default::default()
+        };
+        projectors.extend(run_each(&shop.app.store, &pool, options, &shutdown));
     }
     let watching = CancellationToken::new();
     let watcher = tokio::spawn({
@@ -593,26 +541,19 @@ async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnect
     for round in 1..3 {
         shop.trade(round).await;
     }
-    let head = shop.head().await;
+    let head = shop.app.head().await;
     for (_, progress) in &mut projectors {
         tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| *p >= Some(head)))
             .await
             .expect("both projectors caught up within 30 s")
             .unwrap();
     }
-    shutdown.cancel();
-    for (runner, _) in projectors {
-        runner.await.unwrap().unwrap();
-    }
+    stop(projectors, &shutdown).await;
     watching.cancel();
     assert!(watcher.await.unwrap() > 0);
 
-    assert_eq!(rows(&db).await, rebuilt_rows(&shop.store, &db).await);
-    let log = shop
-        .store
-        .read_all(None, usize::MAX, &StreamFilter::all())
-        .await
-        .unwrap();
+    assert_eq!(rows(&db).await, rebuilt_rows(&shop.app.store, &db).await);
+    let log = shop.app.events().await;
     let of_type = |event_type: &str| log.iter().filter(|event| event.event_type == event_type).count();
     assert_eq!(
         products::Entity::find().all(&db).await.unwrap().len(),
@@ -649,21 +590,11 @@ async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnect
 
 async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint(db: DatabaseConnection) {
     let folder = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
-    let metadata = EventMetadata {
-        correlation_id: uuid::Uuid::new_v4(),
-        causation_id: None,
-        user_id: None,
-        schema_version: 1,
+    let store = test_support::embedded_store(folder.path());
+    let event = |event_type: &str, data: serde_json::Value| {
+        test_support::new_event(event_type, 1, serde_json::to_vec(&data).unwrap())
     };
-    let event = |event_type: &str, data: serde_json::Value| NewEvent {
-        id: uuid::Uuid::new_v4(),
-        event_type: event_type.to_owned(),
-        data: serde_json::to_vec(&data).unwrap(),
-        metadata: metadata.clone(),
-    };
-    let stream = StreamName::new(format!("order-{}", uuid::Uuid::new_v4())).unwrap();
+    let stream = test_support::order_stream_name(&uuid::Uuid::new_v4().to_string());
     let unknown = store
         .append(
             &stream,
@@ -774,15 +705,15 @@ async fn renewed(db: &DatabaseConnection, holder: &str, names: &[&str], times: u
 }
 
 async fn one_instance_runs_each_projection_and_another_takes_over_when_it_stops(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
     let (first_stop, second_stop) = (CancellationToken::new(), CancellationToken::new());
-    let first = instance(&shop.store, &db, &first_stop);
-    caught_up(&first, shop.head().await).await;
+    let first = instance(&shop.app.store, &db, &first_stop);
+    caught_up(&first, shop.app.head().await).await;
     let first_holder = sole_holder(&db).await;
-    let second = instance(&shop.store, &db, &second_stop);
+    let second = instance(&shop.app.store, &db, &second_stop);
     shop.trade(1).await;
-    caught_up(&first, shop.head().await).await;
+    caught_up(&first, shop.app.head().await).await;
     renewed(&db, &first_holder, &["catalog", "users", "orders"], 2).await;
     assert_eq!(sole_holder(&db).await, first_holder);
     assert!(
@@ -792,7 +723,7 @@ async fn one_instance_runs_each_projection_and_another_takes_over_when_it_stops(
     first_stop.cancel();
     first.stopped().await;
     shop.trade(2).await;
-    caught_up(&second, shop.head().await).await;
+    caught_up(&second, shop.app.head().await).await;
     assert_ne!(
         sole_holder(&db).await,
         first_holder,
@@ -805,11 +736,11 @@ async fn one_instance_runs_each_projection_and_another_takes_over_when_it_stops(
         rows_after_take_over.iter().any(|row| row.contains("R2-0")),
         "round 2 is in the views"
     );
-    assert_eq!(rows_after_take_over, rebuilt_rows(&shop.store, &db).await);
+    assert_eq!(rows_after_take_over, rebuilt_rows(&shop.app.store, &db).await);
 }
 
 async fn a_lease_left_by_a_crashed_instance_expires(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
     for projection in projectors::all() {
         let taken = projectors::lease::acquire(&db, projection.name(), "crashed", Duration::from_millis(1_500))
@@ -819,8 +750,8 @@ async fn a_lease_left_by_a_crashed_instance_expires(db: DatabaseConnection) {
     }
     let shutdown = CancellationToken::new();
     let started = std::time::Instant::now();
-    let running = instance(&shop.store, &db, &shutdown);
-    caught_up(&running, shop.head().await).await;
+    let running = instance(&shop.app.store, &db, &shutdown);
+    caught_up(&running, shop.app.head().await).await;
     assert!(
         started.elapsed() >= Duration::from_millis(1_000),
         "it waited for the lease to expire: {:?}",
@@ -835,11 +766,11 @@ async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: Databa
     use sea_orm::{ActiveModelTrait, Set};
     use views::tables::projection_leases;
 
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
     let shutdown = CancellationToken::new();
-    let running = instance(&shop.store, &db, &shutdown);
-    caught_up(&running, shop.head().await).await;
+    let running = instance(&shop.app.store, &db, &shutdown);
+    caught_up(&running, shop.app.head().await).await;
     let holder = sole_holder(&db).await;
     // Another instance took the orders lease (as after a long pause here).
     projection_leases::ActiveModel {
@@ -857,25 +788,25 @@ async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db: Databa
     let mut orders = running.progress["orders"].clone();
     let before = *orders.borrow_and_update();
     shop.trade(1).await;
-    caught_up_these(&running, shop.head().await, |name| name != "orders").await;
+    caught_up_these(&running, shop.app.head().await, |name| name != "orders").await;
     let moved = tokio::time::timeout(Duration::from_millis(500), orders.changed()).await;
     assert!(moved.is_err(), "orders stopped here");
     assert_eq!(*orders.borrow(), before);
     projectors::lease::release(&db, "orders", "usurper").await.unwrap();
-    caught_up(&running, shop.head().await).await;
+    caught_up(&running, shop.app.head().await).await;
     shutdown.cancel();
     running.stopped().await;
 }
 
 async fn a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_projection(db: DatabaseConnection) {
-    let shop = support::shop::start().await;
+    let shop = Shop::start().await;
     shop.trade(0).await;
-    let head = shop.head().await;
+    let head = shop.app.head().await;
     // No checkpoint yet: the projectors' first batches and the rebuilds
     // start together.
     let shutdown = CancellationToken::new();
     let running = projectors::supervisor::start(
-        Arc::clone(&shop.store),
+        Arc::clone(&shop.app.store),
         db.clone(),
         ProjectorOptions {
             batch_size: 3,
@@ -884,21 +815,21 @@ async fn a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_project
         shutdown.clone(),
     );
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.store.as_ref(), &db, projection.as_ref(), 3)
+        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 3)
             .await
             .unwrap();
     }
     caught_up(&running, head).await;
     shutdown.cancel();
     running.stopped().await;
-    assert_eq!(rows(&db).await, projected_rows(&shop.store, &db).await);
+    assert_eq!(rows(&db).await, projected_rows(&shop.app.store, &db).await);
 }
 
 async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
-    let shop = Arc::new(support::shop::start().await);
+    let shop = Arc::new(Shop::start().await);
     shop.trade(0).await;
     let shutdown = CancellationToken::new();
-    let running = instance(&shop.store, &db, &shutdown);
+    let running = instance(&shop.app.store, &db, &shutdown);
     let trading = tokio::spawn({
         let shop = Arc::clone(&shop);
         async move {
@@ -911,7 +842,7 @@ async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
     let mut replays = 0;
     while !trading.is_finished() || replays < 3 {
         let before = views::checkpoint::load(&db, "orders").await.unwrap();
-        projectors::replay::rebuild(shop.store.as_ref(), &db, orders.as_ref(), 500)
+        projectors::replay::rebuild(shop.app.store.as_ref(), &db, orders.as_ref(), 500)
             .await
             .unwrap();
         let after = views::checkpoint::load(&db, "orders").await.unwrap();
@@ -919,7 +850,7 @@ async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
         replays += 1;
     }
     trading.await.unwrap();
-    caught_up(&running, shop.head().await).await;
+    caught_up(&running, shop.app.head().await).await;
     shutdown.cancel();
     running.stopped().await;
 }

@@ -27,14 +27,12 @@
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use test_support::postgres::Scratch;
+use test_support::system as support;
 
 const PRODUCTS: usize = 20;
 
@@ -64,27 +62,14 @@ fn main() {
         .unwrap();
     client_runtime.block_on(measure(load, Duration::from_secs(seconds)));
     drop(system);
-    system_runtime.block_on(async {
-        let admin = sea_orm::Database::connect(&server).await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)"))
-            .await
-            .unwrap();
-    });
+    system_runtime.block_on(database.remove());
 }
 
 /// The system, 20 products with ample stock, 32 customers' tokens, and the
 /// views database created for the run.
-async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>, String) {
-    let admin_db = sea_orm::Database::connect(server).await.unwrap();
-    let name = format!("shop_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_db
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path(&name);
-    let system = support::start(url.as_str()).await;
+async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>, Scratch) {
+    let database = Scratch::create(server, "shop_bench").await;
+    let system = support::start(&database.url).await;
     let admin = system.login("admin", "admin-password").await;
     let mut products = Vec::new();
     for n in 0..PRODUCTS {
@@ -101,7 +86,7 @@ async fn setup(server: &str) -> (support::System, Vec<String>, Vec<String>, Stri
     for n in 0..32 {
         tokens.push(system.customer(&format!("lag{n}")).await.0);
     }
-    (system, products, tokens, name)
+    (system, products, tokens, database)
 }
 
 #[derive(Clone)]

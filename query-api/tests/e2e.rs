@@ -4,26 +4,20 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-#[path = "../../command-api/tests/support/tokens.rs"]
-mod tokens;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// How long reads wait for their position and orders for the saga: long,
-/// so a loaded machine slows the tests down instead of failing them.
-const PATIENCE: Duration = Duration::from_secs(30);
+use test_support::system::{Settings, System};
+use test_support::{PATIENCE, order_body, product_stream_name, tokens, wait_for};
 
 /// The system, signing with the key the tests can sign with, waiting
-/// [`PATIENCE`] for reads and orders.
-async fn start(views_url: &str) -> support::System {
-    support::start_with(
+/// [`PATIENCE`] for reads and orders, so a loaded machine slows the tests
+/// down instead of failing them.
+async fn start(views_url: &str) -> System {
+    test_support::system::start_with(
         views_url,
-        support::Settings {
+        Settings {
             signing_key: tokens::server_key(),
             order_wait: Some(PATIENCE),
             read_wait: PATIENCE,
@@ -32,10 +26,16 @@ async fn start(views_url: &str) -> support::System {
     .await
 }
 
-async fn sqlite_views() -> (String, tempfile::TempDir) {
-    let folder = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
-    (url, folder)
+/// A mug from the admin and alice's confirmed order of one: the admin's
+/// token, alice's, and the order's id and position.
+async fn alices_order(system: &System) -> (String, String, String, String) {
+    let admin = system.app.admin().await;
+    let mug = system.app.product(&admin, "MUG-1", "1.00", 5).await;
+    let (alice, _) = system.customer("alice").await;
+    let (status, order) = system.command("/orders", Some(&alice), order_body(&[(&mug, 1)])).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let text = |field: &str| order[field].as_str().unwrap().to_owned();
+    (admin, alice, text("orderId"), text("position"))
 }
 
 macro_rules! on_both_databases {
@@ -44,7 +44,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let (url, _keep) = super::sqlite_views().await;
+                    let (url, _keep) = test_support::sqlite_views();
                     super::$case(&url).await;
                 }
             )*
@@ -53,7 +53,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let url = super::support::postgres::fresh_database().await;
+                    let url = test_support::postgres::fresh_database().await;
                     super::$case(&url).await;
                 }
             )*
@@ -72,17 +72,10 @@ on_both_databases!(
 
 async fn products_page_by_cursor_and_by_offset_in_sku_order(views_url: &str) {
     let system = start(views_url).await;
-    let admin = system.login("admin", "admin-password").await;
+    let admin = system.app.admin().await;
     let mut last = String::new();
     for sku in ["E-5", "A-1", "C-3", "B-2", "D-4"] {
-        let (status, created) = system
-            .command(
-                "/products",
-                Some(&admin),
-                json!({"sku": sku, "name": format!("Item {sku}"), "price": "1.00", "stock": 1}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let created = system.app.create_product(&admin, sku, "1.00", 1).await;
         last = created["position"].as_str().unwrap().to_owned();
     }
     let mut seen = Vec::new();
@@ -117,7 +110,7 @@ async fn products_page_by_cursor_and_by_offset_in_sku_order(views_url: &str) {
 
 async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url: &str) {
     let system = start(views_url).await;
-    let admin = system.login("admin", "admin-password").await;
+    let admin = system.app.admin().await;
     let (status, created) = system
         .command(
             "/products",
@@ -148,17 +141,7 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["items"][0]["sku"], "MUG-1");
 
-    let (status, order) = system
-        .command(
-            "/orders",
-            Some(&alice),
-            json!({
-                "items": [{"productId": mug, "quantity": 3}],
-                "customer": {"name": "Alice", "phone": "0812345678"},
-                "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "TH", "postalCode": "10110"},
-            }),
-        )
-        .await;
+    let (status, order) = system.command("/orders", Some(&alice), order_body(&[(mug, 3)])).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let (order_id, position) = (order["orderId"].as_str().unwrap(), order["position"].as_str().unwrap());
 
@@ -203,9 +186,9 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["status"], "cancelled");
     assert_eq!(detail["paymentStatus"], "refunded");
-    let released = support::wait_for("the saga's release of the cancelled order's stock", async || {
-        let stream = event_store::StreamName::new(format!("product-{mug}")).unwrap();
-        let events = event_store::read_whole_stream(system.store.as_ref(), &stream)
+    let system = &system;
+    let released = wait_for("the saga's release of the cancelled order's stock", || async move {
+        let events = event_store::read_whole_stream(system.app.store.as_ref(), &product_stream_name(mug))
             .await
             .unwrap();
         events
@@ -230,32 +213,9 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url
 
 async fn nobody_reads_another_customers_order(views_url: &str) {
     let system = start(views_url).await;
-    let admin = system.login("admin", "admin-password").await;
-    let (_, created) = system
-        .command(
-            "/products",
-            Some(&admin),
-            json!({"sku": "MUG-1", "name": "Mug", "price": "1.00", "stock": 5}),
-        )
-        .await;
-    let (alice, _) = system.customer("alice").await;
+    let (admin, alice, order_id, position) = alices_order(&system).await;
     let (bob, _) = system.customer("bob").await;
-    let (_, order) = system
-        .command(
-            "/orders",
-            Some(&alice),
-            json!({
-                "items": [{"productId": created["productId"], "quantity": 1}],
-                "customer": {"phone": "0812345678"},
-                "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "TH", "postalCode": "10110"},
-            }),
-        )
-        .await;
-    let path = format!(
-        "/orders/{}?minPosition={}",
-        order["orderId"].as_str().unwrap(),
-        order["position"].as_str().unwrap()
-    );
+    let path = format!("/orders/{order_id}?minPosition={position}");
     let (status, body) = system.query(&path, Some(&bob)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = system.query(&path, Some(&alice)).await;
@@ -291,29 +251,23 @@ async fn bad_reads_get_problems_naming_the_field(views_url: &str) {
     let (status, body) = system.query(&format!("/products/{}", uuid::Uuid::new_v4()), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    let response = system
-        .http
-        .get(format!("{}/products", system.queries))
-        .send()
-        .await
-        .unwrap();
+    let response = system.query_request("/products").send().await.unwrap();
     assert!(response.headers().contains_key("x-position"));
 }
 
 /// A position the log will never reach is answered 503 once the read wait
 /// is over; the wait is short here, as nothing is to happen within it.
 async fn an_unreachable_position_gets_503_with_retry_after(views_url: &str) {
-    let system = support::start_with(
+    let system = test_support::system::start_with(
         views_url,
-        support::Settings {
+        Settings {
             read_wait: Duration::from_millis(300),
             ..Default::default()
         },
     )
     .await;
     let response = system
-        .http
-        .get(format!("{}/products?minPosition=999999999", system.queries))
+        .query_request("/products?minPosition=999999999")
         .send()
         .await
         .unwrap();
@@ -330,28 +284,8 @@ async fn an_unreachable_position_gets_503_with_retry_after(views_url: &str) {
 /// signed right read both: what is refused is the one thing wrong.
 async fn expired_foreign_key_and_hs256_tokens_get_401_and_read_nothing(views_url: &str) {
     let system = start(views_url).await;
-    let admin = system.login("admin", "admin-password").await;
-    let (_, created) = system
-        .command(
-            "/products",
-            Some(&admin),
-            json!({"sku": "MUG-1", "name": "Mug", "price": "1.00", "stock": 5}),
-        )
-        .await;
-    let (alice, _) = system.customer("alice").await;
-    let (status, order) = system
-        .command(
-            "/orders",
-            Some(&alice),
-            json!({
-                "items": [{"productId": created["productId"], "quantity": 1}],
-                "customer": {"phone": "0812345678"},
-                "shipping": {"address": "1 Main St", "city": "Bangkok", "state": "Bangkok", "country": "TH", "postalCode": "10110"},
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    let (order_id, position) = (order["orderId"].as_str().unwrap(), order["position"].as_str().unwrap());
+    let (admin, alice, order_id, position) = alices_order(&system).await;
+    let order_id = order_id.as_str();
     let (alice, admin) = (tokens::mint(&alice), tokens::mint(&admin));
     let me = format!("/me?minPosition={position}");
     let detail = format!("/orders/{order_id}?minPosition={position}");
@@ -365,8 +299,7 @@ async fn expired_foreign_key_and_hs256_tokens_get_401_and_read_nothing(views_url
     for (minted, path, _, _) in &reads {
         for forged in &minted.forged {
             let response = system
-                .http
-                .get(format!("{}{path}", system.queries))
+                .query_request(path)
                 .bearer_auth(&forged.token)
                 .send()
                 .await

@@ -7,8 +7,6 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -149,14 +147,14 @@ async fn on_sqlite_a_migrated_database_is_served() {
 
 #[tokio::test]
 async fn on_postgres_an_empty_database_is_refused_and_gets_no_tables() {
-    let url = support::postgres::fresh_database().await;
+    let url = test_support::postgres::fresh_database().await;
     assert_names_the_missing_schema(&refused(&url).await);
     assert!(!has_table(&url, "seaql_migrations").await);
 }
 
 #[tokio::test]
 async fn on_postgres_a_schema_missing_the_latest_migration_is_refused() {
-    let url = support::postgres::fresh_database().await;
+    let url = test_support::postgres::fresh_database().await;
     let db = migrated_up_to_the_first(&url).await;
     assert_names_the_missing_migration(&refused(&url).await);
     assert!(!has_table(&url, "projection_leases").await);

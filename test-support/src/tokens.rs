@@ -3,10 +3,6 @@
 //! key, HS256 keyed with the public key or a guessable secret, no
 //! signature at all), beside the same claims signed right, the control that
 //! shows the one wrong thing is what gets a token refused.
-//!
-//! Shared by the command API's tests and, by `#[path]`, the query API's.
-
-#![allow(dead_code)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

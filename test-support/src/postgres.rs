@@ -1,7 +1,9 @@
-//! A fresh Postgres database per test: on the server `TEST_DATABASE_URL`
-//! names, or else on a throwaway server started from the installed Postgres
-//! binaries (stopped when the test process ends). Never skipped: without
-//! either, the test fails and says why.
+//! Databases of their own on Postgres. Tests get a fresh one with
+//! [`fresh_database`]: on the server `TEST_DATABASE_URL` names, or else on a
+//! throwaway server started from the installed Postgres binaries (stopped
+//! when the test process ends). Never skipped: without either, the test
+//! fails and says why. Benchmarks name their server and drop what they
+//! create ([`Scratch::remove`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,25 +11,62 @@ use std::sync::OnceLock;
 
 use sea_orm::ConnectionTrait;
 
-/// The URL of an empty database of its own.
+/// The URL of an empty database of its own on the test server. It is not
+/// dropped: the throwaway server goes with the test process.
 pub async fn fresh_database() -> String {
-    let server = server_url();
-    let admin = sea_orm::Database::connect(server.as_str())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the test Postgres at {server}: {e}"));
-    let name = format!("shop_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot create a test database on {server}: {e}"));
-    database_url(&name)
+    Scratch::create(&server_url(), "shop_test").await.url
 }
 
 /// The URL of the database `name` on the test server.
 pub fn database_url(name: &str) -> String {
-    let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    url_on(&server_url(), name)
+}
+
+fn url_on(server: &str, name: &str) -> String {
+    let mut url = url::Url::parse(server).expect("a Postgres server URL");
     url.set_path(name);
     url.to_string()
+}
+
+/// A database created for one run on a given server.
+pub struct Scratch {
+    server: String,
+    pub name: String,
+    /// The URL of the database.
+    pub url: String,
+}
+
+impl Scratch {
+    /// Creates an empty database named `{prefix}_{random}` on `server` (the
+    /// URL of any database there).
+    pub async fn create(server: &str, prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        admin(server)
+            .await
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a database on {server}: {e}"));
+        Self {
+            url: url_on(server, &name),
+            server: server.to_owned(),
+            name,
+        }
+    }
+
+    /// Drops the database, closing the connections still open to it.
+    pub async fn remove(self) {
+        admin(&self.server)
+            .await
+            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("cannot drop {} on {}: {e}", self.name, self.server));
+    }
+}
+
+async fn admin(server: &str) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Postgres at {server}: {e}"))
 }
 
 fn server_url() -> String {

@@ -1,4 +1,0 @@
-#![allow(dead_code)]
-
-pub mod postgres;
-pub mod shop;
