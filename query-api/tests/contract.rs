@@ -121,6 +121,8 @@ async fn positions_cursors_and_skus_take_what_their_patterns_allow() {
     assert_refused(&system, None, &format!("/products?sku={sku}A"), "sku").await;
     assert_refused(&system, None, &format!("/products?cursor={sku}A"), "cursor").await;
     assert_refused(&system, None, "/products?sku=", "sku").await;
+    assert_refused(&system, None, "/products/not-a-uuid", "id").await;
+    assert_refused(&system, alice, "/orders/42", "id").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

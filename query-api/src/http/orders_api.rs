@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
-use super::paging::{Limit, MinPosition, OrdersCursor};
+use super::paging::{Limit, MinPosition, OrdersCursor, PathId};
 use super::{Views, money, reflected};
 
 const READS: &[&str] = &[views::projections::ORDERS];
@@ -254,7 +254,7 @@ impl OrdersApi {
         state: Data<&Views>,
         auth: BearerAuth,
         /// The order id (a UUID).
-        id: Path<Uuid>,
+        id: Path<PathId>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
         min_position: Query<Option<MinPosition>>,
@@ -263,15 +263,16 @@ impl OrdersApi {
         min_position_header: Header<Option<MinPosition>>,
     ) -> DetailResponse {
         let answer: Result<_, ProblemResponse> = async {
+            let id = id.uuid()?;
             let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
-            let row = orders::Entity::find_by_id(id.0)
+            let row = orders::Entity::find_by_id(id)
                 .one(&state.db)
                 .await
                 .map_err(ProblemResponse::internal)?
                 .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
                 .ok_or_else(|| ProblemResponse::not_found("no such order"))?;
             let lines = order_lines::Entity::find()
-                .filter(order_lines::Column::OrderId.eq(id.0))
+                .filter(order_lines::Column::OrderId.eq(id))
                 .order_by_asc(order_lines::Column::LineNo)
                 .all(&state.db)
                 .await

@@ -4,8 +4,10 @@
 
 use std::borrow::Cow;
 
+use api_common::problem::ProblemResponse;
 use domain::Position;
 use domain::product::Sku;
+use domain::validation::{InvalidField, Problem};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 use uuid::Uuid;
@@ -203,6 +205,30 @@ impl Parameter for OrdersCursor {
     }
 }
 parameter_type!(OrdersCursor);
+
+/// An `{id}` path segment: a UUID. Poem names path parameters by their
+/// place (`param0`) when their parsing fails, so the segment is taken as
+/// it is and [`PathId::uuid`] parses it, naming `id` in the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathId(String);
+
+impl PathId {
+    pub fn uuid(&self) -> Result<Uuid, ProblemResponse> {
+        Uuid::parse_str(&self.0)
+            .map_err(|_| ProblemResponse::invalid(&InvalidField::new("id", Problem::Malformed { what: "UUID" })))
+    }
+}
+
+impl Parameter for PathId {
+    fn schema() -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        Ok(Self(raw.to_owned()))
+    }
+}
+parameter_type!(PathId);
 
 #[cfg(test)]
 mod tests {

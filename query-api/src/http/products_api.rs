@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Quer
 use uuid::Uuid;
 use views::tables::products;
 
-use super::paging::{Limit, MinPosition, Offset, SkuParam};
+use super::paging::{Limit, MinPosition, Offset, PathId, SkuParam};
 use super::{Views, money, reflected};
 
 const READS: &[&str] = &[views::projections::CATALOG];
@@ -175,7 +175,7 @@ impl ProductsApi {
         &self,
         state: Data<&Views>,
         /// The product id (a UUID).
-        id: Path<Uuid>,
+        id: Path<PathId>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
         min_position: Query<Option<MinPosition>>,
@@ -184,8 +184,9 @@ impl ProductsApi {
         min_position_header: Header<Option<MinPosition>>,
     ) -> GetResponse {
         let answer: Result<_, ProblemResponse> = async {
+            let id = id.uuid()?;
             let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
-            let row = products::Entity::find_by_id(id.0)
+            let row = products::Entity::find_by_id(id)
                 .one(&state.db)
                 .await
                 .map_err(ProblemResponse::internal)?
