@@ -22,6 +22,7 @@ enum Tag {
 #[oai(rename_all = "camelCase")]
 struct Projections {
     /// The position of the last event in the log; absent while it is empty.
+    #[oai(skip_serializing_if_is_none)]
     head: Option<String>,
     projections: Vec<ProjectionStatus>,
 }
@@ -32,12 +33,15 @@ struct ProjectionStatus {
     name: ProjectionName,
     /// The position of the last event it applied; absent before its first
     /// batch.
+    #[oai(skip_serializing_if_is_none)]
     position: Option<String>,
     /// It has applied the log up to `head`.
     caught_up: bool,
     /// The projector instance that runs it (`<pid>-<random>`), while its
     /// lease lasts; absent when no instance runs it.
+    #[oai(skip_serializing_if_is_none)]
     held_by: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     replay: Option<Replay>,
 }
 
@@ -58,8 +62,10 @@ struct Replay {
     /// When it started (running) or ended (done, failed).
     at: chrono::DateTime<chrono::Utc>,
     /// Done: the position the rebuilt projection reached.
+    #[oai(skip_serializing_if_is_none)]
     reached: Option<String>,
     /// Failed: why. The old rows are untouched.
+    #[oai(skip_serializing_if_is_none)]
     error: Option<String>,
 }
 
