@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod app;
+pub mod binary;
 pub mod faulty_store;
 pub mod postgres;
 pub mod shop;

@@ -1,0 +1,156 @@
+//! A Shop binary run as its users run it: a child process that sees only
+//! the variables a test gives it (and `PATH`), so a test proves what the
+//! binary reads from its environment without changing this process's.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::PATIENCE;
+
+/// An address on 127.0.0.1 that nothing listens on right now: bound and
+/// released, so the binary can take it (another process could take it
+/// first, which the OS's port allocation makes unlikely).
+pub fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A running binary; killed when dropped.
+pub struct Running {
+    child: Child,
+    stdout: Output,
+    stderr: Output,
+}
+
+/// What a child writes to one of its pipes, collected as it comes so the
+/// pipe never fills.
+struct Output {
+    text: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Output {
+    fn collect(mut pipe: impl Read + Send + 'static) -> Self {
+        let text = Arc::new(Mutex::new(String::new()));
+        let collected = Arc::clone(&text);
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0_u8; 4096];
+            while let Ok(read @ 1..) = pipe.read(&mut buffer) {
+                let chunk = String::from_utf8_lossy(&buffer[..read]).into_owned();
+                collected.lock().expect("the output lock").push_str(&chunk);
+            }
+        });
+        Self {
+            text,
+            reader: Some(reader),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.text.lock().expect("the output lock").clone()
+    }
+
+    /// Everything, once the child has exited and closed the pipe.
+    fn finish(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the output reader finishes");
+        }
+        self.text()
+    }
+}
+
+/// Starts the binary at `path` (`env!("CARGO_BIN_EXE_<name>")`) with
+/// `args`, and `env` as its whole environment but `PATH`.
+pub fn start(path: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut child = Command::new(path)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{path} runs: {e}"));
+    let stdout = Output::collect(child.stdout.take().expect("stdout is piped"));
+    let stderr = Output::collect(child.stderr.take().expect("stderr is piped"));
+    Running { child, stdout, stderr }
+}
+
+/// How a binary ended.
+#[derive(Debug)]
+pub struct Exit {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Running {
+    /// Waits for the binary to stop on its own; fails if it still runs
+    /// after [`PATIENCE`] (a configuration accepted by mistake runs until
+    /// stopped).
+    pub fn exit(mut self) -> Exit {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the binary kept running for {PATIENCE:?}: {}",
+                self.stderr.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Exit {
+            success: status.success(),
+            stdout: self.stdout.finish(),
+            stderr: self.stderr.finish(),
+        }
+    }
+
+    /// Waits until `GET http://{address}/health/live` answers 200: the
+    /// binary listens there. Fails, with what the binary wrote to stderr,
+    /// if it exits first or [`PATIENCE`] passes.
+    pub async fn wait_until_live(&mut self, address: SocketAddr) {
+        let http = reqwest::Client::new();
+        let url = format!("http://{address}/health/live");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                panic!("the binary stopped ({status}) before {url} answered: {}", self.stderr());
+            }
+            let answer = http.get(&url).timeout(Duration::from_secs(1)).send().await;
+            if answer.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} did not answer 200 within {PATIENCE:?}: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What the binary has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+
+    /// What the binary has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
