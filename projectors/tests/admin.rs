@@ -8,67 +8,41 @@
 
 use std::sync::Arc;
 
-use api_common::verifier::Verifier;
-use projectors::admin::{AdminApi, Projectors};
-use sea_orm::DatabaseConnection;
 use serde_json::Value;
+use test_support::projectors_admin::AdminServer;
 use test_support::{Shop, tokens};
-use tokio_util::sync::CancellationToken;
 
+/// The admin API over a shop's log, with the projections running: all
+/// stopped when it is dropped, with the shop.
 struct Admin {
     shop: Shop,
-    db: DatabaseConnection,
-    base: String,
-    http: reqwest::Client,
-    _api: AdminApi,
+    server: AdminServer,
     _projections: projectors::supervisor::Running,
-    shutdown: CancellationToken,
-    _folder: tempfile::TempDir,
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 async fn start() -> Admin {
     let shop = Shop::start().await;
-    let (url, folder) = test_support::sqlite_views();
-    let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let projectors = Projectors {
-        store: Arc::clone(&shop.app.store),
-        db: db.clone(),
-        replays: Default::default(),
-    };
-    let verifier = Verifier::from_pem(shop.app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
-    let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), shutdown.clone())
-        .await
-        .unwrap();
+    let server = AdminServer::start(&shop.app).await;
     let projections = projectors::supervisor::start(
         Arc::clone(&shop.app.store),
-        db.clone(),
+        server.db.clone(),
         Default::default(),
-        shutdown.clone(),
+        shop.app.shutdown(),
     );
     Admin {
-        base: format!("http://{}", api.address),
         shop,
-        db,
-        http: reqwest::Client::new(),
-        _api: api,
+        server,
         _projections: projections,
-        shutdown,
-        _folder: folder,
     }
 }
 
 impl Admin {
     async fn status(&self) -> Value {
         let response = self
+            .shop
+            .app
             .http
-            .get(format!("{}/projections", self.base))
+            .get(format!("{}/projections", self.server.base))
             .send()
             .await
             .unwrap();
@@ -77,7 +51,11 @@ impl Admin {
     }
 
     async fn replay(&self, name: &str, token: Option<&str>) -> (u16, String, Value) {
-        let mut request = self.http.post(format!("{}/projections/{name}/replay", self.base));
+        let mut request = self
+            .shop
+            .app
+            .http
+            .post(format!("{}/projections/{name}/replay", self.server.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -191,7 +169,7 @@ async fn a_second_replay_of_the_same_projection_waits_for_the_first() {
     admin.shop.trade(0).await;
     admin.wait_for("every projection caught up", all_caught_up).await;
     // Hold the views' write lock so that the first replay cannot finish yet.
-    let blocker = projectors::database::begin_write(&admin.db).await.unwrap();
+    let blocker = projectors::database::begin_write(&admin.server.db).await.unwrap();
     let (first, _, body) = admin.replay("catalog", Some(&admin.shop.admin)).await;
     assert_eq!(first, 202, "{body}");
     let (second, content_type, problem) = admin.replay("catalog", Some(&admin.shop.admin)).await;
@@ -239,8 +217,10 @@ async fn expired_foreign_and_hs256_tokens_are_refused_and_replay_nothing() {
     let mut failures = Vec::new();
     for forged in &minted.forged {
         let response = admin
+            .shop
+            .app
             .http
-            .post(format!("{}/projections/orders/replay", admin.base))
+            .post(format!("{}/projections/orders/replay", admin.server.base))
             .bearer_auth(&forged.token)
             .send()
             .await
@@ -266,15 +246,15 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
     admin.shop.trade(0).await;
     admin.wait_for("every projection caught up", all_caught_up).await;
     // A status no event sets: a replay that changed anything would take it away.
-    let marked = orders::Entity::find().one(&admin.db).await.unwrap().unwrap();
+    let marked = orders::Entity::find().one(&admin.server.db).await.unwrap().unwrap();
     orders::Entity::update_many()
         .col_expr(orders::Column::Status, Expr::value("marked by the test"))
         .filter(orders::Column::OrderId.eq(marked.order_id))
-        .exec(&admin.db)
+        .exec(&admin.server.db)
         .await
         .unwrap();
-    let orders_before = orders::Entity::find().all(&admin.db).await.unwrap();
-    let lines_before = order_lines::Entity::find().all(&admin.db).await.unwrap();
+    let orders_before = orders::Entity::find().all(&admin.server.db).await.unwrap();
+    let lines_before = order_lines::Entity::find().all(&admin.server.db).await.unwrap();
     // Projected by nobody yet: the live projector stops at it too.
     let broken = test_support::new_event("OrderPlaced", 1, br#"{"oops": true}"#.to_vec());
     let stream = test_support::order_stream_name(&uuid::Uuid::new_v4().to_string());
@@ -299,13 +279,13 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
         .to_owned();
     assert!(error.contains(&appended.position.to_string()), "{error}");
     assert_eq!(projection(&status, "orders")["caughtUp"], false);
-    let orders_after = orders::Entity::find().all(&admin.db).await.unwrap();
+    let orders_after = orders::Entity::find().all(&admin.server.db).await.unwrap();
     assert_eq!(orders_after, orders_before, "the failed replay changed nothing");
     assert!(
         orders_after.iter().any(|order| order.status == "marked by the test"),
         "{orders_after:#?}"
     );
-    let lines_after = order_lines::Entity::find().all(&admin.db).await.unwrap();
+    let lines_after = order_lines::Entity::find().all(&admin.server.db).await.unwrap();
     assert_eq!(lines_after, lines_before);
 }
 
@@ -313,7 +293,7 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
 async fn readiness_follows_the_views_database() {
     let admin = start().await;
     let get = |path: &'static str| {
-        let (http, base) = (admin.http.clone(), admin.base.clone());
+        let (http, base) = (admin.shop.app.http.clone(), admin.server.base.clone());
         async move {
             let response = http.get(format!("{base}{path}")).send().await.unwrap();
             (response.status().as_u16(), response.text().await.unwrap())
@@ -321,7 +301,7 @@ async fn readiness_follows_the_views_database() {
     };
     assert_eq!(get("/health/live").await, (200, "ok".to_owned()));
     assert_eq!(get("/health/ready").await, (200, "ready".to_owned()));
-    admin.db.clone().close().await.unwrap();
+    admin.server.db.clone().close().await.unwrap();
     let (status, reason) = get("/health/ready").await;
     assert_eq!(status, 503);
     assert!(reason.starts_with("views database unavailable"), "{reason}");
@@ -334,7 +314,14 @@ async fn metrics_count_requests_by_operation_and_events_by_projection() {
     admin.shop.trade(0).await;
     admin.wait_for("every projection caught up", all_caught_up).await;
     admin.replay("inventory", Some(&admin.shop.admin)).await;
-    let response = admin.http.get(format!("{}/metrics", admin.base)).send().await.unwrap();
+    let response = admin
+        .shop
+        .app
+        .http
+        .get(format!("{}/metrics", admin.server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]

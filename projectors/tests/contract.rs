@@ -6,16 +6,13 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../query-api/tests/contract_support/methods.rs"]
-mod methods;
-
 use std::sync::Arc;
 
 use api_common::verifier::Verifier;
 use projectors::admin::{AdminApi, Projectors};
 use reqwest::StatusCode;
 use serde_json::Value;
-use test_support::App;
+use test_support::{App, methods};
 use tokio_util::sync::CancellationToken;
 
 struct Admin {

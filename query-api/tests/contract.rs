@@ -7,13 +7,11 @@
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
 
-#[path = "contract_support/methods.rs"]
-mod methods;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_support::methods;
 use test_support::system::{Settings, System};
 
 /// The system over SQLite views; a short read wait, as positions asked for

@@ -1,7 +1,10 @@
 //! What Shop's integration tests and benchmarks share: the services started
-//! in this process over real HTTP ([`App`], [`Shop`], [`system`]), a
-//! throwaway Postgres ([`postgres`]), forged tokens ([`tokens`]) and an
-//! event store that fails on cue ([`FaultyStore`]).
+//! in this process over real HTTP ([`App`], [`Shop`], [`system`],
+//! [`projectors_admin`]), a
+//! throwaway Postgres ([`postgres`]), forged tokens ([`tokens`]), an
+//! event store that fails on cue ([`FaultyStore`]), the HTTP method rules
+//! every service keeps ([`methods`]) and the binaries run as their users
+//! run them ([`binary`]).
 //!
 //! It depends on the crates it starts, so it is only ever a
 //! dev-dependency, for tests in `tests/` and benchmarks: they link the
@@ -14,7 +17,9 @@
 pub mod app;
 pub mod binary;
 pub mod faulty_store;
+pub mod methods;
 pub mod postgres;
+pub mod projectors_admin;
 pub mod shop;
 pub mod system;
 pub mod tokens;

@@ -1,8 +1,8 @@
 //! RFC 9110 on every path of a running service, read from the spec it
 //! serves: `OPTIONS` answers 204 with `Allow`, a method a path does not
 //! answer gets 405 with `Allow` (problem+json), and `HEAD` answers as `GET`
-//! without a body. Shared by the query API's and the projectors' contract
-//! tests (`#[path]`), so every service is held to the same rules.
+//! without a body. Every service's contract tests use it, so every service
+//! is held to the same rules.
 
 use std::collections::BTreeSet;
 
