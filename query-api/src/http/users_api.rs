@@ -3,7 +3,7 @@ use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 use views::tables::users;
@@ -23,9 +23,29 @@ struct Profile {
     user_id: Uuid,
     username: String,
     display_name: String,
-    /// `customer` or `admin`.
-    role: String,
+    role: Role,
     registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What the user may do: customers order, admins also run the catalog.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    /// The role as the users view stores it (the domain's serde form).
+    fn of(row: &users::Model) -> Result<Self, ProblemResponse> {
+        let role: domain::account::Role = serde_json::from_value(row.role.clone().into()).map_err(|error| {
+            ProblemResponse::internal(format!("user {} in the view: unreadable role: {error}", row.user_id))
+        })?;
+        Ok(match role {
+            domain::account::Role::Customer => Self::Customer,
+            domain::account::Role::Admin => Self::Admin,
+        })
+    }
 }
 
 #[derive(ApiResponse)]
@@ -84,12 +104,13 @@ impl UsersApi {
                 .ok_or_else(|| {
                     ProblemResponse::not_found("no profile yet; pass the registration's position as minPosition")
                 })?;
+            let role = Role::of(&row)?;
             Ok(ProfileResponse::Ok(
                 Json(Profile {
                     user_id: row.user_id,
                     username: row.username,
                     display_name: row.display_name,
-                    role: row.role,
+                    role,
                     registered_at: row.registered_at,
                 }),
                 position,
