@@ -3,7 +3,7 @@
 //! [`projectors_admin`]), a
 //! throwaway Postgres ([`postgres`]), forged tokens ([`tokens`]), an
 //! event store that fails on cue ([`FaultyStore`]), the HTTP method rules
-//! every service keeps ([`methods`]) and the binaries run as their users
+//! every service keeps ([`methods`]), the OpenAPI drift checks ([`openapi`]) and the binaries run as their users
 //! run them ([`binary`]).
 //!
 //! It depends on the crates it starts, so it is only ever a
@@ -18,6 +18,7 @@ pub mod app;
 pub mod binary;
 pub mod faulty_store;
 pub mod methods;
+pub mod openapi;
 pub mod postgres;
 pub mod projectors_admin;
 pub mod shop;
