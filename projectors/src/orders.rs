@@ -4,9 +4,14 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use domain::Timestamp;
 use domain::ids::ProductId;
-use domain::order::{LineFailure, OrderEvent, OrderStatus, PaymentStatus};
+use domain::money::Money;
+use domain::order::{
+    Customer, LineFailure, OrderEvent, OrderLines, OrderStatus, PaymentStatus, PricedLine, ShippingAddress,
+};
 use domain::quantity::Quantity;
+use domain::text::Reason;
 use event_store::RecordedEvent;
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
@@ -47,90 +52,114 @@ fn unpriced_line(order_id: Uuid, line_no: usize, product_id: ProductId, quantity
 }
 
 /// The order's rows after `event`; `None` while the order has not been
-/// placed.
+/// placed. Placing (again) starts the rows afresh.
 pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows> {
-    let order_id = event.order_id().as_uuid();
-    if let OrderEvent::Placed {
+    match (order, event) {
+        (
+            _,
+            OrderEvent::Placed {
+                order_id,
+                customer_id,
+                lines,
+                customer,
+                shipping,
+                at,
+            },
+        ) => Some(placed(
+            order_id.as_uuid(),
+            customer_id.as_uuid(),
+            lines,
+            customer,
+            shipping,
+            *at,
+        )),
+        (None, _) => None,
+        (Some(rows), OrderEvent::Confirmed { lines, total, at, .. }) => Some(confirmed(rows, lines, *total, *at)),
+        (Some(rows), OrderEvent::Rejected { failures, at, .. }) => Some(rejected(rows, failures, *at)),
+        (Some(rows), OrderEvent::Cancelled { reason, at, .. }) => Some(cancelled(rows, reason, *at)),
+    }
+}
+
+fn placed(
+    order_id: Uuid,
+    customer_id: Uuid,
+    lines: &OrderLines,
+    customer: &Customer,
+    shipping: &ShippingAddress,
+    at: Timestamp,
+) -> OrderRows {
+    let header = orders::Model {
+        order_id,
         customer_id,
-        lines,
-        customer,
-        shipping,
-        at,
-        ..
-    } = event
-    {
-        let header = orders::Model {
-            order_id,
-            customer_id: customer_id.as_uuid(),
-            status: OrderStatus::Pending.as_str().to_owned(),
-            payment_status: OrderStatus::Pending.as_str().to_owned(),
-            total_minor: None,
-            customer_name: customer.name.as_ref().map(ToString::to_string),
-            customer_email: customer.email.clone(),
-            customer_phone: customer.phone.clone(),
-            address: shipping.address.to_string(),
-            city: shipping.city.to_string(),
-            state: shipping.state.to_string(),
-            country: shipping.country.to_string(),
-            postal_code: shipping.postal_code.clone(),
-            failures: None,
-            cancel_reason: None,
-            placed_at: *at,
-            updated_at: *at,
-        };
-        let lines = lines
-            .as_slice()
-            .iter()
-            .enumerate()
-            .map(|(line_no, line)| unpriced_line(order_id, line_no, line.product_id, line.quantity))
-            .collect();
-        return Some(OrderRows {
-            header,
-            lines: Some(lines),
-        });
+        status: OrderStatus::Pending.as_str().to_owned(),
+        payment_status: PaymentStatus::Pending.as_str().to_owned(),
+        total_minor: None,
+        customer_name: customer.name.as_ref().map(ToString::to_string),
+        customer_email: customer.email.clone(),
+        customer_phone: customer.phone.clone(),
+        address: shipping.address.to_string(),
+        city: shipping.city.to_string(),
+        state: shipping.state.to_string(),
+        country: shipping.country.to_string(),
+        postal_code: shipping.postal_code.clone(),
+        failures: None,
+        cancel_reason: None,
+        placed_at: at,
+        updated_at: at,
+    };
+    let lines = lines
+        .as_slice()
+        .iter()
+        .enumerate()
+        .map(|(line_no, line)| unpriced_line(order_id, line_no, line.product_id, line.quantity))
+        .collect();
+    OrderRows {
+        header,
+        lines: Some(lines),
     }
-    let OrderRows { mut header, mut lines } = order?;
-    match event {
-        OrderEvent::Placed { .. } => {}
-        OrderEvent::Confirmed {
-            lines: priced,
-            total,
-            at,
-            ..
-        } => {
-            header.status = OrderStatus::Confirmed.as_str().to_owned();
-            header.payment_status = PaymentStatus::Arranged.as_str().to_owned();
-            header.total_minor = Some(total.minor_units() as i64);
-            header.updated_at = *at;
-            // Priced lines come in the order's line order.
-            lines = Some(
-                priced
-                    .iter()
-                    .enumerate()
-                    .map(|(line_no, line)| order_lines::Model {
-                        sku: Some(line.sku.to_string()),
-                        name: Some(line.name.to_string()),
-                        unit_price_minor: Some(line.unit_price.money().minor_units() as i64),
-                        line_total_minor: Some(line.line_total.minor_units() as i64),
-                        ..unpriced_line(order_id, line_no, line.product_id, line.quantity)
-                    })
-                    .collect(),
-            );
-        }
-        OrderEvent::Rejected { failures, at, .. } => {
-            header.status = OrderStatus::Rejected.as_str().to_owned();
-            header.payment_status = PaymentStatus::Void.as_str().to_owned();
-            header.failures = Some(failures_json(failures));
-            header.updated_at = *at;
-        }
-        OrderEvent::Cancelled { reason, at, .. } => {
-            header.status = OrderStatus::Cancelled.as_str().to_owned();
-            header.payment_status = PaymentStatus::Refunded.as_str().to_owned();
-            header.cancel_reason = Some(reason.to_string());
-            header.updated_at = *at;
-        }
+}
+
+/// Priced lines come in the order's line order.
+fn confirmed(rows: OrderRows, priced: &[PricedLine], total: Money, at: Timestamp) -> OrderRows {
+    let OrderRows { mut header, .. } = rows;
+    header.status = OrderStatus::Confirmed.as_str().to_owned();
+    header.payment_status = PaymentStatus::Arranged.as_str().to_owned();
+    header.total_minor = Some(total.minor_units() as i64);
+    header.updated_at = at;
+    let order_id = header.order_id;
+    let lines = priced
+        .iter()
+        .enumerate()
+        .map(|(line_no, line)| order_lines::Model {
+            sku: Some(line.sku.to_string()),
+            name: Some(line.name.to_string()),
+            unit_price_minor: Some(line.unit_price.money().minor_units() as i64),
+            line_total_minor: Some(line.line_total.minor_units() as i64),
+            ..unpriced_line(order_id, line_no, line.product_id, line.quantity)
+        })
+        .collect();
+    OrderRows {
+        header,
+        lines: Some(lines),
     }
-    Some(OrderRows { header, lines })
+}
+
+fn rejected(rows: OrderRows, failures: &[LineFailure], at: Timestamp) -> OrderRows {
+    let OrderRows { mut header, lines } = rows;
+    header.status = OrderStatus::Rejected.as_str().to_owned();
+    header.payment_status = PaymentStatus::Void.as_str().to_owned();
+    header.failures = Some(failures_json(failures));
+    header.updated_at = at;
+    OrderRows { header, lines }
+}
+
+fn cancelled(rows: OrderRows, reason: &Reason, at: Timestamp) -> OrderRows {
+    let OrderRows { mut header, lines } = rows;
+    header.status = OrderStatus::Cancelled.as_str().to_owned();
+    header.payment_status = PaymentStatus::Refunded.as_str().to_owned();
+    header.cancel_reason = Some(reason.to_string());
+    header.updated_at = at;
+    OrderRows { header, lines }
 }
 
 #[async_trait]
