@@ -23,13 +23,13 @@ mod stream_name;
 mod subscription;
 
 pub use connect::{DEFAULT_URL, connect};
+/// Positions belong to the domain, so that readers of the views can name
+/// them without linking the event store.
+pub use domain::Position;
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, RecordedEvent};
 pub use limits::MAX_APPEND_BYTES;
 pub use port::{EventStore, read_whole_stream};
-/// Positions belong to the domain, so that readers of the views can name
-/// them without linking the event store.
-pub use domain::Position;
 pub use revision::{AppendOutcome, ExpectedRevision};
 pub use stream_name::StreamName;
 pub use subscription::{StreamFilter, Subscription};
