@@ -56,8 +56,8 @@ use event_store::{
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
 };
-use uuid::Uuid;
 use test_support::postgres::Scratch;
+use uuid::Uuid;
 use views::tables::{order_lines, orders, products, users};
 
 const PRODUCTS: usize = 1000;
