@@ -9,12 +9,12 @@
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
-use poem_openapi::validation::{Pattern, Validator};
+use regex::Regex;
 use serde_json::Value;
 
 /// A JSON body checked against its schema before it is parsed.
@@ -205,26 +205,30 @@ fn check_text(schema: &MetaSchema, text: &str, path: &str) -> Result<(), Invalid
     Ok(())
 }
 
-/// Whether `text` matches `pattern` anywhere, with poem-openapi's own
-/// pattern validator. It takes a `&'static str`: each distinct pattern of the
-/// (finite) set of schemas is leaked once.
+/// Whether `text` matches `pattern` anywhere, as JSON Schema's `pattern`
+/// says. Each distinct pattern of the (finite) set of schemas is compiled
+/// once: poem-openapi's own `Pattern` validator compiles its regex on every
+/// check, which cost POST /orders a fifth of its throughput. A pattern that
+/// does not compile matches nothing, so the value is refused rather than let
+/// through unchecked.
 fn matches(pattern: &str, text: &str) -> bool {
-    static PATTERNS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let pattern: &'static str = {
-        let mut known = PATTERNS
-            .get_or_init(Mutex::default)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match known.get(pattern) {
-            Some(known) => known,
-            None => {
-                let leaked: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
-                known.insert(leaked);
-                leaked
-            }
-        }
-    };
-    Validator::<&str>::check(&Pattern::new(pattern), &text)
+    static COMPILED: OnceLock<RwLock<HashMap<String, Option<Regex>>>> = OnceLock::new();
+    let compiled = COMPILED.get_or_init(RwLock::default);
+    let known = compiled
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(pattern)
+        .map(|regex| regex.as_ref().is_some_and(|regex| regex.is_match(text)));
+    if let Some(matched) = known {
+        return matched;
+    }
+    let regex = Regex::new(pattern).ok();
+    let matched = regex.as_ref().is_some_and(|regex| regex.is_match(text));
+    compiled
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(pattern.to_owned(), regex);
+    matched
 }
 
 #[cfg(test)]
