@@ -1052,7 +1052,7 @@ async fn run(target: usize, server: &str) {
     let sqlite = Arc::new(event_store::sqlite::SqliteEventStore::open(&path).unwrap());
     let store: Arc<dyn EventStore> = sqlite.clone();
     println!("## Projector replay into Postgres\n");
-    println!("{}\n", machine());
+    println!("{}\n", test_support::bench::machine());
     let started = Instant::now();
     let (log, appends) = build_log(&store, target).await;
     let (built, stats) = (started.elapsed(), sqlite.writer_stats());
@@ -1159,36 +1159,4 @@ fn report_writes(writes: &Writes, rows: &[String]) {
             *written as f64 / final_rows as f64
         );
     }
-}
-
-/// The machine, the time, the load and the commit of the run.
-fn machine() -> String {
-    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split(':').nth(1))
-            .map(|value| value.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
-        .trim_end_matches(" kB")
-        .parse()
-        .unwrap_or(0);
-    let run = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    format!(
-        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        field(&read("/proc/cpuinfo"), "model name"),
-        memory_kib / 1024 / 1024,
-        run("date", &["-u", "+%F %H:%M UTC"]),
-        read("/proc/loadavg").split(' ').next().unwrap_or(""),
-        run("git", &["describe", "--always", "--dirty"])
-    )
 }

@@ -254,7 +254,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn measure(load: Load, phase: Duration) {
-    let machine = machine();
+    let machine = test_support::bench::machine();
     // 16, 32 and 64 clients, then twice as many while the rate still rises
     // by more than 5% over the best so far, up to 512. A phase where an
     // order was answered `202` overloaded the system: it does not count, and
@@ -313,36 +313,4 @@ async fn measure(load: Load, phase: Duration) {
         println!("{row}");
     }
     println!("\n{}", notes.join("\n"));
-}
-
-/// The machine, the time, the load and the commit of the run.
-fn machine() -> String {
-    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split(':').nth(1))
-            .map(|value| value.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let memory_kib: u64 = field(&read("/proc/meminfo"), "MemTotal")
-        .trim_end_matches(" kB")
-        .parse()
-        .unwrap_or(0);
-    let run = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    format!(
-        "Machine: {} cores, {}, {} GiB; {}, 1-minute load {} at the start; commit {}.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        field(&read("/proc/cpuinfo"), "model name"),
-        memory_kib / 1024 / 1024,
-        run("date", &["-u", "+%F %H:%M UTC"]),
-        read("/proc/loadavg").split(' ').next().unwrap_or(""),
-        run("git", &["describe", "--always", "--dirty"])
-    )
 }

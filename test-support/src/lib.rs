@@ -1,10 +1,10 @@
 //! What Shop's integration tests and benchmarks share: the services started
 //! in this process over real HTTP ([`App`], [`Shop`], [`system`],
-//! [`projectors_admin`]), a
-//! throwaway Postgres ([`postgres`]), forged tokens ([`tokens`]), an
-//! event store that fails on cue ([`FaultyStore`]), the HTTP method rules
-//! every service keeps ([`methods`]), the OpenAPI drift checks ([`openapi`]) and the binaries run as their users
-//! run them ([`binary`]).
+//! [`projectors_admin`]), a throwaway Postgres ([`postgres`]), forged tokens
+//! ([`tokens`]), an event store that fails on cue ([`FaultyStore`]), the
+//! HTTP method rules every service keeps ([`methods`]), the OpenAPI drift
+//! checks ([`openapi`]), the binaries run as their users run them
+//! ([`binary`]) and the benchmarks' machine line ([`bench`]).
 //!
 //! It depends on the crates it starts, so it is only ever a
 //! dev-dependency, for tests in `tests/` and benchmarks: they link the
@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod app;
+pub mod bench;
 pub mod binary;
 pub mod faulty_store;
 pub mod methods;
