@@ -4,7 +4,7 @@
 //! ([`tokens`]), an event store that fails on cue ([`FaultyStore`]), the
 //! HTTP method rules every service keeps ([`methods`]), the OpenAPI drift
 //! checks ([`openapi`]), the binaries run as their users run them
-//! ([`binary`]) and the benchmarks' machine line ([`bench`]).
+//! ([`binary`]) and the benchmarks' machine line ([`bench`](mod@bench)).
 //!
 //! It depends on the crates it starts, so it is only ever a
 //! dev-dependency, for tests in `tests/` and benchmarks: they link the
