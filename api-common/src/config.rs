@@ -199,17 +199,25 @@ mod tests {
         let path = std::env::temp_dir().join(format!("api-common-secret-{}", uuid::Uuid::new_v4()));
         std::fs::write(&path, "from the file").unwrap();
         let path_text = path.display().to_string();
-        let both = Env::from_pairs([("SECRET", "inline"), ("SECRET_FILE", path_text.as_str())]);
-        let inline = both.value_or_file("SECRET", "SECRET_FILE");
-        let file_only = Env::from_pairs([("SECRET_FILE", path_text.as_str())]);
-        let from_file = file_only.value_or_file("SECRET", "SECRET_FILE");
+        let both = Env::from_pairs([
+            ("JWT_PUBLIC_KEY", "inline"),
+            ("JWT_PUBLIC_KEY_FILE", path_text.as_str()),
+        ]);
+        let inline = both.value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE");
+        let file_only = Env::from_pairs([("JWT_PUBLIC_KEY_FILE", path_text.as_str())]);
+        let from_file = file_only.value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE");
         std::fs::remove_file(&path).unwrap();
         assert_eq!(inline, Ok(Some("inline".to_owned())));
         assert_eq!(from_file, Ok(Some("from the file".to_owned())));
-        assert_eq!(Env::default().value_or_file("SECRET", "SECRET_FILE"), Ok(None));
-        let missing = Env::from_pairs([("SECRET_FILE", "/no/such/file")]);
-        let error = missing.value_or_file("SECRET", "SECRET_FILE").unwrap_err();
-        assert_eq!(error.variable, "SECRET_FILE");
+        assert_eq!(
+            Env::default().value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"),
+            Ok(None)
+        );
+        let missing = Env::from_pairs([("JWT_PUBLIC_KEY_FILE", "/no/such/file")]);
+        let error = missing
+            .value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")
+            .unwrap_err();
+        assert_eq!(error.variable, "JWT_PUBLIC_KEY_FILE");
         assert!(error.to_string().contains("/no/such/file"), "{error}");
     }
 
