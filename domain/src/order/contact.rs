@@ -74,8 +74,11 @@ pub const PHONE_MAX_CHARS: usize = 20;
 /// The fewest digits a phone number holds.
 pub const PHONE_MIN_DIGITS: usize = 7;
 /// What [`parse_phone`] accepts, as a regular expression: digits, spaces and
-/// `+ - ( )`, with at least [`PHONE_MIN_DIGITS`] digits.
-pub const PHONE_PATTERN: &str = r"^[ +()-]*([0-9][ +()-]*){7,}$";
+/// `+ - ( )`, with at least [`PHONE_MIN_DIGITS`] digits. Written as seven
+/// digits each after any separators, then any of the set: the same language
+/// as `([0-9][ +()-]*){7,}`, which schema-driven generators (Schemathesis)
+/// draw 40 times slower, enough to fail their health check in CI.
+pub const PHONE_PATTERN: &str = r"^([ +()-]*[0-9]){7}[0-9 +()-]*$";
 
 /// The bounds of a postal code, in characters after trimming.
 pub const POSTAL_CODE_MIN_CHARS: usize = 2;
@@ -187,5 +190,33 @@ mod tests {
         }
         let error = ShippingAddress::parse(good[0], good[1], good[2], good[3], "10/110").unwrap_err();
         assert_eq!(error.field, "shipping.postalCode");
+    }
+
+    /// The published pattern and bounds accept exactly what `parse_phone`
+    /// accepts, on 100,000 strings drawn (deterministically) from digits,
+    /// the separators and one letter. Strings with spaces at either end are
+    /// left out: the parser trims them, the schema counts them (so the HTTP
+    /// layer, which checks the schema first, is the stricter of the two).
+    #[test]
+    fn the_phone_pattern_accepts_what_parse_phone_accepts() {
+        let pattern = regex::Regex::new(PHONE_PATTERN).unwrap();
+        let alphabet: Vec<char> = "0123456789 +()-x".chars().collect();
+        let mut seed: u64 = 0x5eed;
+        let mut next = |below: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            usize::try_from(seed >> 33).unwrap() % below
+        };
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let length = next(23);
+            let phone: String = (0..length).map(|_| alphabet[next(alphabet.len())]).collect();
+            if phone.trim() != phone {
+                continue;
+            }
+            let by_schema = (PHONE_MIN_CHARS..=PHONE_MAX_CHARS).contains(&length) && pattern.is_match(&phone);
+            assert_eq!(parse_phone(&phone).is_ok(), by_schema, "{phone:?}");
+            accepted += usize::from(by_schema);
+        }
+        assert!(accepted > 1_000, "the draw reaches valid phones: {accepted}");
     }
 }
