@@ -16,6 +16,7 @@ pub mod order_saga;
 mod position;
 pub mod product;
 pub mod quantity;
+pub mod search;
 pub mod text;
 pub mod validation;
 

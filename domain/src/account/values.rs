@@ -173,6 +173,18 @@ mod tests {
     }
 
     #[test]
+    fn display_name_refuses_format_characters() {
+        for bad in ["Ali\u{202E}ce", "Ali\u{200B}ce", "\u{FEFF}Alice", "Alice\u{E0001}"] {
+            assert_eq!(
+                DisplayName::parse(bad),
+                Err(InvalidField::new("displayName", crate::text::PRINTABLE)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(DisplayName::parse("Zoë").unwrap().as_str(), "Zoë");
+    }
+
+    #[test]
     fn display_name_is_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Alice  ").unwrap().as_str(), "Alice");
         assert_eq!(DisplayName::parse(" ").unwrap_err().field, "displayName");

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::text::{bounded_text, bounded_text_type};
+use crate::text::{bounded_text, bounded_text_type, refused_class};
 use crate::validation::{InvalidField, Problem};
 
 bounded_text_type!(
@@ -65,8 +65,21 @@ pub const EMAIL_MIN_CHARS: usize = 3;
 pub const EMAIL_MAX_CHARS: usize = 254;
 /// What [`parse_email`] accepts, as a regular expression: one `@` after a
 /// non-empty local part, a domain with a dot that neither starts nor ends
-/// with one, no whitespace or control characters.
-pub const EMAIL_PATTERN: &str = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]$";
+/// with one, no whitespace, control or format characters (the BMP ones, as
+/// in [`crate::text::PRINTABLE_TEXT_PATTERN`]).
+pub const EMAIL_PATTERN: &str = concat!(
+    r"^[^@\s",
+    refused_class!(),
+    r"]+@[^@\s.",
+    refused_class!(),
+    r"][^@\s",
+    refused_class!(),
+    r"]*\.[^@\s",
+    refused_class!(),
+    r"]*[^@\s.",
+    refused_class!(),
+    "]$"
+);
 
 /// The bounds of a phone number, in characters after trimming.
 pub const PHONE_MIN_CHARS: usize = 7;
@@ -190,6 +203,34 @@ mod tests {
         }
         let error = ShippingAddress::parse(good[0], good[1], good[2], good[3], "10/110").unwrap_err();
         assert_eq!(error.field, "shipping.postalCode");
+    }
+
+    /// Invisible format characters (a bidi override, a zero-width space) are
+    /// refused in every text field of a contact, naming the field.
+    #[test]
+    fn contact_texts_refuse_format_characters() {
+        for c in ['\u{202E}', '\u{200B}'] {
+            let bad = format!("Ann{c}a");
+            let error = Customer::parse(Some(&bad), None, "0812345678").unwrap_err();
+            assert_eq!(error, InvalidField::new("customer.name", crate::text::PRINTABLE));
+            let email = format!("a{c}@b.c");
+            let error = Customer::parse(None, Some(&email), "0812345678").unwrap_err();
+            assert_eq!(error.field, "customer.email");
+            let good = ["1 Main St", "Bangkok", "Bangkok", "Thailand", "10110"];
+            let fields = [
+                "shipping.address",
+                "shipping.city",
+                "shipping.state",
+                "shipping.country",
+            ];
+            for (index, field) in fields.iter().enumerate() {
+                let mut values = good.map(str::to_owned);
+                values[index] = format!("{}{c}", good[index]);
+                let error =
+                    ShippingAddress::parse(&values[0], &values[1], &values[2], &values[3], &values[4]).unwrap_err();
+                assert_eq!(error, InvalidField::new(*field, crate::text::PRINTABLE));
+            }
+        }
     }
 
     /// The published pattern and bounds accept exactly what `parse_phone`

@@ -58,6 +58,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn product_name_refuses_format_characters() {
+        for bad in ["Mug\u{202E}gnp.exe", "M\u{200B}ug", "Mu\u{AD}g"] {
+            assert_eq!(
+                ProductName::parse(bad),
+                Err(InvalidField::new("name", crate::text::PRINTABLE)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(ProductName::parse("Éclair").unwrap().as_str(), "Éclair");
+    }
+
+    #[test]
     fn sku_is_canonically_uppercase_and_bounded() {
         assert_eq!(Sku::parse("ab-1.x_2").unwrap().as_str(), "AB-1.X_2");
         assert_eq!(Sku::parse("").unwrap_err().problem, Problem::TooShort { min: 1 });
