@@ -1,45 +1,64 @@
-//! The HTTP listener: TCP with `TCP_NODELAY` on every accepted connection.
+//! The HTTP listener: TCP with `TCP_NODELAY` on every accepted connection,
+//! and a pause after an accept error that is not the client's.
 //!
-//! poem leaves Nagle's algorithm on. A response that ends in a partial
-//! segment while the client delays its ACK then waits ~40 ms for that ACK
-//! (the same stall `vendor/README.md` describes for sqlx).
+//! Nagle's algorithm stays off: a response that ends in a partial segment
+//! while the client delays its ACK would otherwise wait ~40 ms for that
+//! ACK (the same stall `vendor/README.md` describes for sqlx).
+//!
+//! Out of descriptors (`EMFILE`), `accept` fails at once for as long as a
+//! connection waits in the backlog; retrying at once spins a core. The
+//! listener sleeps instead, 5 ms doubling to 1 s until an accept succeeds,
+//! and logs once per such spell.
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::web::{LocalAddr, RemoteAddr};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
-pub struct NoDelayAcceptor(TcpAcceptor);
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+pub struct Listener(TcpListener);
 
 /// Listens on `address` (port 0 picks a free one).
-pub async fn bind(address: SocketAddr) -> io::Result<NoDelayAcceptor> {
-    Ok(NoDelayAcceptor(TcpListener::bind(address).into_acceptor().await?))
+pub async fn bind(address: SocketAddr) -> io::Result<Listener> {
+    Ok(Listener(TcpListener::bind(address).await?))
 }
 
-impl NoDelayAcceptor {
+impl Listener {
     /// The address it listens on, with the port a port 0 was given.
-    pub fn address(&self) -> Option<SocketAddr> {
-        self.0
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-    }
-}
-
-impl Acceptor for NoDelayAcceptor {
-    type Io = TcpStream;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
+    pub fn address(&self) -> io::Result<SocketAddr> {
         self.0.local_addr()
     }
 
-    async fn accept(&mut self) -> io::Result<(TcpStream, LocalAddr, RemoteAddr, poem::http::uri::Scheme)> {
-        let (stream, local, remote, scheme) = self.0.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, local, remote, scheme))
+    /// The next connection, with Nagle's algorithm off. Errors that
+    /// concern one connection (reset before it was accepted) are skipped;
+    /// others (out of descriptors or memory) pause the listener.
+    pub async fn accept(&self) -> (TcpStream, SocketAddr) {
+        let mut pause = Duration::ZERO;
+        loop {
+            match self.0.accept().await {
+                Ok((stream, remote)) if stream.set_nodelay(true).is_ok() => return (stream, remote),
+                Ok(_) => {}
+                Err(error) if concerns_one_connection(&error) => {}
+                Err(error) => {
+                    if pause.is_zero() {
+                        tracing::warn!(%error, "cannot accept connections; pausing up to 1 s between attempts");
+                    }
+                    pause = (pause * 2).clamp(FIRST_PAUSE, LONGEST_PAUSE);
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
     }
+}
+
+fn concerns_one_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+    )
 }
 
 #[cfg(test)]
@@ -50,11 +69,11 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_connections_have_nagle_off() {
-        let mut acceptor = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
-        let address = acceptor.address().unwrap();
+        let listener = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let address = listener.address().unwrap();
         assert_ne!(address.port(), 0);
         let _client = TcpStream::connect(address).await.unwrap();
-        let (accepted, ..) = acceptor.accept().await.unwrap();
+        let (accepted, _) = listener.accept().await;
         assert!(accepted.nodelay().unwrap());
     }
 }

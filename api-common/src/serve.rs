@@ -1,14 +1,26 @@
 //! Running an HTTP service: listen, serve until shutdown, drain, report.
 //! Every Shop service starts its server here, so they all listen the same
-//! way (`TCP_NODELAY`, see [`crate::listener`]) and stop the same way.
+//! way (`TCP_NODELAY`, see [`crate::listener`]), hold their connections to
+//! the same limits ([`HttpLimits`], see [`crate::connection`]) and stop the
+//! same way.
+//!
+//! At most `max_connections` are open at once: while that many are, the
+//! server accepts no more (they wait in the kernel's backlog) rather than
+//! accepting and then failing them.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use poem::Endpoint;
+use poem::{Endpoint, EndpointExt};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::connection::{self, Shared};
+use crate::http_limits::HttpLimits;
+use crate::listener::Listener;
 
 /// How long requests in flight may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -27,25 +39,70 @@ impl Server {
     }
 }
 
-/// Serves `routes` on `listen` (port 0 picks a free one) until `shutdown`
-/// is cancelled, then lets requests in flight finish for up to 10 s.
-/// `name` names the service in the log line that says where it listens.
+/// Serves `routes` on `listen` (port 0 picks a free one) within the
+/// default [`HttpLimits`] until `shutdown` is cancelled, then lets requests
+/// in flight finish for up to 10 s. `name` names the service in the log
+/// line that says where it listens.
 pub async fn serve(
     name: &'static str,
     listen: SocketAddr,
     routes: impl Endpoint + 'static,
     shutdown: CancellationToken,
 ) -> io::Result<Server> {
-    let acceptor = crate::listener::bind(listen).await?;
-    let address = acceptor.address().unwrap_or(listen);
-    let server = poem::Server::new_with_acceptor(acceptor);
-    let task = tokio::spawn(async move {
-        server
-            .run_with_graceful_shutdown(routes, shutdown.cancelled_owned(), Some(DRAIN))
-            .await
+    serve_within(name, listen, HttpLimits::default(), routes, shutdown).await
+}
+
+/// [`serve`] within `limits` (the APIs pass theirs, read from `HTTP_*`).
+pub async fn serve_within(
+    name: &'static str,
+    listen: SocketAddr,
+    limits: HttpLimits,
+    routes: impl Endpoint + 'static,
+    shutdown: CancellationToken,
+) -> io::Result<Server> {
+    let listener = crate::listener::bind(listen).await?;
+    let address = listener.address()?;
+    let shared = Arc::new(Shared {
+        endpoint: routes.map_to_response().boxed(),
+        limits,
+        local: address,
+        shutdown,
+        drain: DRAIN,
     });
+    let task = tokio::spawn(accept_until_shutdown(listener, shared));
     tracing::info!(%address, "{name} listening");
     Ok(Server { address, task })
+}
+
+/// Accepts while fewer than `max_connections` are open, each served on a
+/// task of its own; after shutdown, waits for them all to close.
+async fn accept_until_shutdown(listener: Listener, shared: Arc<Shared>) -> io::Result<()> {
+    let max = shared.limits.max_connections;
+    let open = Arc::new(Semaphore::new(max as usize));
+    let shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = async {
+                let permit = Arc::clone(&open).acquire_owned().await;
+                (permit, listener.accept().await)
+            } => accepted,
+        };
+        let (Ok(permit), (socket, remote)) = accepted else {
+            break;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            connection::serve(socket, remote, shared).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Each connection gives up `DRAIN` after shutdown; a little more here
+    // lets the last of them close before this reports.
+    let all_closed = open.acquire_many(max);
+    let _ = tokio::time::timeout(DRAIN + Duration::from_secs(1), all_closed).await;
+    Ok(())
 }
 
 #[cfg(test)]
