@@ -3,6 +3,8 @@
 //! `Config::from_env`, composed. The binary (`src/main.rs`) starts each
 //! service with its own part.
 
+use std::net::SocketAddr;
+
 use api_common::config::{ConfigError, Env};
 use api_common::verifier::PublicKey;
 use command_api::config::MissingKey;
@@ -12,6 +14,9 @@ pub struct Config {
     pub command: command_api::config::Config,
     pub query: query_api::config::Config,
     pub projectors: projectors::config::Config,
+    /// Where the process serves the metrics of all three alone
+    /// (`METRICS_ADDR`, one address per process); `None`: on each port.
+    pub metrics_addr: Option<SocketAddr>,
     /// The local administrator's password when it was made up for this run
     /// (no `ADMIN_USERNAME` / `ADMIN_PASSWORD`), to print.
     pub generated_password: Option<String>,
@@ -33,9 +38,13 @@ impl Config {
         if let Some(password) = &generated_password {
             command.admin = Some(("admin".to_owned(), password.clone()));
         }
-        let public_key = command.signing_key.public_key_pem();
+        let previous_keys = command.previous_keys.iter().map(|key| key.pem());
+        let public_key: String = std::iter::once(command.signing_key.public_key_pem())
+            .chain(previous_keys)
+            .collect();
         let key = PublicKey::InProcess(&public_key);
         Ok(Self {
+            metrics_addr: command.metrics_addr,
             query: query_api::config::Config::from_env(env, key)?,
             projectors: projectors::config::Config::from_env(env, key)?,
             command,
@@ -72,14 +81,17 @@ mod tests {
             ("RUN_SAGA", "false"),
             ("ADMIN_USERNAME", "root"),
             ("ADMIN_PASSWORD", "secret"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
         ])
         .unwrap();
         let Config {
             command,
             query,
             projectors,
+            metrics_addr,
             generated_password,
         } = config;
+        assert_eq!(metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(command.store_url, "sqlite://elsewhere/events.db");
         assert_eq!(command.listen, "127.0.0.1:9080".parse().unwrap());
         assert_eq!(command.order_wait, Duration::from_millis(4321));
@@ -115,7 +127,7 @@ mod tests {
             command.token_lifetime,
         );
         let token = tokens
-            .issue(uuid::Uuid::nil(), Role::Admin, chrono::Utc::now())
+            .issue(uuid::Uuid::nil(), Role::Admin, 1, chrono::Utc::now())
             .unwrap();
         config.query.verifier.verify(&token).unwrap();
         let admin = config.projectors.admin.unwrap();
@@ -137,6 +149,7 @@ mod tests {
             ("PROJECTORS_ADMIN_ADDR", "there"),
             ("VIEWS_POOL_SIZE", "0"),
             ("ORDER_WAIT_MS", "later"),
+            ("METRICS_ADDR", "anywhere"),
         ] {
             let error = from_pairs(&[(variable, bad)]).err().unwrap();
             assert_eq!(error.variable, variable, "{error}");

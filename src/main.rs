@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_common::config::Env;
+use api_common::redact::{redacted, redacted_in, url_error};
 use api_common::serve::Server;
 use command_api::startup::CommandApi;
 use event_store::EventStore;
@@ -41,20 +42,27 @@ struct Shop {
     command_api: CommandApi,
     query_api: Server,
     admin_api: Option<Server>,
+    /// The metrics on their own address (`METRICS_ADDR`).
+    metrics: Option<Server>,
     projections: projectors::supervisor::Running,
 }
 
 impl Shop {
     async fn stopped(self) -> Result<(), String> {
-        let admin_api = async {
-            match self.admin_api {
-                Some(admin_api) => admin_api.stopped().await,
+        let optional = |server: Option<Server>| async {
+            match server {
+                Some(server) => server.stopped().await,
                 None => Ok(()),
             }
         };
-        let (commands, queries, admin) = tokio::join!(self.command_api.stopped(), self.query_api.stopped(), admin_api);
+        let (commands, queries, admin, metrics) = tokio::join!(
+            self.command_api.stopped(),
+            self.query_api.stopped(),
+            optional(self.admin_api),
+            optional(self.metrics)
+        );
         self.projections.stopped().await;
-        commands.and(queries).and(admin).map_err(|e| e.to_string())
+        commands.and(queries).and(admin).and(metrics).map_err(|e| e.to_string())
     }
 }
 
@@ -67,20 +75,27 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         command,
         query,
         projectors,
+        metrics_addr,
         generated_password,
     } = config;
-    let store = event_store::connect(&command.store_url).map_err(|e| e.to_string())?;
+    let store_url = command.store_url.clone();
+    let store = event_store::connect(&store_url).map_err(|e| redacted_in(&e.to_string(), &store_url))?;
     let admin_username = command.admin.as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
     let banner = format!(
         "Shop is running: events in {}, views in {}",
-        command.store_url, query.views_url
+        redacted(&store_url),
+        redacted(&query.views_url)
     );
     // The projectors own the schema: it is current before anything reads it.
     let url = &projectors.storage.views_url;
     let projector_views = projectors::database::connect_and_migrate(url, projectors.storage.pool_size)
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let command_api = start_command_api(Arc::clone(&store), command, shutdown).await?;
+        .map_err(|e| url_error(url, e))?;
+    // Before any service listens, so none of their ports serves /metrics.
+    let metrics = api_common::metrics::serve_configured(metrics_addr, shutdown).await?;
+    let command_api = start_command_api(Arc::clone(&store), command, shutdown)
+        .await
+        .map_err(|e| redacted_in(&e, &store_url))?;
     let admin_api = match projectors.admin {
         Some(admin) => {
             let state = projectors::admin::Projectors {
@@ -97,7 +112,7 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
     let url = &query.views_url;
     let query_views = views::connect(url, query.pool_size)
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| url_error(url, e))?;
     let query_api = query_api::startup::start(query_views, query, shutdown.clone())
         .await
         .map_err(|e| format!("QUERY_API_ADDR: {e}"))?;
@@ -105,6 +120,7 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         command_api,
         query_api,
         admin_api,
+        metrics,
         projections,
     };
     shop.print(&banner, &admin_username, generated_password.as_deref());
@@ -135,7 +151,7 @@ async fn start_admin_api(
     admin: projectors::config::Admin,
     shutdown: &CancellationToken,
 ) -> Result<Server, String> {
-    projectors::admin::start(state, admin.verifier, admin.listen, shutdown.clone())
+    projectors::admin::start(state, admin.verifier, admin.listen, admin.http, shutdown.clone())
         .await
         .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {}: {e}", admin.listen))
 }
@@ -155,6 +171,9 @@ impl Shop {
                 println!("  projectors   {admin}   Swagger UI: {admin}/docs (status, replay)");
             }
             None => println!("  projectors   running, without their admin API (PROJECTORS_ADMIN_ADDR=off)"),
+        }
+        if let Some(metrics) = &self.metrics {
+            println!("  metrics      http://{}/metrics (METRICS_ADDR)", metrics.address);
         }
         match generated_password {
             Some(password) => println!(

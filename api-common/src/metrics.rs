@@ -1,6 +1,9 @@
 //! Prometheus metrics. One recorder per process (the services of `cargo
 //! run` share it); every service renders it at `GET /metrics` and counts
-//! and times its requests by operation.
+//! and times its requests by operation. With `METRICS_ADDR` the process
+//! serves it on that address alone ([`serve_apart`]), and the services'
+//! own ports answer 404 at `/metrics`: scrapers get a port of their own
+//! that need not be reachable where clients are.
 //!
 //! - `http_requests_total{service, operation, method, status}`
 //! - `http_request_duration_seconds{service, operation, method}` (histogram)
@@ -8,13 +11,20 @@
 //! `operation` is the OpenAPI `operationId` (`none` for paths outside the
 //! API, such as `/docs`, or unknown paths), so the labels stay few.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::Method;
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OperationId;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, Env};
+use crate::serve::Server;
 
 /// Histogram buckets for every `*_seconds` metric: 1 ms to 10 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -22,6 +32,9 @@ const SECONDS_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Whether this process serves `/metrics` on an address of its own.
+static APART: AtomicBool = AtomicBool::new(false);
 
 /// The process's recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {
@@ -38,12 +51,53 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// `GET /metrics`: the Prometheus text format.
+/// `GET /metrics` on a service's port: the Prometheus text format, or 404
+/// once [`serve_apart`] serves it elsewhere.
 pub fn render() -> Response {
+    if APART.load(Ordering::SeqCst) {
+        return crate::problem::from_poem_error(poem::error::NotFoundError.into());
+    }
+    text()
+}
+
+fn text() -> Response {
     handle()
         .render()
         .with_content_type("text/plain; version=0.0.4")
         .into_response()
+}
+
+/// `METRICS_ADDR`: where the process serves its metrics alone; `None`
+/// (unset) keeps them on each service's port.
+pub fn address(env: &Env) -> Result<Option<SocketAddr>, ConfigError> {
+    env.parse("METRICS_ADDR")
+}
+
+/// Serves `GET /metrics` on `listen` until `shutdown`; from then on the
+/// services of this process answer 404 there. Called once per process,
+/// before the services start, so their ports never serve the metrics.
+pub async fn serve_apart(listen: SocketAddr, shutdown: CancellationToken) -> io::Result<Server> {
+    let routes = Route::new()
+        .at("/metrics", poem::get(poem::endpoint::make_sync(|_| text())))
+        .catch_all_error(|error| async move { crate::problem::from_poem_error(error) });
+    let server = crate::serve::serve("metrics", listen, routes, shutdown).await?;
+    APART.store(true, Ordering::SeqCst);
+    Ok(server)
+}
+
+/// [`serve_apart`] on `listen` when `METRICS_ADDR` gave one; the error
+/// names the variable, for the binaries to print.
+pub async fn serve_configured(
+    listen: Option<SocketAddr>,
+    shutdown: &CancellationToken,
+) -> Result<Option<Server>, String> {
+    let Some(listen) = listen else {
+        return Ok(None);
+    };
+    serve_apart(listen, shutdown.clone())
+        .await
+        .map(Some)
+        .map_err(|e| format!("METRICS_ADDR {listen}: {e}"))
 }
 
 /// The method as a label: the standard ones, else `other` (a client may

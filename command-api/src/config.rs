@@ -5,13 +5,22 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use api_common::config::{ConfigError, Env};
-use api_common::verifier::TokenScope;
+use api_common::http_limits::HttpLimits;
+use api_common::verification_key::VerificationKey;
+use api_common::verifier::{MAX_TOKEN_LIFETIME, TokenScope};
 
+use crate::auth::Budget;
+use crate::auth::throttle::ThrottleConfig;
 use crate::auth::tokens::SigningKey;
 use crate::saga::SagaOptions;
 
 /// Where the command API listens when `COMMAND_API_ADDR` is unset.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+
+/// How many `POST /orders` wait for the saga at a time when
+/// `ORDER_MAX_WAITERS` is unset: each holds a connection and a task for up
+/// to `ORDER_WAIT_MS`, and a client polling its pending order costs less.
+pub const DEFAULT_MAX_ORDER_WAITERS: usize = 1024;
 
 /// Where the signing key comes from when none is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +38,9 @@ pub struct Config {
     pub store_url: String,
     pub listen: SocketAddr,
     pub signing_key: SigningKey,
+    /// Keys that signed before a rotation, still verified and published
+    /// (`JWT_PREVIOUS_PUBLIC_KEYS`).
+    pub previous_keys: Vec<VerificationKey>,
     pub issuer: String,
     pub audience: String,
     pub token_lifetime: Duration,
@@ -36,9 +48,23 @@ pub struct Config {
     pub admin: Option<(String, String)>,
     /// How long `POST /orders` waits for the saga's decision.
     pub order_wait: Duration,
+    /// How many `POST /orders` may wait for it at a time; the others answer
+    /// 202 pending at once.
+    pub max_order_waiters: usize,
+    /// Where the process serves its metrics alone (`METRICS_ADDR`); `None`:
+    /// at `/metrics` on the API's port.
+    pub metrics_addr: Option<SocketAddr>,
     /// Whether this process also runs the order saga.
     pub run_saga: bool,
     pub saga: SagaOptions,
+    /// Login and registration budgets (`LOGIN_*`, `REGISTRATIONS_*`,
+    /// `THROTTLE_KEYS`).
+    pub throttle: ThrottleConfig,
+    /// How many password hashes may wait for a slot
+    /// (`PASSWORD_HASH_QUEUE`); past it logins and registrations answer 503.
+    pub hash_queue: usize,
+    /// Its connections' limits (`HTTP_*`, shared by every service).
+    pub http: HttpLimits,
 }
 
 impl Config {
@@ -51,13 +77,33 @@ impl Config {
             store_url: event_store::DEFAULT_URL.to_owned(),
             listen,
             signing_key,
+            previous_keys: Vec::new(),
             issuer,
             audience,
             token_lifetime: Duration::from_secs(3600),
             admin: None,
             order_wait: Duration::from_secs(5),
+            max_order_waiters: DEFAULT_MAX_ORDER_WAITERS,
+            metrics_addr: None,
             run_saga: true,
             saga: SagaOptions::default(),
+            throttle: ThrottleConfig {
+                login_per_username: Budget {
+                    burst: 5,
+                    refill: Duration::from_secs(60),
+                },
+                login_per_address: Budget {
+                    burst: 50,
+                    refill: Duration::from_secs(1),
+                },
+                register_per_address: Budget {
+                    burst: 100,
+                    refill: Duration::from_secs(10),
+                },
+                capacity: 100_000,
+            },
+            hash_queue: 32,
+            http: HttpLimits::default(),
         }
     }
 
@@ -70,10 +116,16 @@ impl Config {
             store_url: env.get_or("EVENT_STORE_URL", &defaults.store_url).to_owned(),
             issuer,
             audience,
-            token_lifetime: env.seconds_or("JWT_TTL_SECONDS", defaults.token_lifetime)?,
+            previous_keys: api_common::verifier::previous_keys(env)?,
+            token_lifetime: token_lifetime(env, defaults.token_lifetime)?,
             admin: admin(env)?,
             order_wait: env.millis_or("ORDER_WAIT_MS", defaults.order_wait)?,
+            max_order_waiters: env.parse_or("ORDER_MAX_WAITERS", defaults.max_order_waiters)?,
+            metrics_addr: api_common::metrics::address(env)?,
             run_saga: env.parse_or("RUN_SAGA", defaults.run_saga)?,
+            throttle: throttle(env, &defaults.throttle)?,
+            hash_queue: env.parse_or("PASSWORD_HASH_QUEUE", defaults.hash_queue)?,
+            http: HttpLimits::from_env(env)?,
             ..defaults
         })
     }
@@ -87,6 +139,54 @@ fn signing_key(env: &Env, missing_key: MissingKey) -> Result<SigningKey, ConfigE
         None if missing_key == MissingKey::Generate => SigningKey::generate().map_err(invalid),
         None => Err(ConfigError::missing("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")),
     }
+}
+
+/// `JWT_TTL_SECONDS`, at most [`MAX_TOKEN_LIFETIME`]: verifiers refuse
+/// longer-lived tokens, and a stolen token must not outlive a day.
+fn token_lifetime(env: &Env, default: Duration) -> Result<Duration, ConfigError> {
+    let lifetime = env.seconds_or("JWT_TTL_SECONDS", default)?;
+    if lifetime > MAX_TOKEN_LIFETIME {
+        return Err(ConfigError::invalid(
+            "JWT_TTL_SECONDS",
+            format!("{} s is above the {} s maximum", lifetime.as_secs(), MAX_TOKEN_LIFETIME.as_secs()),
+        ));
+    }
+    Ok(lifetime)
+}
+
+/// The login and registration budgets; a burst is at least 1, a refill of
+/// 0 seconds turns its budget off.
+fn throttle(env: &Env, defaults: &ThrottleConfig) -> Result<ThrottleConfig, ConfigError> {
+    Ok(ThrottleConfig {
+        login_per_username: budget(
+            env,
+            ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_USERNAME_REFILL_SECONDS"),
+            defaults.login_per_username,
+        )?,
+        login_per_address: budget(
+            env,
+            ("LOGIN_FAILURES_PER_ADDRESS", "LOGIN_ADDRESS_REFILL_SECONDS"),
+            defaults.login_per_address,
+        )?,
+        register_per_address: budget(
+            env,
+            ("REGISTRATIONS_PER_ADDRESS", "REGISTRATION_REFILL_SECONDS"),
+            defaults.register_per_address,
+        )?,
+        capacity: env.parse_or("THROTTLE_KEYS", defaults.capacity)?,
+    })
+}
+
+/// One budget: its burst and refill variables, or `default`'s.
+fn budget(env: &Env, (burst, refill): (&'static str, &'static str), default: Budget) -> Result<Budget, ConfigError> {
+    let budget = Budget {
+        burst: env.parse_or(burst, default.burst)?,
+        refill: env.seconds_or(refill, default.refill)?,
+    };
+    if budget.burst == 0 {
+        return Err(ConfigError::invalid(burst, "0: at least one attempt must be allowed"));
+    }
+    Ok(budget)
 }
 
 /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`: both or neither.
@@ -131,6 +231,8 @@ mod tests {
         assert_eq!(config.token_lifetime, Duration::from_secs(3600));
         assert_eq!(config.admin, None);
         assert_eq!(config.order_wait, Duration::from_secs(5));
+        assert_eq!(config.max_order_waiters, 1024);
+        assert_eq!(config.metrics_addr, None);
         assert!(config.run_saga);
     }
 
@@ -147,6 +249,8 @@ mod tests {
                 ("ADMIN_USERNAME", "root"),
                 ("ADMIN_PASSWORD", "secret"),
                 ("ORDER_WAIT_MS", "250"),
+                ("ORDER_MAX_WAITERS", "7"),
+                ("METRICS_ADDR", "0.0.0.0:9100"),
                 ("RUN_SAGA", "false"),
             ],
             MissingKey::Refuse,
@@ -162,6 +266,8 @@ mod tests {
         assert_eq!(config.token_lifetime, Duration::from_secs(60));
         assert_eq!(config.admin, Some(("root".to_owned(), "secret".to_owned())));
         assert_eq!(config.order_wait, Duration::from_millis(250));
+        assert_eq!(config.max_order_waiters, 7);
+        assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         assert!(!config.run_saga);
     }
 
@@ -201,6 +307,8 @@ mod tests {
             ("JWT_PRIVATE_KEY_FILE", "/no/such/key.pem"),
             ("JWT_TTL_SECONDS", "an hour"),
             ("ORDER_WAIT_MS", "-1"),
+            ("ORDER_MAX_WAITERS", "many"),
+            ("METRICS_ADDR", "metrics:9100"),
             ("RUN_SAGA", "yes"),
         ] {
             let error = error(&[(variable, bad)]);
@@ -210,6 +318,59 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_token_lifetime_above_the_maximum_is_refused_and_previous_keys_are_read() {
+        let max = MAX_TOKEN_LIFETIME.as_secs();
+        let longest = from_pairs(&[("JWT_TTL_SECONDS", &max.to_string())], MissingKey::Generate).unwrap();
+        assert_eq!(longest.token_lifetime, MAX_TOKEN_LIFETIME);
+        let error = error(&[("JWT_TTL_SECONDS", &(max + 1).to_string())]);
+        assert_eq!(error.variable, "JWT_TTL_SECONDS", "{error}");
+        let previous = public_key_of(PRIVATE_KEY);
+        let config = from_pairs(&[("JWT_PREVIOUS_PUBLIC_KEYS", &previous)], MissingKey::Generate).unwrap();
+        assert_eq!(config.previous_keys.len(), 1);
+        assert_eq!(config.previous_keys[0].pem(), previous);
+    }
+
+    #[test]
+    fn the_login_defences_have_defaults_and_read_their_variables() {
+        let defaults = from_pairs(&[], MissingKey::Generate).unwrap();
+        assert_eq!(defaults.throttle.login_per_username.burst, 5);
+        assert_eq!(defaults.throttle.login_per_address.refill, Duration::from_secs(1));
+        assert_eq!(defaults.hash_queue, 32);
+        let config = from_pairs(
+            &[
+                ("LOGIN_FAILURES_PER_USERNAME", "3"),
+                ("LOGIN_USERNAME_REFILL_SECONDS", "600"),
+                ("LOGIN_FAILURES_PER_ADDRESS", "20"),
+                ("LOGIN_ADDRESS_REFILL_SECONDS", "0"),
+                ("REGISTRATIONS_PER_ADDRESS", "4"),
+                ("REGISTRATION_REFILL_SECONDS", "3600"),
+                ("THROTTLE_KEYS", "1000"),
+                ("PASSWORD_HASH_QUEUE", "0"),
+            ],
+            MissingKey::Generate,
+        )
+        .unwrap();
+        let budget = |burst, seconds| Budget {
+            burst,
+            refill: Duration::from_secs(seconds),
+        };
+        assert_eq!(
+            config.throttle,
+            ThrottleConfig {
+                login_per_username: budget(3, 600),
+                login_per_address: budget(20, 0),
+                register_per_address: budget(4, 3600),
+                capacity: 1000,
+            }
+        );
+        assert_eq!(config.hash_queue, 0);
+        for variable in ["LOGIN_FAILURES_PER_USERNAME", "REGISTRATIONS_PER_ADDRESS"] {
+            assert_eq!(error(&[(variable, "0")]).variable, variable);
+        }
+        assert_eq!(error(&[("PASSWORD_HASH_QUEUE", "-1")]).variable, "PASSWORD_HASH_QUEUE");
     }
 
     #[test]

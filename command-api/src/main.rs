@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_common::config::Env;
+use api_common::redact::redacted_in;
 use command_api::config::{Config, MissingKey};
 use command_api::saga::{self, OrderSaga};
 use tokio_util::sync::CancellationToken;
@@ -34,20 +35,26 @@ async fn main() -> ExitCode {
 
 async fn serve() -> Result<(), String> {
     let config = Config::from_env(&Env::from_process(), MissingKey::Refuse).map_err(|e| e.to_string())?;
-    let store = event_store::connect(&config.store_url).map_err(|e| e.to_string())?;
+    let url = config.store_url.clone();
+    let store = event_store::connect(&url).map_err(|e| redacted_in(&e.to_string(), &url))?;
     let shutdown = CancellationToken::new();
+    let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
     let api = command_api::startup::start(store, config, shutdown.clone())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| redacted_in(&e.to_string(), &url))?;
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
+    if let Some(metrics) = metrics {
+        metrics.stopped().await.map_err(|e| e.to_string())?;
+    }
     api.stopped().await.map_err(|e| e.to_string())
 }
 
 async fn run_saga() -> Result<(), String> {
     // The saga signs no tokens: any key will do.
     let config = Config::from_env(&Env::from_process(), MissingKey::Generate).map_err(|e| e.to_string())?;
-    let store = event_store::connect(&config.store_url).map_err(|e| e.to_string())?;
+    let url = &config.store_url;
+    let store = event_store::connect(url).map_err(|e| redacted_in(&e.to_string(), url))?;
     let products = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let orders = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let shutdown = CancellationToken::new();

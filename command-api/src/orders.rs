@@ -1,5 +1,7 @@
 //! Placing and cancelling orders. Placing waits, for a bounded time, for the
-//! order saga to confirm or reject the order.
+//! order saga to confirm or reject the order; at most so many requests of
+//! the process wait at a time, and past that an order is answered pending
+//! at once, as if its wait had run out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use domain::text::Reason;
 use domain::validation::{InvalidField, Problem};
 use event_store::Position;
 use uuid::Uuid;
+
+use api_common::wait_cap::WaitCap;
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
 use crate::order_outcomes::OrderOutcomes;
@@ -72,11 +76,24 @@ pub struct Orders {
     orders: Arc<Aggregates<Order>>,
     outcomes: Arc<OrderOutcomes>,
     wait: Duration,
+    waiters: WaitCap,
 }
 
 impl Orders {
-    pub fn new(orders: Arc<Aggregates<Order>>, outcomes: Arc<OrderOutcomes>, wait: Duration) -> Self {
-        Self { orders, outcomes, wait }
+    /// Placing waits up to `wait` for the saga's decision, with at most
+    /// `max_waiters` requests waiting at a time.
+    pub fn new(
+        orders: Arc<Aggregates<Order>>,
+        outcomes: Arc<OrderOutcomes>,
+        wait: Duration,
+        max_waiters: usize,
+    ) -> Self {
+        Self {
+            orders,
+            outcomes,
+            wait,
+            waiters: WaitCap::new("order-decision", max_waiters),
+        }
     }
 
     pub async fn place(
@@ -123,7 +140,9 @@ impl Orders {
         let placed_at = placed
             .position
             .ok_or_else(|| OrdersError::internal("placing left the order's stream empty"))?;
-        if matches!(placed.state, OrderState::Placed(_)) {
+        if matches!(placed.state, OrderState::Placed(_))
+            && let Some(_waiting) = self.waiters.enter()
+        {
             // Woken early when the saga decides; the order is read again
             // either way, so a missed wake-up only costs the wait.
             let _ = tokio::time::timeout(self.wait, decided_soon.decided()).await;

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::{Accounts, AccountsError};
 use crate::aggregates::{Aggregates, Causation};
 use crate::auth::passwords::{HashingError, Passwords};
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::Tokens;
+use crate::auth::versions::StoreVersions;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::{self, Services};
@@ -43,7 +45,8 @@ pub enum StartError {
 pub struct CommandApi {
     /// Where it listens (with the real port when port 0 was asked for).
     pub address: SocketAddr,
-    /// The public key that verifies its tokens, as PEM.
+    /// The public keys that verify its tokens (the signing key's, then the
+    /// previous ones), as PEMs one after the other.
     pub public_key_pem: String,
     /// The catalog service, for seeding sample products.
     pub catalog: Arc<Catalog>,
@@ -71,13 +74,18 @@ struct Parts {
 
 /// The aggregates and services of the command side, without HTTP.
 fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcomes>) -> Result<Parts, StartError> {
-    let tokens = Arc::new(Tokens::new(
-        config.signing_key.clone(),
-        config.issuer.clone(),
-        config.audience.clone(),
-        config.token_lifetime,
-    ));
-    let passwords = Passwords::new().map_err(StartError::Passwords)?;
+    let versions = StoreVersions::new(Arc::clone(&store));
+    let tokens = Arc::new(
+        Tokens::new(
+            config.signing_key.clone(),
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.token_lifetime,
+        )
+        .with_previous_keys(config.previous_keys.clone())
+        .with_versions(Arc::new(versions.clone())),
+    );
+    let passwords = Passwords::new(config.hash_queue).map_err(StartError::Passwords)?;
     let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
     let orders = Arc::new(Aggregates::<Order>::new(Arc::clone(&store)));
     let services = Services {
@@ -85,9 +93,16 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
             Aggregates::<Account>::new(Arc::clone(&store)),
             passwords,
             Arc::clone(&tokens),
+            versions,
+            Throttle::new(&config.throttle),
         )),
         catalog: Arc::new(Catalog::new(Arc::clone(&products))),
-        orders: Arc::new(Orders::new(Arc::clone(&orders), outcomes, config.order_wait)),
+        orders: Arc::new(Orders::new(
+            Arc::clone(&orders),
+            outcomes,
+            config.order_wait,
+            config.max_order_waiters,
+        )),
         tokens,
         store,
     };
@@ -121,7 +136,7 @@ pub async fn start(
         tokio::spawn(saga::supervise(saga, shutdown.clone()))
     });
     let routes = http::routes(&services);
-    let server = api_common::serve::serve("command API", config.listen, routes, shutdown)
+    let server = api_common::serve::serve_within("command API", config.listen, config.http, routes, shutdown)
         .await
         .map_err(|source| StartError::Listen {
             address: config.listen,
@@ -129,7 +144,7 @@ pub async fn start(
         })?;
     Ok(CommandApi {
         address: server.address,
-        public_key_pem: services.tokens.key().public_key_pem(),
+        public_key_pem: services.tokens.verifier().keys_pem(),
         catalog: services.catalog,
         server,
         saga,

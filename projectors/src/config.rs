@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use api_common::config::{ConfigError, Env};
+use api_common::http_limits::HttpLimits;
 use api_common::verifier::{PublicKey, Verifier};
 
 /// Where the admin API listens when `PROJECTORS_ADMIN_ADDR` is unset.
@@ -14,6 +15,9 @@ pub struct Config {
     pub storage: Storage,
     /// The admin API, or `None` when `PROJECTORS_ADMIN_ADDR=off`.
     pub admin: Option<Admin>,
+    /// Where the process serves its metrics alone (`METRICS_ADDR`); `None`:
+    /// at `/metrics` on the admin API's port (so nowhere when it is off).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Where the log and the views are: all that the modes that serve no
@@ -32,6 +36,8 @@ pub struct Storage {
 pub struct Admin {
     pub listen: SocketAddr,
     pub verifier: Verifier,
+    /// Its connections' limits (`HTTP_*`, shared by every service).
+    pub http: HttpLimits,
 }
 
 impl Config {
@@ -42,6 +48,7 @@ impl Config {
         Ok(Self {
             storage: Storage::from_env(env)?,
             admin: Admin::from_env(env, key)?,
+            metrics_addr: api_common::metrics::address(env)?,
         })
     }
 }
@@ -78,7 +85,8 @@ impl Admin {
             ),
             ..e
         })?;
-        Ok(Some(Self { listen, verifier }))
+        let http = HttpLimits::from_env(env)?;
+        Ok(Some(Self { listen, verifier, http }))
     }
 }
 
@@ -103,7 +111,7 @@ mod tests {
             Duration::from_secs(60),
         );
         tokens
-            .issue(uuid::Uuid::nil(), Role::Admin, chrono::Utc::now())
+            .issue(uuid::Uuid::nil(), Role::Admin, 1, chrono::Utc::now())
             .unwrap()
     }
 
@@ -120,6 +128,7 @@ mod tests {
                 pool_size: views::pool_size(None, views::cores()).unwrap(),
             }
         );
+        assert_eq!(config.metrics_addr, None);
         let admin = config.admin.expect("the admin API is on by default");
         assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
         admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
@@ -138,10 +147,12 @@ mod tests {
                 ("JWT_PUBLIC_KEY", &public_key),
                 ("JWT_ISSUER", "accounts"),
                 ("JWT_AUDIENCE", "shoppers"),
+                ("METRICS_ADDR", "0.0.0.0:9100"),
             ],
             PublicKey::FromEnv,
         )
         .unwrap();
+        assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(
             config.storage,
             Storage {
@@ -179,6 +190,7 @@ mod tests {
         for (variable, bad) in [
             ("VIEWS_POOL_SIZE", "many"),
             ("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two"),
+            ("METRICS_ADDR", "ninety-one-hundred"),
             ("JWT_PUBLIC_KEY", "not a key"),
         ] {
             // The bad value replaces the good key where they share a name.

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_common::config::Env;
+use api_common::redact::{redacted_in, url_error};
 use api_common::verifier::PublicKey;
 use event_store::EventStore;
 use projectors::config::{Admin, Config, Storage};
@@ -51,7 +52,8 @@ fn storage() -> Result<Storage, String> {
 
 /// The event store `storage` names.
 fn store(storage: &Storage) -> Result<Arc<dyn EventStore>, String> {
-    event_store::connect(&storage.store_url).map_err(|e| e.to_string())
+    let url = &storage.store_url;
+    event_store::connect(url).map_err(|e| redacted_in(&e.to_string(), url))
 }
 
 /// The views `storage` names, their schema brought up to date.
@@ -59,7 +61,7 @@ async fn views(storage: &Storage) -> Result<sea_orm::DatabaseConnection, String>
     let url = &storage.views_url;
     projectors::database::connect_and_migrate(url, storage.pool_size)
         .await
-        .map_err(|e| format!("{url}: {e}"))
+        .map_err(|e| url_error(url, e))
 }
 
 async fn migrate() -> Result<(), String> {
@@ -73,14 +75,15 @@ async fn run() -> Result<(), String> {
     let store = store(&config.storage)?;
     let db = views(&config.storage).await?;
     let shutdown = CancellationToken::new();
+    let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
     let admin = match config.admin {
-        Some(Admin { listen, verifier }) => {
+        Some(Admin { listen, verifier, http }) => {
             let projectors = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: db.clone(),
                 replays: Default::default(),
             };
-            let admin = projectors::admin::start(projectors, verifier, listen, shutdown.clone())
+            let admin = projectors::admin::start(projectors, verifier, listen, http, shutdown.clone())
                 .await
                 .map_err(|e| format!("PROJECTORS_ADMIN_ADDR {listen}: {e}"))?;
             Some(admin)
@@ -91,8 +94,8 @@ async fn run() -> Result<(), String> {
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
     running.stopped().await;
-    if let Some(admin) = admin {
-        admin.stopped().await.map_err(|e| e.to_string())?;
+    for server in [admin, metrics].into_iter().flatten() {
+        server.stopped().await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -5,12 +5,17 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use api_common::config::{ConfigError, Env};
+use api_common::http_limits::HttpLimits;
 use api_common::verifier::{PublicKey, Verifier};
 
 /// Where the query API listens when `QUERY_API_ADDR` is unset.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8081));
 /// How long a read waits for `minPosition` when `READ_WAIT_MS` is unset.
 pub const DEFAULT_READ_WAIT: Duration = Duration::from_secs(2);
+/// How many reads wait for `minPosition` at a time when `READ_MAX_WAITERS`
+/// is unset: each holds a connection and a task for up to `READ_WAIT_MS`,
+/// and past the cap a read answers 503 with `Retry-After` at once.
+pub const DEFAULT_MAX_READ_WAITERS: usize = 1024;
 
 pub struct Config {
     /// The views' database (`VIEWS_DATABASE_URL`).
@@ -22,6 +27,13 @@ pub struct Config {
     pub verifier: Verifier,
     /// How long a read waits for the views to reach a requested position.
     pub read_wait: Duration,
+    /// Its connections' limits (`HTTP_*`, shared by every service).
+    pub http: HttpLimits,
+    /// How many reads may wait for a position at a time.
+    pub max_read_waiters: usize,
+    /// Where the process serves its metrics alone (`METRICS_ADDR`); `None`:
+    /// at `/metrics` on the API's port.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -34,6 +46,9 @@ impl Config {
             listen: env.parse_or("QUERY_API_ADDR", DEFAULT_ADDR)?,
             verifier: Verifier::from_env(env, key)?,
             read_wait: env.millis_or("READ_WAIT_MS", DEFAULT_READ_WAIT)?,
+            http: HttpLimits::from_env(env)?,
+            max_read_waiters: env.parse_or("READ_MAX_WAITERS", DEFAULT_MAX_READ_WAITERS)?,
+            metrics_addr: api_common::metrics::address(env)?,
         })
     }
 }
@@ -58,7 +73,7 @@ mod tests {
             Duration::from_secs(60),
         );
         tokens
-            .issue(uuid::Uuid::nil(), Role::Customer, chrono::Utc::now())
+            .issue(uuid::Uuid::nil(), Role::Customer, 1, chrono::Utc::now())
             .unwrap()
     }
 
@@ -71,6 +86,8 @@ mod tests {
         assert_eq!(config.pool_size, views::pool_size(None, views::cores()).unwrap());
         assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.read_wait, Duration::from_secs(2));
+        assert_eq!(config.max_read_waiters, 1024);
+        assert_eq!(config.metrics_addr, None);
         config.verifier.verify(&token(&key, "shop", "shop")).unwrap();
     }
 
@@ -87,6 +104,8 @@ mod tests {
                 ("JWT_ISSUER", "accounts"),
                 ("JWT_AUDIENCE", "shoppers"),
                 ("READ_WAIT_MS", "150"),
+                ("READ_MAX_WAITERS", "9"),
+                ("METRICS_ADDR", "0.0.0.0:9100"),
             ],
             PublicKey::FromEnv,
         )
@@ -95,6 +114,8 @@ mod tests {
         assert_eq!(config.pool_size, 3);
         assert_eq!(config.listen, "0.0.0.0:9001".parse().unwrap());
         assert_eq!(config.read_wait, Duration::from_millis(150));
+        assert_eq!(config.max_read_waiters, 9);
+        assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         config.verifier.verify(&token(&key, "accounts", "shoppers")).unwrap();
         assert!(config.verifier.verify(&token(&key, "shop", "shop")).is_err());
         let stranger = SigningKey::generate().unwrap();
@@ -120,6 +141,8 @@ mod tests {
             ("VIEWS_POOL_SIZE", "0"),
             ("QUERY_API_ADDR", "localhost:8081"),
             ("READ_WAIT_MS", "2s"),
+            ("READ_MAX_WAITERS", "-1"),
+            ("METRICS_ADDR", "nowhere"),
             ("JWT_PUBLIC_KEY", "not a key"),
         ] {
             // The bad value replaces the good key where they share a name.

@@ -10,11 +10,14 @@
 //! The poller reads every [`WAITING_POLL`] while a read waits for a
 //! position, and only every [`IDLE_POLL`] otherwise: many query API
 //! instances then cost the database little when nobody waits.
+//!
+//! At most so many reads of the process wait at a time; past that a read
+//! that would wait answers at once as if its wait had run out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use api_common::wait_cap::{WaitCap, Waiting};
 use domain::Position;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
@@ -30,6 +33,7 @@ type Checkpoints = Vec<(String, Position)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FreshnessError {
+    /// Not reached within the wait, or too many reads wait already.
     #[error("the views have not reached position {wanted} within the wait")]
     NotYet { wanted: Position },
 }
@@ -41,35 +45,31 @@ pub struct Freshness {
 }
 
 /// Reads waiting for a position, and the poller's alarm clock.
-#[derive(Default)]
 struct Waiters {
-    count: AtomicUsize,
+    cap: WaitCap,
     wake: Notify,
 }
 
-/// One waiting read; counted while it lives.
-struct Waiting<'a>(&'a Waiters);
-
-impl<'a> Waiting<'a> {
-    fn start(waiters: &'a Waiters) -> Self {
-        waiters.count.fetch_add(1, Ordering::SeqCst);
-        waiters.wake.notify_one();
-        Self(waiters)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::SeqCst);
+impl Waiters {
+    /// A place for one more waiting read, the poller woken to poll often;
+    /// `None` when the cap is reached.
+    fn enter(&self) -> Option<Waiting<'_>> {
+        let waiting = self.cap.enter()?;
+        self.wake.notify_one();
+        Some(waiting)
     }
 }
 
 impl Freshness {
     /// Starts polling the checkpoints of `db`; the poller stops when this
-    /// value is dropped.
-    pub fn new(db: DatabaseConnection, wait: Duration) -> Self {
+    /// value is dropped. A read waits up to `wait`, with at most
+    /// `max_waiters` reads waiting at a time.
+    pub fn new(db: DatabaseConnection, wait: Duration, max_waiters: usize) -> Self {
         let (sender, checkpoints) = watch::channel(Vec::new());
-        let waiters = Arc::new(Waiters::default());
+        let waiters = Arc::new(Waiters {
+            cap: WaitCap::new("min-position", max_waiters),
+            wake: Notify::new(),
+        });
         let poller_waiters = Arc::clone(&waiters);
         tokio::spawn(async move {
             loop {
@@ -83,7 +83,7 @@ impl Freshness {
                     }
                     Err(error) => tracing::warn!(%error, "cannot read the projections' checkpoints"),
                 }
-                let pause = match poller_waiters.count.load(Ordering::SeqCst) {
+                let pause = match poller_waiters.cap.waiting() {
                     0 => IDLE_POLL,
                     _ => WAITING_POLL,
                 };
@@ -113,7 +113,9 @@ impl Freshness {
         if known >= wanted {
             return Ok(known);
         }
-        let _waiting = Waiting::start(&self.waiters);
+        let Some(_waiting) = self.waiters.enter() else {
+            return Err(FreshnessError::NotYet { wanted });
+        };
         let reached = tokio::time::timeout(self.wait, checkpoints.wait_for(|known| reflected(known) >= wanted)).await;
         match reached {
             Ok(Ok(known)) => Ok(reflected(&known)),
@@ -154,7 +156,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_waits_until_every_projection_it_reads_has_reached_the_position() {
         let db = views().await;
-        let freshness = Arc::new(Freshness::new(db.clone(), Duration::from_secs(5)));
+        let freshness = Arc::new(Freshness::new(db.clone(), Duration::from_secs(5), 8));
         let wanted = Position::at(3);
         let waiting = tokio::spawn({
             let freshness = Arc::clone(&freshness);
@@ -173,9 +175,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_position_not_reached_within_the_wait_is_refused() {
-        let freshness = Freshness::new(views().await, Duration::from_millis(50));
+        let freshness = Freshness::new(views().await, Duration::from_millis(50), 8);
         let outcome = freshness.reached(&[CATALOG], Some(Position::at(1))).await;
         assert!(matches!(outcome, Err(FreshnessError::NotYet { wanted }) if wanted == Position::at(1)));
-        assert_eq!(freshness.waiters.count.load(Ordering::SeqCst), 0, "the waiter is gone");
+        assert_eq!(freshness.waiters.cap.waiting(), 0, "the waiter is gone");
     }
 }

@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use api_common::config::Env;
+use api_common::redact::url_error;
 use api_common::verifier::PublicKey;
 use query_api::config::Config;
 use tokio_util::sync::CancellationToken;
@@ -34,14 +35,18 @@ async fn serve() -> Result<(), String> {
     let url = &config.views_url;
     let db = views::connect(url, config.pool_size)
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    views::require_current(&db).await.map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| url_error(url, e))?;
+    views::require_current(&db).await.map_err(|e| url_error(url, e))?;
     let shutdown = CancellationToken::new();
+    let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
     let api = query_api::startup::start(db, config, shutdown.clone())
         .await
         .map_err(|e| e.to_string())?;
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
+    if let Some(metrics) = metrics {
+        metrics.stopped().await.map_err(|e| e.to_string())?;
+    }
     api.stopped().await.map_err(|e| e.to_string())
 }
 

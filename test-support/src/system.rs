@@ -71,6 +71,9 @@ pub async fn start_with(views_url: &str, settings: Settings) -> System {
         listen: ([127, 0, 0, 1], 0).into(),
         verifier: Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap(),
         read_wait: settings.read_wait,
+        http: Default::default(),
+        max_read_waiters: query_api::config::DEFAULT_MAX_READ_WAITERS,
+        metrics_addr: None,
     };
     let query_api = query_api::startup::start(views, query_config, app.shutdown())
         .await

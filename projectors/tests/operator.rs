@@ -1,0 +1,69 @@
+//! What operators see of the `projectors` binary: with `METRICS_ADDR` the
+//! metrics are served there and the admin API's port answers 404 at
+//! `/metrics`; passwords in `EVENT_STORE_URL` and `VIEWS_DATABASE_URL`
+//! never reach stdout or stderr.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+use command_api::auth::tokens::SigningKey;
+use test_support::binary::{self, free_address};
+
+fn projectors(env: &[(&str, &str)]) -> binary::Running {
+    binary::start(env!("CARGO_BIN_EXE_projectors"), &[], env)
+}
+
+/// The status and content type of `GET {url}`, and its body.
+async fn get(url: String) -> (u16, String, String) {
+    let response = reqwest::get(&url).await.unwrap();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (response.status().as_u16(), content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn with_metrics_addr_the_metrics_move_off_the_admin_port() {
+    let folder = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", folder.path().join("events.db").display());
+    let views_url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let public_key = SigningKey::generate().unwrap().public_key_pem();
+    let (admin, metrics) = (free_address(), free_address());
+    let (admin_text, metrics_text) = (admin.to_string(), metrics.to_string());
+    let mut running = projectors(&[
+        ("EVENT_STORE_URL", &store_url),
+        ("VIEWS_DATABASE_URL", &views_url),
+        ("JWT_PUBLIC_KEY", &public_key),
+        ("PROJECTORS_ADMIN_ADDR", &admin_text),
+        ("METRICS_ADDR", &metrics_text),
+    ]);
+    running.wait_until_live(admin).await;
+
+    let (status, content_type, _) = get(format!("http://{admin}/metrics")).await;
+    assert_eq!((status, content_type.as_str()), (404, "application/problem+json"));
+    let (status, _, text) = get(format!("http://{metrics}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains(r#"http_requests_total{service="projectors""#), "{text}");
+}
+
+#[tokio::test]
+async fn passwords_in_the_urls_are_never_printed() {
+    let running = projectors(&[
+        ("EVENT_STORE_URL", "esdb://admin:SECRETPW@127.0.0.1:1?tls=false"),
+        ("VIEWS_DATABASE_URL", "postgres://user:SECRETPW@127.0.0.1:1/db"),
+        ("PROJECTORS_ADMIN_ADDR", "off"),
+    ]);
+    let exit = tokio::task::spawn_blocking(move || running.exit()).await.unwrap();
+    assert!(!exit.success, "nothing listens on port 1");
+    assert!(
+        exit.stderr.contains("postgres://user:***@127.0.0.1:1/db"),
+        "the error still names the database: {}",
+        exit.stderr
+    );
+    for (name, output) in [("stdout", &exit.stdout), ("stderr", &exit.stderr)] {
+        assert!(!output.contains("SECRETPW"), "{name}: {output}");
+    }
+}

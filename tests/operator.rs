@@ -1,0 +1,84 @@
+//! What operators see of `cargo run`'s binary: with `METRICS_ADDR` the one
+//! process serves its metrics there and none of its three APIs serves them
+//! at `/metrics`; passwords in `EVENT_STORE_URL` and `VIEWS_DATABASE_URL`
+//! never reach stdout or stderr.
+
+use std::net::SocketAddr;
+
+use test_support::binary::{self, free_address};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn shop(env: &[(&str, &str)]) -> binary::Running {
+    binary::start(env!("CARGO_BIN_EXE_shop"), &[], env)
+}
+
+/// `GET {path}` from `address`, by hand (this package has no HTTP client):
+/// the status line's code and the whole answer.
+async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).await.expect("it listens");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("the request is sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("an answer");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {answer}"));
+    (status, answer)
+}
+
+#[tokio::test]
+async fn with_metrics_addr_no_api_port_serves_the_metrics() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let store_url = format!("sqlite://{}", folder.path().join("events.db").display());
+    let views_url = format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display());
+    let apis = [free_address(), free_address(), free_address()];
+    let metrics = free_address();
+    let [commands, queries, admin, metrics_text] = [apis[0], apis[1], apis[2], metrics].map(|a| a.to_string());
+    let mut running = shop(&[
+        ("EVENT_STORE_URL", &store_url),
+        ("VIEWS_DATABASE_URL", &views_url),
+        ("COMMAND_API_ADDR", &commands),
+        ("QUERY_API_ADDR", &queries),
+        ("PROJECTORS_ADMIN_ADDR", &admin),
+        ("METRICS_ADDR", &metrics_text),
+        ("VIEWS_POOL_SIZE", "2"),
+    ]);
+    for address in apis {
+        running.wait_until_live(address).await;
+        let (status, answer) = get(address, "/metrics").await;
+        assert_eq!(status, 404, "{address}: {answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+    }
+    let (status, answer) = get(metrics, "/metrics").await;
+    assert_eq!(status, 200, "{answer}");
+    for service in ["command-api", "query-api", "projectors"] {
+        let series = format!(r#"http_requests_total{{service="{service}""#);
+        assert!(answer.contains(&series), "one address for the whole process: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn passwords_in_the_urls_are_never_printed() {
+    let running = shop(&[
+        ("EVENT_STORE_URL", "esdb://admin:SECRETPW@127.0.0.1:1?tls=false"),
+        ("VIEWS_DATABASE_URL", "postgres://user:SECRETPW@127.0.0.1:1/db"),
+        ("COMMAND_API_ADDR", &free_address().to_string()),
+        ("QUERY_API_ADDR", &free_address().to_string()),
+        ("PROJECTORS_ADMIN_ADDR", "off"),
+    ]);
+    let exit = tokio::task::spawn_blocking(move || running.exit())
+        .await
+        .expect("the binary is waited for");
+    assert!(!exit.success, "nothing listens on port 1");
+    assert!(
+        exit.stderr.contains("postgres://user:***@127.0.0.1:1/db"),
+        "the error still names the database: {}",
+        exit.stderr
+    );
+    for (name, output) in [("stdout", &exit.stdout), ("stderr", &exit.stderr)] {
+        assert!(!output.contains("SECRETPW"), "{name}: {output}");
+    }
+}
