@@ -15,9 +15,18 @@ use crate::verifier::{Claims, Verifier};
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "verify")]
 pub struct BearerAuth(pub Claims);
 
+/// Any refusal (bad signature, unknown key, superseded credentials, a
+/// version that cannot be read) is the same 401: the reason is logged, not
+/// told.
 async fn verify(request: &Request, bearer: Bearer) -> Option<Claims> {
     let verifier = request.data::<Arc<Verifier>>()?;
-    verifier.verify(&bearer.token).ok()
+    match verifier.authenticate(&bearer.token).await {
+        Ok(claims) => Some(claims),
+        Err(error) => {
+            tracing::debug!(%error, "bearer token refused");
+            None
+        }
+    }
 }
 
 impl BearerAuth {

@@ -1,4 +1,11 @@
-//! Verifying access tokens with the public key alone.
+//! Verifying access tokens with public keys alone. Each token names the
+//! key that signed it (`kid`, the key's RFC 7638 thumbprint, so signer and
+//! verifiers agree without configuring names); a verifier holds every
+//! active key, the current one and the previous ones kept through a
+//! rotation, and refuses a token whose key it does not hold.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use domain::account::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -6,6 +13,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Env};
+use crate::credentials::CredentialVersions;
+use crate::verification_key::VerificationKey;
+
+/// The longest an access token may live: the command API refuses a longer
+/// `JWT_TTL_SECONDS`, verifiers refuse a token whose `exp - iat` is longer.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Who issues access tokens (`iss`) when `JWT_ISSUER` is unset.
 pub const DEFAULT_ISSUER: &str = "shop";
@@ -39,15 +52,18 @@ impl TokenScope {
     }
 }
 
-/// Where a verifier's public key comes from.
+/// Where a verifier's public keys come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublicKey<'a> {
     /// `JWT_PUBLIC_KEY` (PEM) or `JWT_PUBLIC_KEY_FILE`, one of which must be
-    /// set: a service that verifies another process's tokens.
+    /// set, plus the optional `JWT_PREVIOUS_PUBLIC_KEYS` (PEMs) or
+    /// `JWT_PREVIOUS_PUBLIC_KEYS_FILE`: a service that verifies another
+    /// process's tokens.
     FromEnv,
-    /// The PEM of the command API running in this process (the
-    /// one-process mode); the variables are not read, as no other key
-    /// could verify that API's tokens.
+    /// The PEMs of the command API running in this process (the
+    /// one-process mode): its signing key's and its previous keys'; the
+    /// variables are not read, as no other key could verify that API's
+    /// tokens.
     InProcess(&'a str),
 }
 
@@ -60,6 +76,9 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The account's credential version when the token was issued (see
+    /// [`crate::credentials`]).
+    pub ver: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,56 +87,144 @@ pub enum VerifyError {
     Key(String),
     #[error("the token is invalid: {0}")]
     Invalid(String),
+    #[error("the token names no key this service holds")]
+    UnknownKey,
+    #[error("the token lives longer than the {} s maximum", MAX_TOKEN_LIFETIME.as_secs())]
+    TooLong,
+    #[error("the token predates its account's last credential change")]
+    Superseded,
+    #[error("the account's credential version cannot be read: {0}")]
+    Unavailable(String),
 }
 
-/// Checks EdDSA tokens (the algorithm is pinned), their issuer, audience
-/// and expiry.
+/// `JWT_PREVIOUS_PUBLIC_KEYS` (PEMs) or the file
+/// `JWT_PREVIOUS_PUBLIC_KEYS_FILE` names: keys that no longer sign but
+/// still verify, through a rotation; none when unset.
+pub fn previous_keys(env: &Env) -> Result<Vec<VerificationKey>, ConfigError> {
+    let Some(pems) = env.value_or_file("JWT_PREVIOUS_PUBLIC_KEYS", "JWT_PREVIOUS_PUBLIC_KEYS_FILE")? else {
+        return Ok(Vec::new());
+    };
+    VerificationKey::parse_pems(&pems).map_err(|e| ConfigError::invalid("JWT_PREVIOUS_PUBLIC_KEYS", e))
+}
+
+/// Checks EdDSA tokens (the algorithm is pinned): their key (`kid`), issuer,
+/// audience, expiry and lifetime, and, through [`Verifier::authenticate`],
+/// their credential version.
 pub struct Verifier {
-    key: DecodingKey,
+    keys: Vec<(VerificationKey, DecodingKey)>,
     issuer: String,
     audience: String,
+    versions: Option<Arc<dyn CredentialVersions>>,
 }
 
 impl Verifier {
-    /// From the raw 32-byte Ed25519 public key.
-    pub fn from_raw_key(public_key: &[u8], issuer: String, audience: String) -> Self {
+    /// Verifying with `keys`, the current one first.
+    pub fn new(keys: Vec<VerificationKey>, scope: TokenScope) -> Self {
         Self {
-            key: DecodingKey::from_ed_der(public_key),
-            issuer,
-            audience,
+            keys: keys
+                .into_iter()
+                .map(|key| {
+                    let decoding = DecodingKey::from_ed_der(key.raw());
+                    (key, decoding)
+                })
+                .collect(),
+            issuer: scope.issuer,
+            audience: scope.audience,
+            versions: None,
         }
     }
 
-    /// The verifier a service configures from `env`: the public key as
+    /// The verifier a service configures from `env`: the public keys as
     /// `key` says, the issuer and audience from [`TokenScope::from_env`].
     /// What the query API and the projectors' admin API both read.
     pub fn from_env(env: &Env, key: PublicKey<'_>) -> Result<Self, ConfigError> {
-        let (pem, variable) = match key {
-            PublicKey::FromEnv => match env.value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")? {
-                Some(pem) => (pem, "JWT_PUBLIC_KEY"),
-                None => return Err(ConfigError::missing("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE")),
-            },
-            PublicKey::InProcess(pem) => (pem.to_owned(), "the in-process command API's public key"),
+        let keys = match key {
+            PublicKey::FromEnv => {
+                let Some(pem) = env.value_or_file("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")? else {
+                    return Err(ConfigError::missing("JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE"));
+                };
+                let mut keys =
+                    VerificationKey::parse_pems(&pem).map_err(|e| ConfigError::invalid("JWT_PUBLIC_KEY", e))?;
+                keys.extend(previous_keys(env)?);
+                keys
+            }
+            PublicKey::InProcess(pem) => VerificationKey::parse_pems(pem)
+                .map_err(|e| ConfigError::invalid("the in-process command API's public key", e))?,
         };
-        let TokenScope { issuer, audience } = TokenScope::from_env(env);
-        Self::from_pem(&pem, issuer, audience).map_err(|e| ConfigError::invalid(variable, e))
+        Ok(Self::new(keys, TokenScope::from_env(env)))
     }
 
-    /// From a PEM `PUBLIC KEY`.
+    /// From PEM `PUBLIC KEY`s, the current one first.
     pub fn from_pem(pem: &str, issuer: String, audience: String) -> Result<Self, VerifyError> {
-        let key = DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| VerifyError::Key(e.to_string()))?;
-        Ok(Self { key, issuer, audience })
+        Ok(Self::new(
+            VerificationKey::parse_pems(pem)?,
+            TokenScope { issuer, audience },
+        ))
     }
 
+    /// Checks credential versions with `versions` from now on; without it,
+    /// [`Verifier::authenticate`] refuses every token.
+    #[must_use]
+    pub fn with_versions(mut self, versions: Arc<dyn CredentialVersions>) -> Self {
+        self.versions = Some(versions);
+        self
+    }
+
+    /// Every key this verifier accepts, the current one first.
+    pub fn keys(&self) -> impl Iterator<Item = &VerificationKey> {
+        self.keys.iter().map(|(key, _)| key)
+    }
+
+    /// The keys as PEMs, one after the other: what [`PublicKey::InProcess`]
+    /// takes.
+    pub fn keys_pem(&self) -> String {
+        self.keys().map(VerificationKey::pem).collect()
+    }
+
+    /// The JSON Web Key Set of every key this verifier accepts.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.keys().map(VerificationKey::jwk).collect::<Vec<_>>() })
+    }
+
+    /// The signature, key, issuer, audience, expiry and lifetime; not the
+    /// credential version, which needs a lookup.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(key, _)| key.id() == kid)
+            .ok_or(VerifyError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &self.key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let max = i64::try_from(MAX_TOKEN_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+        if claims.exp.saturating_sub(claims.iat) > max {
+            return Err(VerifyError::TooLong);
+        }
+        Ok(claims)
+    }
+
+    /// [`Verifier::verify`], then the credential version: a token older
+    /// than its account's last password or role change is refused, and so
+    /// is every token while the version cannot be read.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify(token)?;
+        let versions = self
+            .versions
+            .as_ref()
+            .ok_or_else(|| VerifyError::Unavailable("no source of credential versions".to_owned()))?;
+        match versions.current(claims.sub).await {
+            Ok(Some(current)) if claims.ver < current => Err(VerifyError::Superseded),
+            Ok(_) => Ok(claims),
+            Err(error) => Err(VerifyError::Unavailable(error.to_string())),
+        }
     }
 }
 
@@ -131,18 +238,36 @@ mod tests {
     const PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
     const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
 
-    fn token(issuer: &str, audience: &str) -> String {
+    /// A second pair, made with `openssl genpkey -algorithm ed25519`.
+    const OTHER_PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEICeNvrV7MMEDp/ch0gFpPUrLAxNrkoTQ6ezybkrCB+nN\n-----END PRIVATE KEY-----\n";
+    const OTHER_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAyZZg30+Q8jzskUzF12hx+iUUpFbueaLNLyCSCMWzNIw=\n-----END PUBLIC KEY-----\n";
+
+    fn kid(public_pem: &str) -> Option<String> {
+        Some(VerificationKey::parse_pems(public_pem).unwrap()[0].id().to_owned())
+    }
+
+    fn claims(issuer: &str, audience: &str, lifetime: i64) -> Claims {
         let now = unix_now();
-        let claims = Claims {
+        Claims {
             sub: Uuid::nil(),
             role: Role::Customer,
             iss: issuer.to_owned(),
             aud: audience.to_owned(),
             iat: now,
-            exp: now + 60,
-        };
-        let key = EncodingKey::from_ed_pem(PRIVATE_KEY.as_bytes()).unwrap();
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap()
+            exp: now + lifetime,
+            ver: 2,
+        }
+    }
+
+    fn signed(claims: &Claims, private_pem: &str, kid: Option<String>) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid;
+        let key = EncodingKey::from_ed_pem(private_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+
+    fn token(issuer: &str, audience: &str) -> String {
+        signed(&claims(issuer, audience, 60), PRIVATE_KEY, kid(PUBLIC_KEY))
     }
 
     fn unix_now() -> i64 {
@@ -216,5 +341,78 @@ mod tests {
         let pairs = [("JWT_PUBLIC_KEY", "not a key"), ("JWT_ISSUER", "accounts")];
         let verifier = verifier(&pairs, PublicKey::InProcess(PUBLIC_KEY)).unwrap();
         verifier.verify(&token("accounts", "shop")).unwrap();
+    }
+
+    #[test]
+    fn a_token_without_a_kid_or_with_an_unknown_one_is_refused() {
+        let verifier = verifier(&[("JWT_PUBLIC_KEY", PUBLIC_KEY)], PublicKey::FromEnv).unwrap();
+        let claims = claims("shop", "shop", 60);
+        let no_kid = signed(&claims, PRIVATE_KEY, None);
+        assert!(matches!(verifier.verify(&no_kid), Err(VerifyError::UnknownKey)));
+        let unknown = signed(&claims, PRIVATE_KEY, Some("someone-else".to_owned()));
+        assert!(matches!(verifier.verify(&unknown), Err(VerifyError::UnknownKey)));
+        let other_key_own_kid = signed(&claims, OTHER_PRIVATE_KEY, kid(OTHER_PUBLIC_KEY));
+        assert!(matches!(
+            verifier.verify(&other_key_own_kid),
+            Err(VerifyError::UnknownKey)
+        ));
+        let other_key_our_kid = signed(&claims, OTHER_PRIVATE_KEY, kid(PUBLIC_KEY));
+        assert!(matches!(
+            verifier.verify(&other_key_our_kid),
+            Err(VerifyError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn previous_keys_verify_beside_the_current_one_and_are_published() {
+        let pairs = [
+            ("JWT_PUBLIC_KEY", OTHER_PUBLIC_KEY),
+            ("JWT_PREVIOUS_PUBLIC_KEYS", PUBLIC_KEY),
+        ];
+        let accepting = verifier(&pairs, PublicKey::FromEnv).unwrap();
+        accepting.verify(&token("shop", "shop")).unwrap();
+        let current = signed(&claims("shop", "shop", 60), OTHER_PRIVATE_KEY, kid(OTHER_PUBLIC_KEY));
+        accepting.verify(&current).unwrap();
+        let published: Vec<_> = accepting.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(published, [kid(OTHER_PUBLIC_KEY).unwrap(), kid(PUBLIC_KEY).unwrap()]);
+        let error = verifier(
+            &[("JWT_PUBLIC_KEY", PUBLIC_KEY), ("JWT_PREVIOUS_PUBLIC_KEYS", "x")],
+            PublicKey::FromEnv,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(error.variable, "JWT_PREVIOUS_PUBLIC_KEYS");
+    }
+
+    #[test]
+    fn a_token_living_longer_than_the_maximum_is_refused() {
+        let verifier = verifier(&[("JWT_PUBLIC_KEY", PUBLIC_KEY)], PublicKey::FromEnv).unwrap();
+        let max = i64::try_from(MAX_TOKEN_LIFETIME.as_secs()).unwrap();
+        let longest = signed(&claims("shop", "shop", max), PRIVATE_KEY, kid(PUBLIC_KEY));
+        verifier.verify(&longest).unwrap();
+        let longer = signed(&claims("shop", "shop", max + 1), PRIVATE_KEY, kid(PUBLIC_KEY));
+        assert!(matches!(verifier.verify(&longer), Err(VerifyError::TooLong)));
+    }
+
+    #[tokio::test]
+    async fn authenticate_refuses_an_older_version_and_any_token_without_a_source() {
+        let verifier = || Verifier::from_pem(PUBLIC_KEY, "shop".to_owned(), "shop".to_owned()).unwrap();
+        let token = token("shop", "shop");
+        assert!(matches!(
+            verifier().authenticate(&token).await,
+            Err(VerifyError::Unavailable(_))
+        ));
+        let at = |version: Option<u64>| -> Arc<dyn CredentialVersions> {
+            Arc::new(move |_| Box::pin(async move { Ok(version) }) as crate::credentials::Lookup<'static>)
+        };
+        for (current, accepted) in [(None, true), (Some(1), true), (Some(2), true), (Some(3), false)] {
+            let outcome = verifier().with_versions(at(current)).authenticate(&token).await;
+            assert_eq!(outcome.is_ok(), accepted, "current version {current:?}: {outcome:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod checkpoint;
 mod connect;
 mod m20261126_000001_views;
 mod m20261126_000002_projection_leases;
+mod m20261126_000003_credential_versions;
 pub mod projections;
 mod schema;
 pub mod tables;

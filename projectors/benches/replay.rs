@@ -541,6 +541,7 @@ impl Row for products::Model {
         "product_id",
         "sku",
         "name",
+        "name_folded",
         "price_minor",
         "available",
         "created_at",
@@ -552,6 +553,7 @@ impl Row for products::Model {
             self.product_id.into(),
             self.sku.clone().into(),
             self.name.clone().into(),
+            self.name_folded.clone().into(),
             self.price_minor.into(),
             self.available.into(),
             self.created_at.into(),
@@ -562,7 +564,14 @@ impl Row for products::Model {
 
 impl Row for users::Model {
     const TABLE: &'static str = "users";
-    const COLUMNS: &'static [&'static str] = &["user_id", "username", "display_name", "role", "registered_at"];
+    const COLUMNS: &'static [&'static str] = &[
+        "user_id",
+        "username",
+        "display_name",
+        "role",
+        "registered_at",
+        "credential_version",
+    ];
     const KEY: &'static [&'static str] = &["user_id"];
     fn values(&self, out: &mut Vec<sea_orm::Value>) {
         out.extend([
@@ -571,6 +580,7 @@ impl Row for users::Model {
             self.display_name.clone().into(),
             self.role.clone().into(),
             self.registered_at.into(),
+            self.credential_version.into(),
         ]);
     }
 }
@@ -730,6 +740,7 @@ impl Written {
                     product_id: id,
                     sku: sku.to_string(),
                     name: name.to_string(),
+                    name_folded: domain::search::fold(name.as_str()),
                     price_minor: price.money().minor_units() as i64,
                     available: i64::from(available.get()),
                     created_at: *at,
@@ -743,7 +754,10 @@ impl Written {
             touched.insert(id);
             match event {
                 ProductEvent::Created { .. } | ProductEvent::StockReservationRefused { .. } => {}
-                ProductEvent::Renamed { name, at, .. } => (row.name, row.updated_at) = (name.to_string(), at),
+                ProductEvent::Renamed { name, at, .. } => {
+                    (row.name, row.updated_at) = (name.to_string(), at);
+                    row.name_folded = domain::search::fold(&row.name);
+                }
                 ProductEvent::Repriced { price, at, .. } => {
                     (row.price_minor, row.updated_at) = (price.money().minor_units() as i64, at);
                 }
@@ -764,7 +778,12 @@ impl Written {
 
     async fn users(&mut self, transaction: &DatabaseTransaction, batch: &[RecordedEvent]) {
         let mut touched = HashSet::new();
-        for event in decode::<AccountEvent>(batch) {
+        for recorded in batch {
+            // The credential version: the account stream's event count.
+            let version = recorded.revision as i64 + 1;
+            let Some(event) = decode::<AccountEvent>(std::slice::from_ref(recorded)).pop() else {
+                continue;
+            };
             let id = match event {
                 AccountEvent::Registered {
                     user_id,
@@ -780,6 +799,7 @@ impl Written {
                         display_name: display_name.to_string(),
                         role: projectors::users::role_name(role).to_owned(),
                         registered_at: at,
+                        credential_version: version,
                     };
                     self.users.insert(user_id.as_uuid(), row);
                     user_id.as_uuid()
@@ -792,6 +812,9 @@ impl Written {
                 }
                 AccountEvent::PasswordChanged { user_id, .. } => user_id.as_uuid(),
             };
+            if let Some(row) = self.users.get_mut(&id) {
+                row.credential_version = version;
+            }
             if self.users.contains_key(&id) {
                 touched.insert(id);
             }

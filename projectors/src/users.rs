@@ -1,5 +1,7 @@
-//! User profiles: who registered, under which name and role. Password
-//! hashes are never copied here.
+//! User profiles: who registered, under which name and role, and the
+//! account's credential version (its stream's event count), which the query
+//! API and the admin API check tokens against. Password hashes are never
+//! copied here.
 
 use async_trait::async_trait;
 use domain::account::{AccountEvent, Role};
@@ -19,9 +21,10 @@ pub fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// The user's row after `event`; `None` while the account is not registered.
-pub fn evolve(row: Option<users::Model>, event: &AccountEvent) -> Option<users::Model> {
-    match event {
+/// The user's row after `event`, the `version`th event of its account's
+/// stream; `None` while the account is not registered.
+pub fn evolve(row: Option<users::Model>, event: &AccountEvent, version: i64) -> Option<users::Model> {
+    let row = match event {
         AccountEvent::Registered {
             user_id,
             username,
@@ -35,13 +38,18 @@ pub fn evolve(row: Option<users::Model>, event: &AccountEvent) -> Option<users::
             display_name: display_name.to_string(),
             role: role_name(*role).to_owned(),
             registered_at: *at,
+            credential_version: version,
         }),
         AccountEvent::RoleChanged { role, .. } => row.map(|row| users::Model {
             role: role_name(*role).to_owned(),
             ..row
         }),
         AccountEvent::PasswordChanged { .. } => row,
-    }
+    };
+    row.map(|row| users::Model {
+        credential_version: version,
+        ..row
+    })
 }
 
 fn user_id(event: &AccountEvent) -> uuid::Uuid {
@@ -50,6 +58,19 @@ fn user_id(event: &AccountEvent) -> uuid::Uuid {
         | AccountEvent::PasswordChanged { user_id, .. }
         | AccountEvent::RoleChanged { user_id, .. } => user_id.as_uuid(),
     }
+}
+
+/// The batch's account events, decoded, each with the number of events its
+/// stream holds up to it (its revision + 1): the credential version.
+fn versioned(events: &[RecordedEvent]) -> Result<Vec<(AccountEvent, i64)>, ApplyError> {
+    let mut versioned = Vec::new();
+    for recorded in events {
+        let version = i64::try_from(recorded.revision.saturating_add(1)).unwrap_or(i64::MAX);
+        for event in decode_all::<AccountEvent>(std::slice::from_ref(recorded))? {
+            versioned.push((event, version));
+        }
+    }
+    Ok(versioned)
 }
 
 #[async_trait]
@@ -63,13 +84,13 @@ impl Projection for Users {
     }
 
     async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
-        let events = decode_all::<AccountEvent>(events)?;
-        let ids = events.iter().map(user_id);
+        let events = versioned(events)?;
+        let ids = events.iter().map(|(event, _)| user_id(event));
         let mut users =
             rows::load::<users::Entity, _>(transaction, users::Column::UserId, ids, |row| row.user_id).await?;
-        for event in &events {
+        for (event, version) in &events {
             let id = user_id(event);
-            if let Some(row) = evolve(users.remove(&id), event) {
+            if let Some(row) = evolve(users.remove(&id), event, *version) {
                 users.insert(id, row);
             }
         }
@@ -105,7 +126,7 @@ mod tests {
             role: Role::Admin,
             at: at + chrono::Duration::seconds(1),
         };
-        let row = [registered, promoted].iter().fold(None, evolve).unwrap();
+        let row = evolve(evolve(None, &registered, 1), &promoted, 2).unwrap();
         assert_eq!(
             (
                 row.username.as_str(),
@@ -115,6 +136,7 @@ mod tests {
             ),
             ("alice", "Alice", "admin", at)
         );
+        assert_eq!(row.credential_version, 2);
         assert!(!format!("{row:?}").contains("argon2"), "no password hash in the view");
     }
 }

@@ -63,9 +63,7 @@ pub fn mint(issued: &str) -> Minted {
         jsonwebtoken::encode(&header, &fresh, &EncodingKey::from_secret(secret)).unwrap()
     };
     let public_pem = server_key().public_key_pem();
-    let raw_public_key = URL_SAFE_NO_PAD
-        .decode(server_key().jwks()["keys"][0]["x"].as_str().unwrap())
-        .unwrap();
+    let raw_public_key = server_key().public_key().raw().to_vec();
     let unsigned = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),

@@ -1,4 +1,6 @@
-//! Credentials: password hashing and signed access tokens.
+//! Credentials: password hashing, signed access tokens and the credential
+//! versions that retire older tokens.
 
 pub mod passwords;
 pub mod tokens;
+pub mod versions;

@@ -1,15 +1,16 @@
 //! Access tokens: JWTs signed with Ed25519 (EdDSA, pinned), with subject,
-//! role, issuer, audience, issue time and expiry. Verifying needs only the
-//! public key, which is published as a JWKS.
+//! role, issuer, audience, issue time, expiry and credential version, and
+//! the signing key's thumbprint as `kid`. Verifying needs only the public
+//! keys, which are published as a JWKS: the signing key's and the previous
+//! keys kept through a rotation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_common::verifier::Verifier;
-
+use api_common::credentials::CredentialVersions;
+use api_common::verification_key::VerificationKey;
+use api_common::verifier::{TokenScope, Verifier};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::account::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use uuid::Uuid;
@@ -24,12 +25,11 @@ pub enum KeyError {
 
 pub use api_common::verifier::Claims;
 
-/// An Ed25519 signing key and what verifiers need to know of it.
+/// An Ed25519 signing key and its public half.
 #[derive(Clone)]
 pub struct SigningKey {
     encoding: EncodingKey,
-    public_key: Vec<u8>,
-    key_id: String,
+    public: VerificationKey,
 }
 
 impl SigningKey {
@@ -52,38 +52,23 @@ impl SigningKey {
 
     fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
-        let public_key = pair.public_key().as_ref().to_vec();
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &public_key);
+        let public =
+            VerificationKey::from_raw(pair.public_key().as_ref()).map_err(|e| KeyError::Malformed(e.to_string()))?;
         Ok(Self {
             encoding: EncodingKey::from_ed_der(der),
-            key_id: URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]),
-            public_key,
+            public,
         })
+    }
+
+    /// The public half, named by its thumbprint (the tokens' `kid`).
+    pub fn public_key(&self) -> &VerificationKey {
+        &self.public
     }
 
     /// The public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo), for
     /// configuring verifiers.
     pub fn public_key_pem(&self) -> String {
-        // SubjectPublicKeyInfo of an Ed25519 key: a fixed 12-byte prefix
-        // (RFC 8410) followed by the 32-byte key.
-        const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(&self.public_key);
-        pem::encode(&pem::Pem::new("PUBLIC KEY", der))
-    }
-
-    /// The JSON Web Key Set publishing the public key.
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(&self.public_key),
-                "kid": self.key_id,
-                "alg": "EdDSA",
-                "use": "sig",
-            }]
-        })
+        self.public.pem()
     }
 }
 
@@ -95,50 +80,83 @@ pub enum TokenError {
     Invalid(String),
 }
 
-/// Issues and verifies access tokens.
+/// Issues access tokens with one key, and verifies them with it and with
+/// the previous keys.
 pub struct Tokens {
     key: SigningKey,
-    verifier: Arc<Verifier>,
-    issuer: String,
-    audience: String,
+    previous: Vec<VerificationKey>,
+    scope: TokenScope,
     lifetime: Duration,
+    versions: Option<Arc<dyn CredentialVersions>>,
+    verifier: Arc<Verifier>,
 }
 
 impl Tokens {
+    /// Signing with `key` alone; see [`Tokens::with_previous_keys`] and
+    /// [`Tokens::with_versions`].
     pub fn new(key: SigningKey, issuer: String, audience: String, lifetime: Duration) -> Self {
+        let scope = TokenScope { issuer, audience };
         Self {
-            verifier: Arc::new(Verifier::from_raw_key(
-                &key.public_key,
-                issuer.clone(),
-                audience.clone(),
-            )),
+            verifier: Arc::new(Verifier::new(vec![key.public.clone()], scope.clone())),
             key,
-            issuer,
-            audience,
+            previous: Vec::new(),
+            scope,
             lifetime,
+            versions: None,
         }
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    /// Also verifying (and publishing) `previous`: keys that signed before
+    /// a rotation, whose tokens have not all expired.
+    #[must_use]
+    pub fn with_previous_keys(mut self, previous: Vec<VerificationKey>) -> Self {
+        self.previous = previous;
+        self.rebuild_verifier()
+    }
+
+    /// Checking the credential version of each authenticated request with
+    /// `versions`.
+    #[must_use]
+    pub fn with_versions(mut self, versions: Arc<dyn CredentialVersions>) -> Self {
+        self.versions = Some(versions);
+        self.rebuild_verifier()
+    }
+
+    fn rebuild_verifier(mut self) -> Self {
+        let keys = std::iter::once(self.key.public.clone()).chain(self.previous.iter().cloned());
+        let verifier = Verifier::new(keys.collect(), self.scope.clone());
+        self.verifier = Arc::new(match &self.versions {
+            Some(versions) => verifier.with_versions(Arc::clone(versions)),
+            None => verifier,
+        });
+        self
     }
 
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role, now: chrono::DateTime<chrono::Utc>) -> Result<String, TokenError> {
+    /// A token for `user_id` with `role`, whose account is at credential
+    /// `version` (see [`api_common::credentials`]).
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        version: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, TokenError> {
         let iat = now.timestamp();
         let claims = Claims {
             sub: user_id,
             role,
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            iss: self.scope.issuer.clone(),
+            aud: self.scope.audience.clone(),
             iat,
-            exp: iat + self.lifetime.as_secs() as i64,
+            exp: iat.saturating_add(i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX)),
+            ver: version,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.key.key_id.clone());
+        header.kid = Some(self.key.public.id().to_owned());
         jsonwebtoken::encode(&header, &claims, &self.key.encoding).map_err(|e| TokenError::Signing(e.to_string()))
     }
 
@@ -148,7 +166,8 @@ impl Tokens {
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
-    /// What verifies this issuer's tokens, for the bearer security scheme.
+    /// What verifies this issuer's tokens, for the bearer security scheme
+    /// and the JWKS.
     pub fn verifier(&self) -> Arc<Verifier> {
         Arc::clone(&self.verifier)
     }
@@ -169,7 +188,7 @@ mod tests {
     fn issued_tokens_verify_with_their_claims() {
         let tokens = tokens(SigningKey::generate().unwrap(), "shop-api");
         let user = Uuid::new_v4();
-        let token = tokens.issue(user, Role::Admin, chrono::Utc::now()).unwrap();
+        let token = tokens.issue(user, Role::Admin, 1, chrono::Utc::now()).unwrap();
         let claims = tokens.verify(&token).unwrap();
         assert_eq!(claims.sub, user);
         assert_eq!(claims.role, Role::Admin);
@@ -181,19 +200,19 @@ mod tests {
         let mine = tokens(SigningKey::from_pem(RFC_8410_KEY).unwrap(), "shop-api");
         let user = Uuid::new_v4();
         let expired = mine
-            .issue(user, Role::Customer, chrono::Utc::now() - chrono::Duration::hours(2))
+            .issue(user, Role::Customer, 1, chrono::Utc::now() - chrono::Duration::hours(2))
             .unwrap();
         assert!(mine.verify(&expired).is_err(), "expired");
         let foreign = tokens(SigningKey::generate().unwrap(), "shop-api")
-            .issue(user, Role::Customer, chrono::Utc::now())
+            .issue(user, Role::Customer, 1, chrono::Utc::now())
             .unwrap();
         assert!(mine.verify(&foreign).is_err(), "signed by another key");
-        let good = mine.issue(user, Role::Customer, chrono::Utc::now()).unwrap();
+        let good = mine.issue(user, Role::Customer, 1, chrono::Utc::now()).unwrap();
         let mut tampered = good.clone();
         tampered.insert(good.find('.').unwrap() + 2, 'x');
         assert!(mine.verify(&tampered).is_err(), "tampered");
         let elsewhere = tokens(SigningKey::from_pem(RFC_8410_KEY).unwrap(), "elsewhere");
-        let theirs = elsewhere.issue(user, Role::Customer, chrono::Utc::now()).unwrap();
+        let theirs = elsewhere.issue(user, Role::Customer, 1, chrono::Utc::now()).unwrap();
         assert!(mine.verify(&theirs).is_err(), "other audience");
         assert!(mine.verify("not.a.jwt").is_err());
     }
@@ -209,11 +228,12 @@ mod tests {
             aud: "shop-api".to_owned(),
             iat: now,
             exp: now + 60,
+            ver: 1,
         };
         let forged = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(&mine.key().public_key),
+            &EncodingKey::from_secret(mine.key.public_key().raw()),
         )
         .unwrap();
         assert!(mine.verify(&forged).is_err());
@@ -222,13 +242,15 @@ mod tests {
     #[test]
     fn the_published_jwks_verifies_issued_tokens() {
         let mine = tokens(SigningKey::from_pem(RFC_8410_KEY).unwrap(), "shop-api");
-        let token = mine.issue(Uuid::new_v4(), Role::Customer, chrono::Utc::now()).unwrap();
-        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(mine.key().jwks()).unwrap();
+        let token = mine
+            .issue(Uuid::new_v4(), Role::Customer, 1, chrono::Utc::now())
+            .unwrap();
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(mine.verifier().jwks()).unwrap();
         let published = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["shop-api"]);
         assert!(jsonwebtoken::decode::<Claims>(&token, &published, &validation).is_ok());
-        assert!(mine.key().public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(mine.key.public_key_pem().starts_with("-----BEGIN PUBLIC KEY-----"));
     }
 
     #[test]
@@ -236,5 +258,32 @@ mod tests {
         let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
         assert!(SigningKey::from_pem(public).is_err());
         assert!(SigningKey::from_pem("garbage").is_err());
+    }
+
+    #[test]
+    fn after_a_rotation_the_previous_keys_tokens_verify_until_it_is_dropped() {
+        let old = tokens(SigningKey::generate().unwrap(), "shop-api");
+        let user = Uuid::new_v4();
+        let before = old.issue(user, Role::Customer, 1, chrono::Utc::now()).unwrap();
+        let new_key = SigningKey::generate().unwrap();
+        let rotated = tokens(new_key.clone(), "shop-api").with_previous_keys(vec![old.key.public_key().clone()]);
+        let after = rotated.issue(user, Role::Customer, 1, chrono::Utc::now()).unwrap();
+        let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        assert_eq!(kid(&after), new_key.public_key().id());
+        assert_eq!(
+            rotated.verify(&before).unwrap().sub,
+            user,
+            "the previous key still verifies"
+        );
+        rotated.verify(&after).unwrap();
+        let published: Vec<_> = rotated.verifier().jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(published, [kid(&after), kid(&before)]);
+        let dropped = tokens(new_key, "shop-api");
+        assert!(dropped.verify(&before).is_err(), "a dropped key verifies nothing");
     }
 }

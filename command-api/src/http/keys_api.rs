@@ -16,7 +16,9 @@ pub struct KeysApi;
 
 #[OpenApi]
 impl KeysApi {
-    /// The public keys that verify access tokens (JWKS, RFC 7517).
+    /// The public keys that verify access tokens (JWKS, RFC 7517): the
+    /// signing key and the previous keys kept through a rotation, each
+    /// named (`kid`) by its RFC 7638 thumbprint.
     #[oai(
         path = "/.well-known/jwks.json",
         method = "get",
@@ -24,6 +26,6 @@ impl KeysApi {
         tag = "Tag::Keys"
     )]
     async fn jwks(&self, tokens: Data<&Arc<Tokens>>) -> Json<serde_json::Value> {
-        Json(tokens.key().jwks())
+        Json(tokens.verifier().jwks())
     }
 }

@@ -1,0 +1,41 @@
+//! The command API's credential versions, read from the event store: an
+//! account's version is the number of events in its stream (registration,
+//! then each password or role change), i.e. its last event's revision + 1.
+//!
+//! Read per authenticated request rather than cached: one `read_last` of a
+//! short stream, a single indexed row, beside the aggregate reads and the
+//! append the command makes anyway; so a change refuses older tokens here
+//! at once, with no cache to invalidate.
+
+use std::sync::Arc;
+
+use api_common::credentials::{CredentialVersions, Lookup};
+use domain::account::Account;
+use domain::ids::UserId;
+use event_store::{EventStore, StoreError};
+use uuid::Uuid;
+
+use crate::aggregates::Aggregates;
+
+#[derive(Clone)]
+pub struct StoreVersions {
+    store: Arc<dyn EventStore>,
+}
+
+impl StoreVersions {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    /// The account's current version; `None` when it is not registered.
+    pub async fn of(&self, user: UserId) -> Result<Option<u64>, StoreError> {
+        let last = self.store.read_last(&Aggregates::<Account>::stream_name(user)).await?;
+        Ok(last.map(|event| event.revision + 1))
+    }
+}
+
+impl CredentialVersions for StoreVersions {
+    fn current(&self, user: Uuid) -> Lookup<'_> {
+        Box::pin(async move { Ok(self.of(UserId::from_uuid(user)).await?) })
+    }
+}
