@@ -126,3 +126,27 @@ pub async fn refused(response: reqwest::Response) -> Result<Value, String> {
         ))
     }
 }
+
+/// The claims of `issued` (a token of a server signing with
+/// [`SERVER_KEY_PEM`]), issued now to live `lifetime_seconds`, signed with
+/// the server's key under header `kid`: with the right kid and lifetime the
+/// control, otherwise a token that names no key or lives too long.
+pub fn resigned(issued: &str, kid: Option<&str>, lifetime_seconds: i64) -> String {
+    let mut claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(issued).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    claims["iat"] = json!(now);
+    claims["exp"] = json!(now + lifetime_seconds);
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ed_pem(SERVER_KEY_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The `kid` in `token`'s header.
+pub fn key_id(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).unwrap().kid
+}
