@@ -60,25 +60,79 @@ async fn with_metrics_addr_no_api_port_serves_the_metrics() {
     }
 }
 
+/// `url` (a test Postgres database) with a password, and the password:
+/// the one it has, else `SECRETPW` (the throwaway server trusts local
+/// connections, so any password logs in).
+fn with_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
+    match userinfo.split_once(':') {
+        Some((_, password)) => (url.to_owned(), password.to_owned()),
+        None => (format!("{scheme}://{userinfo}:SECRETPW@{host}"), "SECRETPW".to_owned()),
+    }
+}
+
+fn assert_never_printed(secret: &str, stdout: &str, stderr: &str) {
+    for (name, output) in [("stdout", stdout), ("stderr", stderr)] {
+        assert!(!output.contains(secret), "{name}: {output}");
+    }
+}
+
 #[tokio::test]
-async fn passwords_in_the_urls_are_never_printed() {
-    let running = shop(&[
-        ("EVENT_STORE_URL", "esdb://admin:SECRETPW@127.0.0.1:1?tls=false"),
-        ("VIEWS_DATABASE_URL", "postgres://user:SECRETPW@127.0.0.1:1/db"),
+async fn the_banner_shows_the_views_url_without_its_password() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let store_url = format!("sqlite://{}", folder.path().join("events.db").display());
+    let (views_url, secret) = with_password(&test_support::postgres::fresh_database().await);
+    let queries = free_address();
+    let mut running = shop(&[
+        ("EVENT_STORE_URL", &store_url),
+        ("VIEWS_DATABASE_URL", &views_url),
         ("COMMAND_API_ADDR", &free_address().to_string()),
-        ("QUERY_API_ADDR", &free_address().to_string()),
+        ("QUERY_API_ADDR", &queries.to_string()),
         ("PROJECTORS_ADMIN_ADDR", "off"),
+        ("VIEWS_POOL_SIZE", "2"),
+        ("RUST_LOG", "debug"),
     ]);
-    let exit = tokio::task::spawn_blocking(move || running.exit())
-        .await
-        .expect("the binary is waited for");
-    assert!(!exit.success, "nothing listens on port 1");
-    assert!(
-        exit.stderr.contains("postgres://user:***@127.0.0.1:1/db"),
-        "the error still names the database: {}",
-        exit.stderr
-    );
-    for (name, output) in [("stdout", &exit.stdout), ("stderr", &exit.stderr)] {
-        assert!(!output.contains("SECRETPW"), "{name}: {output}");
+    running.wait_until_live(queries).await;
+    test_support::wait_for("the banner", async || {
+        let stdout = running.stdout();
+        stdout.contains("Ctrl-C stops it").then_some(()).ok_or(stdout)
+    })
+    .await;
+    let shown = views_url.replace(&format!(":{secret}@"), ":***@");
+    assert!(running.stdout().contains(&shown), "{}", running.stdout());
+    assert_never_printed(&secret, &running.stdout(), &running.stderr());
+}
+
+#[tokio::test]
+async fn passwords_in_urls_it_cannot_use_are_never_printed() {
+    let no_database = test_support::postgres::database_url("shop_no_such_database");
+    let (views_url, secret) = with_password(&no_database);
+    for (store_url, views_url, named) in [
+        (
+            "esdb://admin:SECRETPW@127.0.0.1:1?tls=perhaps",
+            views_url.as_str(),
+            "esdb://admin:***@127.0.0.1:1",
+        ),
+        (
+            "esdb://admin:SECRETPW@127.0.0.1:1?tls=false",
+            views_url.as_str(),
+            "/shop_no_such_database",
+        ),
+    ] {
+        let running = shop(&[
+            ("EVENT_STORE_URL", store_url),
+            ("VIEWS_DATABASE_URL", views_url),
+            ("COMMAND_API_ADDR", &free_address().to_string()),
+            ("QUERY_API_ADDR", &free_address().to_string()),
+            ("PROJECTORS_ADMIN_ADDR", "off"),
+        ]);
+        let exit = tokio::task::spawn_blocking(move || running.exit())
+            .await
+            .expect("the binary is waited for");
+        assert!(!exit.success, "{store_url} with {views_url} cannot run");
+        assert!(exit.stderr.contains(named), "the error still names it: {}", exit.stderr);
+        assert_never_printed("SECRETPW", &exit.stdout, &exit.stderr);
+        assert_never_printed(&secret, &exit.stdout, &exit.stderr);
     }
 }

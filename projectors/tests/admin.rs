@@ -37,12 +37,14 @@ async fn start() -> Admin {
 }
 
 impl Admin {
+    /// `GET /projections` as an admin, who sees every field.
     async fn status(&self) -> Value {
         let response = self
             .shop
             .app
             .http
             .get(format!("{}/projections", self.server.base))
+            .bearer_auth(&self.shop.admin)
             .send()
             .await
             .unwrap();

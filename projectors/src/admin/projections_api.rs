@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
 
 use super::Projectors;
 use super::replays::ReplayState;
@@ -37,8 +37,9 @@ struct ProjectionStatus {
     position: Option<String>,
     /// It has applied the log up to `head`.
     caught_up: bool,
-    /// The projector instance that runs it (`<pid>-<random>`), while its
-    /// lease lasts; absent when no instance runs it.
+    /// Admins only: the projector instance that runs it
+    /// (`<pid>-<random>`), while its lease lasts; absent when no instance
+    /// runs it, and for everyone else.
     #[oai(skip_serializing_if_is_none)]
     held_by: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -64,7 +65,7 @@ struct Replay {
     /// Done: the position the rebuilt projection reached.
     #[oai(skip_serializing_if_is_none)]
     reached: Option<String>,
-    /// Failed: why. The old rows are untouched.
+    /// Failed, and only to admins: why. The old rows are untouched.
     #[oai(skip_serializing_if_is_none)]
     error: Option<String>,
 }
@@ -184,22 +185,45 @@ enum ReplayResponse {
 }
 api_common::problem_answers!(ReplayResponse: Unauthorized, Forbidden, NotFound, Conflict);
 
+/// Who asks for the projections: an admin sees which instance runs each
+/// and why a replay failed (host, process and database details); anyone
+/// else, with a token or without, sees the rest. A token that does not
+/// verify counts as none: the answer is public anyway.
+#[derive(SecurityScheme)]
+enum Caller {
+    Bearer(BearerAuth),
+    #[oai(fallback)]
+    Anonymous,
+}
+
+impl Caller {
+    fn is_admin(&self) -> bool {
+        matches!(self, Self::Bearer(auth) if auth.is_admin())
+    }
+}
+
 pub struct ProjectionsApi;
 
 #[OpenApi]
 impl ProjectionsApi {
     /// Every projection's checkpoint against the head of the log, and its
     /// last replay.
+    ///
+    /// Anyone may ask; only with an admin's token does the answer show
+    /// which instance runs each projection (`heldBy`) and why a replay
+    /// failed (`replay.error`).
     #[oai(
         path = "/projections",
         method = "get",
         operation_id = "listProjections",
         tag = "Tag::Projections"
     )]
-    async fn list(&self, projectors: Data<&Projectors>) -> ListResponse {
-        projections(&projectors)
-            .await
-            .map_or_else(Into::into, |p| ListResponse::Ok(Json(p)))
+    async fn list(&self, caller: Caller, projectors: Data<&Projectors>) -> ListResponse {
+        match projections(&projectors).await {
+            Ok(all) if caller.is_admin() => ListResponse::Ok(Json(all)),
+            Ok(all) => ListResponse::Ok(Json(all.redacted())),
+            Err(problem) => problem.into(),
+        }
     }
 
     /// Admins: rebuild a projection from the start of the log. Its old rows
@@ -233,6 +257,19 @@ impl ProjectionsApi {
             Ok(started) => ReplayResponse::Started(Json(started.into())),
             Err(error) => ProblemResponse::conflict("replay-running", error.to_string()).into(),
         }
+    }
+}
+
+impl Projections {
+    /// Without what only admins see: the instances and the replays' errors.
+    fn redacted(mut self) -> Self {
+        for projection in &mut self.projections {
+            projection.held_by = None;
+            if let Some(replay) = &mut projection.replay {
+                replay.error = None;
+            }
+        }
+        self
     }
 }
 
