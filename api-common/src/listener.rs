@@ -14,16 +14,28 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct Listener(TcpListener);
 
+/// Connections the kernel holds ready for `accept` (capped by
+/// `net.core.somaxconn`): where they wait while the server is at its
+/// connection cap or out of descriptors. tokio's `bind` asks for 128.
+const BACKLOG: u32 = 1024;
+
 /// Listens on `address` (port 0 picks a free one).
 pub async fn bind(address: SocketAddr) -> io::Result<Listener> {
-    Ok(Listener(TcpListener::bind(address).await?))
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(Listener(socket.listen(BACKLOG)?))
 }
 
 impl Listener {

@@ -31,7 +31,8 @@ impl AdminServer {
             replays: Default::default(),
         };
         let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
-        let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), app.shutdown())
+        let limits = api_common::http_limits::HttpLimits::default();
+        let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), limits, app.shutdown())
             .await
             .unwrap();
         Self {
