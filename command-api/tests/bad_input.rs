@@ -737,3 +737,68 @@ async fn an_oversized_body_gets_413_saying_the_connection_closes() {
     assert_eq!(app.decisions().await.len(), before, "nothing appended");
     app.stop().await;
 }
+
+/// Invisible format characters in a product name, a shipping address and a
+/// display name are refused with a 400 naming the field, and nothing is
+/// appended: a right-to-left override (U+202E) and a zero-width space
+/// (U+200B), which the published patterns exclude, and a language tag
+/// (U+E0001), which only the domain refuses (above the BMP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_format_characters_are_refused_naming_the_field() {
+    let app = App::start().await;
+    let admin = app.admin().await;
+    let customer = app.customer("olga").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let before = app.decisions().await.len();
+    let mut failures = Vec::new();
+    for c in ['\u{202E}', '\u{200B}', '\u{E0001}'] {
+        let text = format!("Mug{c}gpj.exe");
+        let product = json!({"sku": "X-1", "name": text, "price": "1.00", "stock": 1});
+        let order = order_with(|b| b["shipping"]["address"] = json!(text), &mug);
+        let account = json!({"username": "mallory", "password": "password-1", "displayName": text});
+        let requests = [
+            (
+                "create",
+                app.http.post(app.url("/products")).bearer_auth(&admin).json(&product),
+                "name",
+            ),
+            (
+                "rename",
+                app.http
+                    .put(app.url(&format!("/products/{mug}/name")))
+                    .bearer_auth(&admin)
+                    .json(&json!({"name": text})),
+                "name",
+            ),
+            (
+                "order",
+                app.http.post(app.url("/orders")).bearer_auth(&customer).json(&order),
+                "shipping.address",
+            ),
+            (
+                "register",
+                app.http.post(app.url("/auth/register")).json(&account),
+                "displayName",
+            ),
+        ];
+        for (name, request, field) in requests {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status != StatusCode::BAD_REQUEST
+                || !content_type.starts_with("application/problem+json")
+                || body["field"] != field
+            {
+                failures.push(format!("{name} U+{:04X}: {status} {content_type} {body}", u32::from(c)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(app.decisions().await.len(), before, "refused requests append nothing");
+    app.stop().await;
+}

@@ -7,7 +7,10 @@ use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::seaql_migrations;
 
-use crate::{m20261126_000001_views, m20261126_000002_projection_leases, m20261126_000003_credential_versions};
+use crate::{
+    m20261126_000001_views, m20261126_000002_projection_leases, m20261126_000003_credential_versions,
+    m20261126_000004_products_name_folded,
+};
 
 /// Every migration, oldest first. sea-orm-migration records the applied
 /// ones in `seaql_migrations`.
@@ -20,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_views::Migration),
             Box::new(m20261126_000002_projection_leases::Migration),
             Box::new(m20261126_000003_credential_versions::Migration),
+            Box::new(m20261126_000004_products_name_folded::Migration),
         ]
     }
 }

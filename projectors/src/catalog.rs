@@ -1,7 +1,10 @@
-//! The catalog view: one row per product with its available stock.
+//! The catalog view: one row per product with its available stock, and its
+//! name folded for search ([`domain::search::fold`], which the query API
+//! applies to the search term).
 
 use async_trait::async_trait;
 use domain::product::ProductEvent;
+use domain::search::fold;
 use event_store::RecordedEvent;
 use sea_orm::DatabaseTransaction;
 use views::tables::products;
@@ -27,6 +30,7 @@ pub fn evolve(row: Option<products::Model>, event: &ProductEvent) -> Option<prod
             product_id: product_id.as_uuid(),
             sku: sku.to_string(),
             name: name.to_string(),
+            name_folded: fold(name.as_str()),
             price_minor: price.money().minor_units() as i64,
             available: i64::from(available.get()),
             created_at: *at,
@@ -38,6 +42,7 @@ pub fn evolve(row: Option<products::Model>, event: &ProductEvent) -> Option<prod
         ProductEvent::Created { .. } | ProductEvent::StockReservationRefused { .. } => return Some(row),
         ProductEvent::Renamed { name, at, .. } => {
             row.name = name.to_string();
+            row.name_folded = fold(name.as_str());
             *at
         }
         ProductEvent::Repriced { price, at, .. } => {
@@ -138,6 +143,23 @@ mod tests {
             at: now + chrono::Duration::seconds(1),
         };
         assert_eq!(fold(&[created(&sku, now), refused]), fold(&[created(&sku, now)]));
+    }
+
+    #[test]
+    fn the_search_key_follows_the_name() {
+        let sku = Sku::parse("ECLAIR-1").unwrap();
+        let now = chrono::Utc::now();
+        assert_eq!(fold(&[created(&sku, now)]).unwrap().name_folded, "lamp");
+        let renamed = ProductEvent::Renamed {
+            product_id: ProductId::for_sku(&sku),
+            name: ProductName::parse("ÉCLAIR Straße").unwrap(),
+            at: now,
+        };
+        let row = fold(&[created(&sku, now), renamed]).unwrap();
+        assert_eq!(
+            (row.name.as_str(), row.name_folded.as_str()),
+            ("ÉCLAIR Straße", "éclair strasse")
+        );
     }
 
     #[test]

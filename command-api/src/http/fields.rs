@@ -219,7 +219,23 @@ mod tests {
     fn names_and_texts() {
         let long = |n: usize| "é".repeat(n);
         let samples = |max: usize| {
-            let mut samples = strings(&["", " ", "\t", "a", "a b", "a\u{0}b", "a\u{85}b", "x\u{7f}y"]);
+            let mut samples = strings(&[
+                "",
+                " ",
+                "\t",
+                "a",
+                "a b",
+                "a\u{0}b",
+                "a\u{85}b",
+                "x\u{7f}y",
+                "a\u{202e}b",
+                "a\u{200b}b",
+                "\u{feff}a",
+                "a\u{ad}",
+                "a\u{2066}b",
+                "Éclair",
+                "東京",
+            ]);
             samples.extend([json!(long(max)), json!(long(max + 1))]);
             samples
         };
@@ -319,6 +335,8 @@ mod tests {
             "a@b..c",
             "é@ü.de",
             "a\u{1}@b.c",
+            "a\u{200b}@b.c",
+            "a@b\u{202e}.c",
         ]);
         let phone = "+66 81 234 5678";
         agree::<EmailSpec>("email", &emails, |v| {

@@ -10,6 +10,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub sku: String,
     pub name: String,
+    /// The name as `domain::search::fold` folds it: what a name search
+    /// matches, alike on SQLite and Postgres.
+    pub name_folded: String,
     /// Minor units.
     pub price_minor: i64,
     pub available: i64,

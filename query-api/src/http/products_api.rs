@@ -3,7 +3,7 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 use views::tables::products;
@@ -96,10 +96,12 @@ api_common::problem_answers!(GetResponse: BadRequest, NotFound; Unavailable);
 
 pub struct ProductsApi;
 
-/// `LIKE` pattern matching `fragment` anywhere, with `\` escaping wildcards.
+/// `LIKE` pattern matching `fragment` anywhere in a folded name, with `\`
+/// escaping wildcards: the fragment folded as the catalog folds names
+/// ([`domain::search::fold`]), so case is ignored alike on SQLite and
+/// Postgres, beyond ASCII.
 fn contains_pattern(fragment: &str) -> String {
-    let escaped: String = fragment
-        .to_lowercase()
+    let escaped: String = domain::search::fold(fragment)
         .chars()
         .flat_map(|c| match c {
             '%' | '_' | '\\' => vec!['\\', c],
@@ -132,7 +134,7 @@ impl ProductsApi {
         cursor: Query<Option<SkuParam>>,
         /// An exact SKU (case-insensitive).
         sku: Query<Option<SkuParam>>,
-        /// A fragment of the name (case-insensitive).
+        /// A fragment of the name, in any case: "ÉCLAIR" finds "Éclair", "STRASSE" "Straße".
         name: Query<Option<String>>,
         /// Wait until the view reflects this position (from a command's answer).
         #[oai(name = "minPosition")]
@@ -206,10 +208,8 @@ fn filtered(sku: Option<&SkuParam>, name: Option<&str>, after: Option<&SkuParam>
         query = query.filter(products::Column::Sku.eq(sku.as_str()));
     }
     if let Some(fragment) = name.filter(|f| !f.is_empty()) {
-        query = query.filter(
-            Expr::expr(Func::lower(Expr::col(products::Column::Name)))
-                .like(LikeExpr::new(contains_pattern(fragment)).escape('\\')),
-        );
+        let pattern = LikeExpr::new(contains_pattern(fragment)).escape('\\');
+        query = query.filter(Expr::col(products::Column::NameFolded).like(pattern));
     }
     if let Some(SkuParam(after)) = after {
         query = query.filter(products::Column::Sku.gt(after.as_str()));
@@ -225,5 +225,11 @@ mod tests {
     fn name_fragments_match_literally() {
         assert_eq!(contains_pattern("Mug"), "%mug%");
         assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn name_fragments_are_folded_as_names_are() {
+        assert_eq!(contains_pattern("ÉCLAIR"), "%éclair%");
+        assert_eq!(contains_pattern("Straße"), "%strasse%");
     }
 }
