@@ -68,7 +68,12 @@ fn problem(status: StatusCode, kind: &str, detail: impl Into<String>, field: Opt
 }
 
 impl ProblemResponse {
+    /// 400 `invalid-field`, or 422 `invalid-combination` when the rule broken
+    /// is one across fields (the request matched its schema).
     pub fn invalid(error: &InvalidField) -> Self {
+        if error.problem.is_cross_field() {
+            return Self::unprocessable("invalid-combination", error.to_string(), Some(&error.field));
+        }
         Self::BadRequest(problem(
             StatusCode::BAD_REQUEST,
             "invalid-field",

@@ -127,6 +127,75 @@ async fn every_json_operation_answers_a_wrong_content_type_and_an_oversized_body
     }
 }
 
+/// An operation without a request body never reads one: however large the
+/// body sent with it, it answers one of its documented statuses, not 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_without_a_body_answer_as_documented_whatever_body_is_sent() {
+    let app = App::start().await;
+    let spec = spec();
+    let bodiless: Vec<_> = operations(&spec)
+        .into_iter()
+        .filter(|(method, path, _)| spec["paths"][path][method.to_lowercase()]["requestBody"].is_null())
+        .collect();
+    assert_eq!(bodiless.len(), 3, "{bodiless:?}");
+    let oversized = "x".repeat(2 * command_api::http::MAX_BODY_BYTES);
+    for (method, path, statuses) in &bodiless {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .body(oversized.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16().to_string();
+        assert!(
+            statuses.contains(&status),
+            "{method} {path} answered {status}, documents {statuses:?}"
+        );
+    }
+}
+
+/// `/openapi.json` serves the generated document (the committed one, by the
+/// drift check), links included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_is_the_generated_one_with_its_links() {
+    let app = App::start().await;
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let served: Value = response.json().await.unwrap();
+    assert_eq!(served, spec());
+    let links = &served["paths"]["/orders"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        links["cancelOrder"]["parameters"]["id"], "$response.body#/orderId",
+        "{links}"
+    );
+    assert_eq!(
+        links["getOrder"]["parameters"]["minPosition"], "$response.body#/position",
+        "{links}"
+    );
+}
+
+/// Lines of one product are merged, and the merged line is bounded like
+/// any other: a rule across lines no schema can say, so a schema-valid
+/// request that breaks it answers 422 (documented), naming the first line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_of_one_product_over_the_bound_together_answer_422_naming_the_first() {
+    let app = App::start().await;
+    let admin = app.admin().await;
+    let customer = app.customer("grace").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let cup = app.product(&admin, "CUP-1", "2.50", 10).await;
+    let body = order_body(&[(&cup, 1), (&mug, 600), (&mug, 401)]);
+    let (status, problem) = app.post("/orders", Some(&customer), &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["type"], "/problems/invalid-combination", "{problem}");
+    assert_eq!(problem["field"], "items[1].quantity", "{problem}");
+    let (status, problem) = app
+        .post("/orders", Some(&customer), &order_body(&[(&mug, 6), (&mug, 4)]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "merged within the bound: {problem}");
+}
+
 /// What schema-based fuzzers found: values the old schemas allowed and the
 /// server refused. The schemas now refuse them, and the server names the
 /// field as the schema does.

@@ -17,6 +17,18 @@ pub enum Problem {
     WrongCount { min: usize, max: usize },
     #[error("is not a valid {what}")]
     Malformed { what: &'static str },
+    /// The lines of one product, merged, are out of bounds: a rule across
+    /// fields, which no schema states (see [`Problem::is_cross_field`]).
+    #[error("with the other lines of its product must be between {min} and {max}")]
+    MergedOutOfRange { min: u64, max: u64 },
+}
+
+impl Problem {
+    /// Whether this breaks a rule across fields, which a schema cannot say:
+    /// such a request matches its schema, so HTTP answers 422, not 400.
+    pub fn is_cross_field(&self) -> bool {
+        matches!(self, Self::MergedOutOfRange { .. })
+    }
 }
 
 /// A field that failed to parse. `field` is a JSON-style path such as

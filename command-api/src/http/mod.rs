@@ -4,6 +4,7 @@
 mod accounts_api;
 mod fields;
 mod keys_api;
+mod links;
 mod orders_api;
 mod products_api;
 mod request;
@@ -85,8 +86,9 @@ fn undocumented(status: u16) -> Json<Problem> {
 /// Declares the error answers of one operation: exactly the statuses it can
 /// answer, each `application/problem+json` with its own description, and a
 /// `From<ProblemResponse>` that keeps each status (one it does not list is
-/// a bug, answered 500). `503`, after the braces, carries `Retry-After`.
-/// Every set has `500 Internal`.
+/// a bug, answered 500). `503`, after the braces, carries `Retry-After`;
+/// so does `429` (`TooManyRequests`, built by the operation itself, as no
+/// shared problem has that status). Every set has `500 Internal`.
 ///
 /// The statuses answered before the operation runs come from
 /// [`api_common::problem::from_poem_error`]: 400 (unreadable JSON or a field
@@ -97,6 +99,7 @@ macro_rules! problems {
         $(#[$meta:meta])* $name:ident {
             $($status:tt $variant:ident => $doc:tt,)*
         }
+        $(429 => $throttled:tt)?
         $(503 => $unavailable:tt)?
     ) => {
         $(#[$meta])*
@@ -107,6 +110,14 @@ macro_rules! problems {
                 #[oai(status = $status, content_type = "application/problem+json")]
                 $variant(poem_openapi::payload::Json<api_common::problem::Problem>),
             )*
+            $(
+                #[doc = $throttled]
+                #[oai(status = 429, content_type = "application/problem+json")]
+                TooManyRequests(
+                    poem_openapi::payload::Json<api_common::problem::Problem>,
+                    #[oai(header = "Retry-After")] u32,
+                ),
+            )?
             $(
                 #[doc = $unavailable]
                 #[oai(status = 503, content_type = "application/problem+json")]
@@ -185,7 +196,7 @@ fn event_store_answers(store: Arc<dyn event_store::EventStore>) -> ReadinessChec
 /// The OpenAPI document, as committed under `openapi/command-api.json`. It
 /// needs no event store and no key.
 pub fn spec() -> String {
-    service().spec()
+    api_common::openapi_links::with_links(&service().spec(), links::LINKS)
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
@@ -193,6 +204,7 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
     api_common::routes::routes(
         "command-api",
         service(),
+        links::LINKS,
         MAX_BODY_BYTES,
         services.tokens.verifier(),
         ready,

@@ -36,7 +36,7 @@ struct OrderItem {
     /// The product's id.
     product_id: Field<UuidSpec>,
     /// Units of the product. Lines of the same product are merged, and the
-    /// merged quantity is bounded the same way (else 400 names the line).
+    /// merged quantity is bounded the same way (else 422 names the line).
     quantity: Field<QuantitySpec>,
 }
 
@@ -173,7 +173,9 @@ enum PlaceOrderResponse {
     #[oai(status = 415, content_type = "application/problem+json")]
     #[expect(dead_code, reason = "answered by from_poem_error before the operation runs")]
     UnsupportedMediaType(Json<Problem>),
-    /// The `Idempotency-Key` was used before with a different order.
+    /// The `Idempotency-Key` was used before with a different order, or the
+    /// lines of one product add up to more than a line may hold (named in
+    /// `field`).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// Something failed on our side.

@@ -42,7 +42,8 @@ impl OrderLines {
             match merged.iter_mut().find(|(line, _)| line.product_id == *product_id) {
                 Some((line, first_index)) => {
                     let sum = i64::from(line.quantity.get()) + i64::from(quantity.get());
-                    line.quantity = Quantity::parse_field(&format!("items[{first_index}].quantity"), sum)?;
+                    line.quantity = Quantity::parse_field(&format!("items[{first_index}].quantity"), sum)
+                        .map_err(|error| InvalidField::new(error.field, merged_out_of_range()))?;
                 }
                 None => merged.push((
                     OrderLine {
@@ -58,6 +59,13 @@ impl OrderLines {
 
     pub fn as_slice(&self) -> &[OrderLine] {
         &self.0
+    }
+}
+
+fn merged_out_of_range() -> Problem {
+    Problem::MergedOutOfRange {
+        min: u64::from(Quantity::MIN),
+        max: u64::from(Quantity::MAX),
     }
 }
 
@@ -103,5 +111,7 @@ mod tests {
     fn refuses_a_merged_line_over_the_bound() {
         let error = OrderLines::parse(&[(product(1), 600), (product(2), 1), (product(1), 401)]).unwrap_err();
         assert_eq!(error.field, "items[0].quantity");
+        assert!(error.problem.is_cross_field(), "{:?}", error.problem);
+        assert!(OrderLines::parse(&[(product(1), 600), (product(1), 400)]).is_ok());
     }
 }

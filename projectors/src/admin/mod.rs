@@ -2,13 +2,16 @@
 //! projection's checkpoint against the log head, and replays without
 //! downtime. Spec at `/openapi.json`, Swagger UI at `/docs`.
 
+mod links;
 mod projections_api;
 mod replays;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use api_common::credentials::Cached;
 use api_common::health::{HealthApi, ReadinessCheck};
+use api_common::http_limits::HttpLimits;
 use api_common::serve::Server;
 use api_common::verifier::Verifier;
 use event_store::EventStore;
@@ -16,6 +19,7 @@ use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
+use views::tables::users;
 
 pub use replays::Replays;
 
@@ -60,23 +64,31 @@ fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
 /// The OpenAPI document, as committed under `openapi/projectors.json`. It
 /// needs no event store and no database.
 pub fn spec() -> String {
-    service().spec()
+    api_common::openapi_links::with_links(&service().spec(), links::LINKS)
 }
 
 /// A running admin API.
 pub type AdminApi = Server;
 
-/// Serves the admin API on `listen` until `shutdown`.
+/// Serves the admin API on `listen`, within `limits`, until `shutdown`.
 pub async fn start(
     projectors: Projectors,
     verifier: Verifier,
     listen: SocketAddr,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<AdminApi> {
     let ready = store_and_views_answer(projectors.clone());
-    let routes =
-        api_common::routes::routes("projectors", service(), 16 * 1024, Arc::new(verifier), ready).data(projectors);
-    api_common::serve::serve("projectors admin API", listen, routes, shutdown).await
+    let routes = api_common::routes::routes(
+        "projectors",
+        service(),
+        links::LINKS,
+        16 * 1024,
+        Arc::new(verifier.with_versions(Arc::new(Cached::new(users::credential_versions(projectors.db.clone()))))),
+        ready,
+    )
+    .data(projectors);
+    api_common::serve::serve_within("projectors admin API", listen, limits, routes, shutdown).await
 }
 
 #[cfg(test)]

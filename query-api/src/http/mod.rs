@@ -63,7 +63,7 @@ pub fn spec() -> String {
 
 pub fn routes(views: Views, verifier: Arc<api_common::verifier::Verifier>) -> impl Endpoint + use<> {
     let ready = views_answer(views.db.clone());
-    api_common::routes::routes("query-api", service(), 16 * 1024, verifier, ready).data(views)
+    api_common::routes::routes("query-api", service(), &[], 16 * 1024, verifier, ready).data(views)
 }
 
 /// Waits until `projections` reflect the wanted position (`minPosition`,
