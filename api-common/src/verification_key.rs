@@ -101,7 +101,10 @@ mod tests {
         // SHA-256 of {"crv":"Ed25519","kty":"OKP","x":"<x>"}, base64url,
         // computed independently with `printf ... | openssl dgst -sha256 -binary | basenc --base64url`.
         assert_eq!(key.id(), "3YZxBJ12jO3n_mXt_q-j_Z-TFP1vt-NiI3OCf-fEnHQ");
-        assert_eq!(VerificationKey::parse_pems(&key.pem()).unwrap(), [key.clone()]);
+        assert_eq!(
+            VerificationKey::parse_pems(&key.pem()).unwrap(),
+            std::slice::from_ref(key)
+        );
     }
 
     #[test]

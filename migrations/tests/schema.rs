@@ -65,7 +65,7 @@ async fn a_schema_missing_the_latest_migration_is_refused_naming_it() {
     let before = tables(&db).await;
     let error = views::require_current(&db).await.unwrap_err();
     assert!(
-        matches!(&error, SchemaError::Behind { at, missing } if at == previous && missing == &[latest.clone()]),
+        matches!(&error, SchemaError::Behind { at, missing } if at == previous && missing == std::slice::from_ref(&latest)),
         "{error:?}"
     );
     assert_eq!(
