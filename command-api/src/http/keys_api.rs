@@ -16,9 +16,10 @@ pub struct KeysApi;
 
 #[OpenApi]
 impl KeysApi {
-    /// The public keys that verify access tokens (JWKS, RFC 7517): the
-    /// signing key and the previous keys kept through a rotation, each
-    /// named (`kid`) by its RFC 7638 thumbprint.
+    /// The public keys that verify access tokens (JWKS, RFC 7517).
+    ///
+    /// The signing key's, then the previous keys' kept through a rotation,
+    /// each named (`kid`) by its RFC 7638 thumbprint, which tokens carry.
     #[oai(
         path = "/.well-known/jwks.json",
         method = "get",
