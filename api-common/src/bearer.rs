@@ -4,29 +4,45 @@ use std::sync::Arc;
 
 use domain::account::Role;
 use domain::ids::UserId;
-use poem::Request;
+use poem::{IntoResponse as _, Request};
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
+use poem_openapi::error::AuthorizationError;
 
-use crate::verifier::{Claims, Verifier};
+use crate::problem::ProblemResponse;
+use crate::verifier::{Claims, Verifier, VerifyError};
 
 /// A JWT access token from `POST /auth/login`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "verify")]
 pub struct BearerAuth(pub Claims);
 
-/// Any refusal (bad signature, unknown key, superseded credentials, a
-/// version that cannot be read) is the same 401: the reason is logged, not
-/// told.
-async fn verify(request: &Request, bearer: Bearer) -> Option<Claims> {
-    let verifier = request.data::<Arc<Verifier>>()?;
+/// Any refusal (bad signature, unknown key, too long a life, superseded
+/// credentials) is the same 401: the reason is logged, not told. A
+/// credential version that cannot be read is a 503 with `Retry-After`: the
+/// token may be fine, so the client should retry, not log in again.
+async fn verify(request: &Request, bearer: Bearer) -> poem::Result<Claims> {
+    let Some(verifier) = request.data::<Arc<Verifier>>() else {
+        return Err(answer(ProblemResponse::internal("no verifier in the request's data")));
+    };
     match verifier.authenticate(&bearer.token).await {
-        Ok(claims) => Some(claims),
+        Ok(claims) => Ok(claims),
+        Err(VerifyError::Unavailable { outage, cause }) => {
+            tracing::warn!(%cause, "credential version unavailable");
+            Err(answer(ProblemResponse::unavailable(outage.kind, outage.detail, 1)))
+        }
+        Err(error @ VerifyError::NoVersions) => Err(answer(ProblemResponse::internal(error))),
         Err(error) => {
             tracing::debug!(%error, "bearer token refused");
-            None
+            Err(AuthorizationError.into())
         }
     }
+}
+
+/// `problem` as the error a checker returns, kept as it is by the
+/// problem+json catcher.
+fn answer(problem: ProblemResponse) -> poem::Error {
+    poem::Error::from_response(problem.into_response())
 }
 
 impl BearerAuth {

@@ -23,9 +23,26 @@ pub type LookupError = Box<dyn std::error::Error + Send + Sync>;
 /// source does not know the account (yet).
 pub type Lookup<'a> = BoxFuture<'a, Result<Option<u64>, LookupError>>;
 
+/// What a request is answered (503 problem+json, `Retry-After: 1`) when a
+/// source cannot be read: the problem's kind and detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    pub kind: &'static str,
+    pub detail: &'static str,
+}
+
 /// Where a verifier reads an account's current credential version.
 pub trait CredentialVersions: Send + Sync {
     fn current(&self, user: Uuid) -> Lookup<'_>;
+
+    /// How an unreadable version is answered: the client should retry, not
+    /// log in again.
+    fn outage(&self) -> Outage {
+        Outage {
+            kind: "credentials-unavailable",
+            detail: "the account's credentials cannot be checked now; retry",
+        }
+    }
 }
 
 /// Any `Fn(user) -> future` is a source, e.g. a query of the views.
@@ -104,6 +121,10 @@ impl<S: CredentialVersions> CredentialVersions for Cached<S> {
             self.remember(user, version);
             Ok(version)
         })
+    }
+
+    fn outage(&self) -> Outage {
+        self.source.outage()
     }
 }
 

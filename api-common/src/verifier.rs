@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Env};
-use crate::credentials::CredentialVersions;
+use crate::credentials::{CredentialVersions, Outage};
 use crate::verification_key::VerificationKey;
 
 /// The longest an access token may live: the command API refuses a longer
@@ -93,8 +93,10 @@ pub enum VerifyError {
     TooLong,
     #[error("the token predates its account's last credential change")]
     Superseded,
-    #[error("the account's credential version cannot be read: {0}")]
-    Unavailable(String),
+    #[error("the account's credential version cannot be read: {cause}")]
+    Unavailable { outage: Outage, cause: String },
+    #[error("this service has no source of credential versions")]
+    NoVersions,
 }
 
 /// `JWT_PREVIOUS_PUBLIC_KEYS` (PEMs) or the file
@@ -216,14 +218,14 @@ impl Verifier {
     /// is every token while the version cannot be read.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, VerifyError> {
         let claims = self.verify(token)?;
-        let versions = self
-            .versions
-            .as_ref()
-            .ok_or_else(|| VerifyError::Unavailable("no source of credential versions".to_owned()))?;
+        let versions = self.versions.as_ref().ok_or(VerifyError::NoVersions)?;
         match versions.current(claims.sub).await {
             Ok(Some(current)) if claims.ver < current => Err(VerifyError::Superseded),
             Ok(_) => Ok(claims),
-            Err(error) => Err(VerifyError::Unavailable(error.to_string())),
+            Err(error) => Err(VerifyError::Unavailable {
+                outage: versions.outage(),
+                cause: error.to_string(),
+            }),
         }
     }
 }
@@ -405,7 +407,7 @@ mod tests {
         let token = token("shop", "shop");
         assert!(matches!(
             verifier().authenticate(&token).await,
-            Err(VerifyError::Unavailable(_))
+            Err(VerifyError::NoVersions)
         ));
         let at = |version: Option<u64>| -> Arc<dyn CredentialVersions> {
             Arc::new(move |_| Box::pin(async move { Ok(version) }) as crate::credentials::Lookup<'static>)

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use api_common::credentials::{CredentialVersions, Lookup};
+use api_common::credentials::{CredentialVersions, Lookup, Outage};
 use domain::account::Account;
 use domain::ids::UserId;
 use event_store::{EventStore, StoreError};
@@ -39,5 +39,13 @@ impl StoreVersions {
 impl CredentialVersions for StoreVersions {
     fn current(&self, user: Uuid) -> Lookup<'_> {
         Box::pin(async move { Ok(self.of(UserId::from_uuid(user)).await?) })
+    }
+
+    /// The command API's answer whenever the store is down.
+    fn outage(&self) -> Outage {
+        Outage {
+            kind: "store-unavailable",
+            detail: "the event store is unavailable; retry",
+        }
     }
 }
