@@ -1,5 +1,6 @@
 //! Registration, login, and the configured administrator.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use domain::account::{Account, AccountCommand, AccountError, AccountState, DisplayName, Password, Role, Username};
@@ -7,12 +8,49 @@ use domain::ids::UserId;
 use event_store::Position;
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
-use crate::auth::passwords::Passwords;
+use crate::auth::passwords::{HashingError, Passwords};
+use crate::auth::throttle::{Throttle, Throttled};
 use crate::auth::tokens::Tokens;
+use crate::auth::versions::StoreVersions;
 
 /// What the account commands fail with; a taken username is the
 /// aggregate's refusal.
 pub type AccountsError = CommandError<AccountError>;
+
+/// What a login or a registration fails with: refused before its password
+/// was hashed, or failed as a command.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Too many attempts from this client or for this username.
+    #[error("too many attempts: retry in {:?}", .0.0)]
+    Throttled(Throttled),
+    /// The password hashing queue is full.
+    #[error(transparent)]
+    Busy(HashingError),
+    #[error(transparent)]
+    Command(#[from] AccountsError),
+}
+
+impl From<Throttled> for AuthError {
+    fn from(throttled: Throttled) -> Self {
+        Self::Throttled(throttled)
+    }
+}
+
+impl From<HashingError> for AuthError {
+    fn from(error: HashingError) -> Self {
+        match error {
+            HashingError::Busy(_) => Self::Busy(error),
+            HashingError::Failed(_) => Self::Command(AccountsError::internal(error)),
+        }
+    }
+}
+
+impl From<domain::validation::InvalidField> for AuthError {
+    fn from(invalid: domain::validation::InvalidField) -> Self {
+        Self::Command(invalid.into())
+    }
+}
 
 pub struct Registered {
     pub user_id: UserId,
@@ -28,24 +66,38 @@ pub struct Accounts {
     accounts: Aggregates<Account>,
     passwords: Passwords,
     tokens: Arc<Tokens>,
+    versions: StoreVersions,
+    /// Budgets of attempts per username and per client address.
+    throttle: Throttle,
 }
 
 impl Accounts {
-    pub fn new(accounts: Aggregates<Account>, passwords: Passwords, tokens: Arc<Tokens>) -> Self {
+    pub fn new(
+        accounts: Aggregates<Account>,
+        passwords: Passwords,
+        tokens: Arc<Tokens>,
+        versions: StoreVersions,
+        throttle: Throttle,
+    ) -> Self {
         Self {
             accounts,
             passwords,
             tokens,
+            versions,
+            throttle,
         }
     }
 
+    /// Registers a customer, charging `client`'s registration budget just
+    /// before the password is hashed.
     pub async fn register(
         &self,
         username: &str,
         password: &str,
         display_name: &str,
         causation: Causation,
-    ) -> Result<Registered, AccountsError> {
+        client: IpAddr,
+    ) -> Result<Registered, AuthError> {
         let username = Username::parse(username)?;
         let password = Password::parse(password)?;
         let display_name = DisplayName::parse(display_name)?;
@@ -53,9 +105,11 @@ impl Accounts {
         // Refuse a taken name before spending a hash on it; the append
         // below still decides races.
         if matches!(self.accounts.load(user_id).await?.state, AccountState::Registered(_)) {
-            return Err(CommandError::Refused(AccountError::UsernameTaken));
+            return Err(CommandError::Refused(AccountError::UsernameTaken).into());
         }
-        let password_hash = self.hash(password).await?;
+        let registration = self.throttle.register(client)?;
+        let password_hash = self.passwords.hash(password).await?;
+        registration.hashed();
         let now = chrono::Utc::now();
         let decided = self
             .accounts
@@ -77,26 +131,36 @@ impl Accounts {
     /// A token for the account `username` with `password`; `None` when
     /// they do not match an account (the same answer, in the same time, for
     /// an unknown user and a wrong password).
-    pub async fn login(&self, username: &str, password: &str) -> Result<Option<AccessToken>, AccountsError> {
-        let account = match Username::parse(username) {
-            Ok(username) => match self.accounts.load(UserId::for_username(&username)).await?.state {
-                AccountState::Registered(account) => Some(account),
-                AccountState::Unregistered => None,
-            },
-            Err(_) => None,
+    ///
+    /// The token carries the account's credential version read *before*
+    /// the account: a password change racing the login can only make the
+    /// token older than the account (refused), never let a token checked
+    /// against the old password look current.
+    ///
+    /// The attempt is charged to the username's and `client`'s budgets
+    /// before anything is read or hashed; refused, it costs no hash.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Option<AccessToken>, AuthError> {
+        let username = Username::parse(username).ok();
+        let attempt = self.throttle.login(username.as_ref(), client)?;
+        let (account, version) = match &username {
+            Some(username) => self.load_with_version(UserId::for_username(username)).await?,
+            None => (None, 0),
         };
         let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let verified = self
-            .passwords
-            .verify(password.to_owned(), hash)
-            .await
-            .map_err(AccountsError::internal)?;
+        let verified = self.passwords.verify(password.to_owned(), hash).await?;
         let Some(account) = account.filter(|_| verified) else {
+            attempt.failed();
             return Ok(None);
         };
+        attempt.succeeded();
         let token = self
             .tokens
-            .issue(account.user_id.as_uuid(), account.role, chrono::Utc::now())
+            .issue(account.user_id.as_uuid(), account.role, version, chrono::Utc::now())
             .map_err(AccountsError::internal)?;
         Ok(Some(AccessToken {
             token,
@@ -155,6 +219,19 @@ impl Accounts {
             })
             .await?;
         Ok(())
+    }
+
+    /// The account, if registered, and its credential version, read first.
+    async fn load_with_version(
+        &self,
+        user_id: UserId,
+    ) -> Result<(Option<domain::account::RegisteredAccount>, u64), AccountsError> {
+        let version = self.versions.of(user_id).await.map_err(AccountsError::internal)?;
+        let account = match self.accounts.load(user_id).await?.state {
+            AccountState::Registered(account) => Some(account),
+            AccountState::Unregistered => None,
+        };
+        Ok((account, version.unwrap_or(0)))
     }
 
     async fn hash(&self, password: Password) -> Result<domain::account::PasswordHash, AccountsError> {

@@ -1,3 +1,4 @@
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use poem::Request;
@@ -10,10 +11,11 @@ use uuid::Uuid;
 use super::fields::{DisplayNameSpec, Field, PasswordSpec, UsernameSpec};
 use super::problems;
 use super::request::causation;
-use crate::accounts::{Accounts, AccountsError};
+use crate::accounts::{Accounts, AccountsError, AuthError};
 use crate::aggregates::CommandError;
+use crate::auth::throttle::{Throttled, address_key};
 use api_common::json_body::JsonBody;
-use api_common::problem::ProblemResponse;
+use api_common::problem::{Problem, ProblemResponse};
 use domain::account::AccountError;
 
 #[derive(Tags)]
@@ -73,7 +75,10 @@ problems! {
         415 UnsupportedMediaType => "The body is not `application/json`.",
         500 Internal => "Something failed on our side.",
     }
-    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
+    429 => "Too many registrations from this client address: retry after the number of seconds in \
+            `Retry-After`. Decided before the password is hashed."
+    503 => "The event store is unavailable, or too many passwords wait to be hashed: retry after the \
+            number of seconds in `Retry-After`."
 }
 
 problems! {
@@ -85,7 +90,46 @@ problems! {
         415 UnsupportedMediaType => "The body is not `application/json`.",
         500 Internal => "Something failed on our side.",
     }
-    503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
+    429 => "Too many failed logins for this username, or from this client address: retry after the \
+            number of seconds in `Retry-After`. Decided before the password is checked, so it says \
+            nothing about the password; a successful login resets the username's budget."
+    503 => "The event store is unavailable, or too many passwords wait to be checked: retry after the \
+            number of seconds in `Retry-After`."
+}
+
+/// Seconds a client is asked to wait when the password hashing queue is
+/// full: a queue drains within a second or so.
+const BUSY_RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The key of the client's address: the connection's peer. Behind a
+/// reverse proxy that is the proxy (README, "Modes and configuration").
+fn client(request: &Request) -> IpAddr {
+    address_key(request.remote_addr().as_socket_addr().map(SocketAddr::ip))
+}
+
+/// A refused login or registration as its operation's answer; `throttled`
+/// builds the operation's 429.
+fn refused<P: From<ProblemResponse>>(error: AuthError, throttled: fn(Json<Problem>, u32) -> P) -> P {
+    match error {
+        AuthError::Throttled(retry) => throttled(too_many_attempts(retry), retry.seconds()),
+        AuthError::Busy(_) => ProblemResponse::unavailable(
+            "hashing-busy",
+            "too many passwords wait to be checked; retry",
+            BUSY_RETRY_AFTER_SECONDS,
+        )
+        .into(),
+        AuthError::Command(error) => ProblemResponse::from(error).into(),
+    }
+}
+
+fn too_many_attempts(retry: Throttled) -> Json<Problem> {
+    Json(Problem {
+        kind: "/problems/too-many-attempts".to_owned(),
+        title: "Too Many Requests".to_owned(),
+        status: 429,
+        detail: format!("too many attempts; retry in {} s", retry.seconds()),
+        field: None,
+    })
 }
 
 #[derive(ApiResponse)]
@@ -133,9 +177,10 @@ impl AccountsApi {
                 &body.password,
                 &body.display_name,
                 causation(request, None),
+                client(request),
             )
             .await
-            .map_err(ProblemResponse::from)?;
+            .map_err(|error| refused(error, RegisterProblem::TooManyRequests))?;
         Ok(RegisterResponse::Created(Json(Registered {
             user_id: registered.user_id.as_uuid(),
             position: registered.position.to_string(),
@@ -145,17 +190,19 @@ impl AccountsApi {
     /// Log in and receive an access token.
     ///
     /// An unknown user and a wrong password get the same 401 answer, in the
-    /// same time.
+    /// same time. Past a few failures for a username, or many from one
+    /// client address, the answer is 429 until the budget refills.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
     async fn login(
         &self,
         accounts: Data<&Arc<Accounts>>,
+        request: &Request,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, LoginProblem> {
         let token = accounts
-            .login(&body.username, body.password.as_str())
+            .login(&body.username, body.password.as_str(), client(request))
             .await
-            .map_err(ProblemResponse::from)?
+            .map_err(|error| refused(error, LoginProblem::TooManyRequests))?
             .ok_or_else(|| ProblemResponse::unauthorized("invalid username or password"))?;
         Ok(LoginResponse::Ok(Json(AccessToken {
             access_token: token.token,
