@@ -135,6 +135,18 @@ mod tests {
     }
 
     #[test]
+    fn the_read_side_also_verifies_the_previous_keys_tokens() {
+        let previous = command_api::auth::tokens::SigningKey::generate().unwrap();
+        let config = from_pairs(&[("JWT_PREVIOUS_PUBLIC_KEYS", &previous.public_key_pem())]).unwrap();
+        let old = Tokens::new(previous, "shop".to_owned(), "shop".to_owned(), Duration::from_secs(60));
+        let token = old
+            .issue(uuid::Uuid::nil(), Role::Admin, 1, chrono::Utc::now())
+            .unwrap();
+        config.query.verifier.verify(&token).unwrap();
+        config.projectors.admin.unwrap().verifier.verify(&token).unwrap();
+    }
+
+    #[test]
     fn without_a_configured_administrator_one_is_made_up_for_the_run() {
         let config = from_pairs(&[]).unwrap();
         let password = config.generated_password.expect("a password is made up");
