@@ -94,9 +94,14 @@ impl Services {
     /// command API finds no such product (404), the query API shows the
     /// profile once projected (200), the admin API knows no such projection.
     async fn accepted_everywhere(&self, token: &str) {
+        self.answered_everywhere(token, [404, 200, 404]).await;
+    }
+
+    /// Polls until the services answer `token` with `expected`.
+    async fn answered_everywhere(&self, token: &str, expected: [u16; 3]) {
         test_support::wait_for("the token accepted by all three services", || async {
             let statuses = self.ask_all(token).await.map(|response| response.status().as_u16());
-            if statuses == [404, 200, 404] {
+            if statuses == expected {
                 Ok(())
             } else {
                 Err(format!("command, query, admin answered {statuses:?}"))
@@ -120,20 +125,42 @@ async fn refusing(services: &Services, token: &str) -> Vec<&'static str> {
     refusing
 }
 
-/// Changes `username`'s password as the command side does: through the
-/// account aggregate, appending `AccountPasswordChanged`.
-async fn change_password(app: &App, username: &str, password: &str) {
+/// Runs `command` on `username`'s account as the command side does:
+/// through the account aggregate, appending its event.
+async fn change_account(app: &App, username: &str, command: impl Fn() -> AccountCommand) {
     let user_id = UserId::for_username(&Username::parse(username).unwrap());
-    let password_hash = hash_blocking(&Password::parse(password).unwrap()).unwrap();
     Aggregates::<Account>::new(Arc::clone(&app.store))
-        .execute(user_id, Causation::request(uuid::Uuid::now_v7(), None), || {
-            AccountCommand::ChangePassword {
-                password_hash: password_hash.clone(),
-                now: chrono::Utc::now(),
-            }
-        })
+        .execute(user_id, Causation::request(uuid::Uuid::now_v7(), None), command)
         .await
         .unwrap();
+}
+
+/// Appends `AccountPasswordChanged` for `username`.
+async fn change_password(app: &App, username: &str, password: &str) {
+    let password_hash = hash_blocking(&Password::parse(password).unwrap()).unwrap();
+    change_account(app, username, || AccountCommand::ChangePassword {
+        password_hash: password_hash.clone(),
+        now: chrono::Utc::now(),
+    })
+    .await;
+}
+
+/// Polls until all three services refuse `token`, failing past the bound:
+/// the projection lag allowance plus the version cache's TTL.
+async fn refused_everywhere_within_the_bound(services: &Services, token: &str, changed: Instant) {
+    let bound = VERSION_CACHE_TTL + LAG_ALLOWANCE;
+    loop {
+        let refusing = refusing(services, token).await;
+        if refusing == SERVICES {
+            break;
+        }
+        assert!(changed.elapsed() < bound, "after {bound:?} only {refusing:?} refuse");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "the earlier token was refused everywhere {:?} after the change",
+        changed.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,22 +179,34 @@ async fn a_password_change_refuses_earlier_tokens_on_all_three_services_within_t
         Some(&"command API"),
         "the command API refuses at once"
     );
-    let bound = VERSION_CACHE_TTL + LAG_ALLOWANCE;
-    loop {
-        let refusing = refusing(&services, &before).await;
-        if refusing == SERVICES {
-            break;
-        }
-        assert!(changed.elapsed() < bound, "after {bound:?} only {refusing:?} refuse");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    eprintln!(
-        "the earlier token was refused everywhere {:?} after the change",
-        changed.elapsed()
-    );
+    refused_everywhere_within_the_bound(&services, &before, changed).await;
 
     let after = services.system.login(admin, "a-new-admin-password").await;
     services.accepted_everywhere(&after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_refuses_earlier_tokens_on_all_three_services_within_the_bound() {
+    let services = Services::start().await;
+    let (customer, _) = services.system.customer("carol").await;
+    // A customer's token: forbidden the admin's operations, shown its profile.
+    services.answered_everywhere(&customer, [403, 200, 403]).await;
+
+    change_account(&services.system.app, "carol", || AccountCommand::ChangeRole {
+        role: domain::account::Role::Admin,
+        now: chrono::Utc::now(),
+    })
+    .await;
+    let changed = Instant::now();
+    assert_eq!(
+        refusing(&services, &customer).await.first(),
+        Some(&"command API"),
+        "the command API refuses at once"
+    );
+    refused_everywhere_within_the_bound(&services, &customer, changed).await;
+
+    let promoted = services.system.login("carol", App::CUSTOMER_PASSWORD).await;
+    services.accepted_everywhere(&promoted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
