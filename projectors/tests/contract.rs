@@ -30,9 +30,14 @@ impl Drop for Admin {
 }
 
 async fn start() -> Admin {
-    let app = App::start().await;
     let (url, folder) = test_support::sqlite_views();
-    let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
+    start_on(&url, folder).await
+}
+
+/// The admin API over the views at `url`; `folder` lives as long as it.
+async fn start_on(url: &str, folder: tempfile::TempDir) -> Admin {
+    let app = App::start().await;
+    let db = projectors::database::connect_and_migrate(url, 4).await.unwrap();
     let shutdown = CancellationToken::new();
     let projectors = Projectors {
         store: Arc::clone(&app.store),
@@ -41,9 +46,15 @@ async fn start() -> Admin {
     };
     let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
     let limits = api_common::http_limits::HttpLimits::default();
-    let api = projectors::admin::start(projectors, verifier, ([127, 0, 0, 1], 0).into(), limits, shutdown.clone())
-        .await
-        .unwrap();
+    let api = projectors::admin::start(
+        projectors,
+        verifier,
+        ([127, 0, 0, 1], 0).into(),
+        limits,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
     Admin {
         base: format!("http://{}", api.address),
         app,
@@ -109,4 +120,28 @@ async fn a_replay_answers_the_statuses_its_spec_documents() {
             "{status} is not in {documented:?}"
         );
     }
+}
+
+/// With its views database gone, the admin API cannot read a token's
+/// credential version: a replay answers the documented 503 with
+/// `Retry-After`, not 401 (the token may be fine) nor 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_without_its_views_database_answers_503_with_retry_after() {
+    let server = test_support::postgres::database_url("postgres");
+    let views = test_support::postgres::Scratch::create(&server, "shop_outage").await;
+    let admin = start_on(&views.url, tempfile::tempdir().unwrap()).await;
+    let token = admin.app.admin().await;
+    views.remove().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/projections/catalog/replay", admin.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let spec: Value = serde_json::from_str(&projectors::admin::spec()).unwrap();
+    let documented = &spec["paths"]["/projections/{name}/replay"]["post"]["responses"]["503"];
+    assert!(documented.is_object(), "503 is documented");
 }

@@ -182,8 +182,12 @@ enum ReplayResponse {
     /// Something failed on our side.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
+    /// The token's credential version cannot be read (the views database
+    /// is unavailable): retry after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
-api_common::problem_answers!(ReplayResponse: Unauthorized, Forbidden, NotFound, Conflict);
+api_common::problem_answers!(ReplayResponse: Unauthorized, Forbidden, NotFound, Conflict; Unavailable);
 
 /// Who asks for the projections: an admin sees which instance runs each
 /// and why a replay failed (host, process and database details); anyone
