@@ -181,7 +181,12 @@ mod tests {
         until(|| started.load(Ordering::SeqCst)).await;
         let (waiting, waiting_started, open_waiting) = gated(&passwords);
         until(|| passwords.queue.waiting() == 1).await;
-        let refused = passwords.verify("x".to_owned(), None).await;
+        let refused = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            passwords.verify("x".to_owned(), None),
+        )
+        .await
+        .expect("refused at once, not queued");
         assert!(matches!(refused, Err(HashingError::Busy(1))), "{refused:?}");
         open_running.send(()).unwrap();
         until(|| waiting_started.load(Ordering::SeqCst)).await;
