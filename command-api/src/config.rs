@@ -148,7 +148,11 @@ fn token_lifetime(env: &Env, default: Duration) -> Result<Duration, ConfigError>
     if lifetime > MAX_TOKEN_LIFETIME {
         return Err(ConfigError::invalid(
             "JWT_TTL_SECONDS",
-            format!("{} s is above the {} s maximum", lifetime.as_secs(), MAX_TOKEN_LIFETIME.as_secs()),
+            format!(
+                "{} s is above the {} s maximum",
+                lifetime.as_secs(),
+                MAX_TOKEN_LIFETIME.as_secs()
+            ),
         ));
     }
     Ok(lifetime)
