@@ -38,16 +38,27 @@ pub fn url_error(url: &str, error: impl Display) -> String {
 
 /// Where the passwords in `url` are, in order: the userinfo's
 /// (`user:password@`) and the values of `password=` query parameters,
-/// never empty.
+/// never empty. The userinfo ends at the *last* `@`, so that a password
+/// with an unencoded `/`, `?`, `#` or `@` is masked whole (a URL that
+/// does not parse is the one most likely printed); an `@` later in the
+/// query masks more than the password, never less.
 fn passwords(url: &str) -> Vec<Range<usize>> {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return Vec::new();
     };
     let rest = &url[scheme_end..];
-    let authority_end = scheme_end + rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &url[scheme_end..authority_end];
+    // `scheme:///path` has no authority, so no userinfo.
+    let host_start = rest
+        .rfind('@')
+        .filter(|_| !rest.starts_with('/'))
+        .map_or(0, |at| at + 1);
+    let authority_end = scheme_end
+        + host_start
+        + rest[host_start..]
+            .find(['/', '?', '#'])
+            .unwrap_or(rest.len() - host_start);
     let mut found = Vec::new();
-    if let Some(userinfo) = authority.rfind('@').map(|at| &authority[..at])
+    if let Some(userinfo) = host_start.checked_sub(1).map(|at| &rest[..at])
         && let Some(colon) = userinfo.find(':')
     {
         found.push(scheme_end + colon + 1..scheme_end + userinfo.len());
@@ -89,6 +100,11 @@ mod tests {
                 "postgres://db/shop?user=u&password=***&x=1",
             ),
             ("postgres://u:p%40ss@db/shop", "postgres://u:***@db/shop"),
+            ("postgres://u:pa/ss?x#y@db/shop", "postgres://u:***@db/shop"),
+            (
+                "postgres://u:p@ss@db/shop?sslmode=require",
+                "postgres://u:***@db/shop?sslmode=require",
+            ),
         ] {
             assert_eq!(redacted(url), shown, "case {url}");
         }

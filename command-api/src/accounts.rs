@@ -108,8 +108,13 @@ impl Accounts {
             return Err(CommandError::Refused(AccountError::UsernameTaken).into());
         }
         let registration = self.throttle.register(client)?;
-        let password_hash = self.passwords.hash(password).await?;
-        registration.hashed();
+        let password_hash = match self.passwords.hash(password).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                registration.refund();
+                return Err(error.into());
+            }
+        };
         let now = chrono::Utc::now();
         let decided = self
             .accounts
@@ -147,13 +152,14 @@ impl Accounts {
     ) -> Result<Option<AccessToken>, AuthError> {
         let username = Username::parse(username).ok();
         let attempt = self.throttle.login(username.as_ref(), client)?;
-        let (account, version) = match &username {
-            Some(username) => self.load_with_version(UserId::for_username(username)).await?,
-            None => (None, 0),
+        let checked = match self.check_password(username.as_ref(), password).await {
+            Ok(checked) => checked,
+            Err(error) => {
+                attempt.refund();
+                return Err(error);
+            }
         };
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let verified = self.passwords.verify(password.to_owned(), hash).await?;
-        let Some(account) = account.filter(|_| verified) else {
+        let Some((account, version)) = checked else {
             attempt.failed();
             return Ok(None);
         };
@@ -166,6 +172,23 @@ impl Accounts {
             token,
             expires_in_seconds: self.tokens.lifetime().as_secs(),
         }))
+    }
+
+    /// The account `username` names and its credential version when
+    /// `password` is its password; `None` otherwise (an unknown user is
+    /// checked against a dummy hash, in the same time).
+    async fn check_password(
+        &self,
+        username: Option<&Username>,
+        password: &str,
+    ) -> Result<Option<(domain::account::RegisteredAccount, u64)>, AuthError> {
+        let (account, version) = match username {
+            Some(username) => self.load_with_version(UserId::for_username(username)).await?,
+            None => (None, 0),
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let verified = self.passwords.verify(password.to_owned(), hash).await?;
+        Ok(account.filter(|_| verified).map(|account| (account, version)))
     }
 
     /// Makes sure `username` exists as an administrator who logs in with

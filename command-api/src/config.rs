@@ -190,8 +190,16 @@ fn budget(env: &Env, (burst, refill): (&'static str, &'static str), default: Bud
     if budget.burst == 0 {
         return Err(ConfigError::invalid(burst, "0: at least one attempt must be allowed"));
     }
+    // A bucket computes `now + refill * burst`: keep that far from overflow.
+    if budget.refill > MAX_REFILL {
+        let days = MAX_REFILL.as_secs() / 86_400;
+        return Err(ConfigError::invalid(refill, format!("above the {days}-day maximum")));
+    }
     Ok(budget)
 }
+
+/// The longest refill a throttle budget may have: a year.
+const MAX_REFILL: Duration = Duration::from_secs(365 * 86_400);
 
 /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`: both or neither.
 fn admin(env: &Env) -> Result<Option<(String, String)>, ConfigError> {
@@ -375,6 +383,17 @@ mod tests {
             assert_eq!(error(&[(variable, "0")]).variable, variable);
         }
         assert_eq!(error(&[("PASSWORD_HASH_QUEUE", "-1")]).variable, "PASSWORD_HASH_QUEUE");
+        // A refill so long that a bucket's clock would overflow stops the start.
+        let far = error(&[("LOGIN_USERNAME_REFILL_SECONDS", "18446744073709551615")]);
+        assert_eq!(far.variable, "LOGIN_USERNAME_REFILL_SECONDS");
+        assert!(
+            from_pairs(
+                &[("REGISTRATION_REFILL_SECONDS", &(365 * 86_400).to_string())],
+                MissingKey::Generate
+            )
+            .is_ok(),
+            "a year is allowed"
+        );
     }
 
     #[test]

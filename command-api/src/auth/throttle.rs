@@ -98,7 +98,6 @@ impl Throttle {
             throttle: self,
             username: username.cloned(),
             address,
-            judged: false,
         })
     }
 
@@ -110,41 +109,37 @@ impl Throttle {
         Ok(Registration {
             throttle: self,
             address,
-            hashed: false,
         })
     }
 }
 
-/// A login's tokens, given back if it is dropped before it is judged.
+/// A login's tokens. They stay spent unless [`LoginAttempt::refund`] gives
+/// them back: an attempt dropped unjudged (the client went away) keeps its
+/// cost, as its password hash may be running already; else a client that
+/// hangs up after each request could keep every hashing slot busy for free.
 pub struct LoginAttempt<'a> {
     throttle: &'a Throttle,
     username: Option<Username>,
     address: IpAddr,
-    judged: bool,
 }
 
 impl LoginAttempt<'_> {
     /// The password was wrong (or the user unknown): the tokens stay spent.
-    pub fn failed(mut self) {
+    pub fn failed(self) {
         metrics::counter!("auth_login_failures_total").increment(1);
-        self.judged = true;
     }
 
     /// The password was right: its username starts afresh.
-    pub fn succeeded(mut self) {
+    pub fn succeeded(self) {
         if let Some(username) = &self.username {
             self.throttle.usernames.forget(username);
         }
         self.throttle.login_addresses.give_back(&self.address, Instant::now());
-        self.judged = true;
     }
-}
 
-impl Drop for LoginAttempt<'_> {
-    fn drop(&mut self) {
-        if self.judged {
-            return;
-        }
+    /// The server could not judge the attempt (no hashing slot, the store
+    /// down) and hashed nothing: the tokens come back.
+    pub fn refund(self) {
         let now = Instant::now();
         if let Some(username) = &self.username {
             self.throttle.usernames.give_back(username, now);
@@ -153,26 +148,17 @@ impl Drop for LoginAttempt<'_> {
     }
 }
 
-/// A registration's token, given back if it is dropped before its password
-/// was hashed.
+/// A registration's token. It stays spent unless [`Registration::refund`]
+/// gives it back (see [`LoginAttempt`] for why).
 pub struct Registration<'a> {
     throttle: &'a Throttle,
     address: IpAddr,
-    hashed: bool,
 }
 
 impl Registration<'_> {
-    /// The password was hashed: the token stays spent.
-    pub fn hashed(mut self) {
-        self.hashed = true;
-    }
-}
-
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        if !self.hashed {
-            self.throttle.registrations.give_back(&self.address, Instant::now());
-        }
+    /// The server hashed nothing (no hashing slot): the token comes back.
+    pub fn refund(self) {
+        self.throttle.registrations.give_back(&self.address, Instant::now());
     }
 }
 
@@ -205,14 +191,26 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_dropped_unjudged_costs_nothing() {
+    fn an_attempt_refunded_costs_nothing() {
         let throttle = throttle(1, 1);
         let alice = Username::parse("alice").unwrap();
         for _ in 0..3 {
-            drop(throttle.login(Some(&alice), ip("192.0.2.1")).unwrap());
+            throttle.login(Some(&alice), ip("192.0.2.1")).unwrap().refund();
         }
         throttle.login(Some(&alice), ip("192.0.2.1")).unwrap().failed();
         assert!(throttle.login(Some(&alice), ip("192.0.2.1")).is_err());
+    }
+
+    /// A client that hangs up mid-login (its attempt dropped unjudged) may
+    /// have a hash running: the attempt stays paid for.
+    #[test]
+    fn an_attempt_dropped_unjudged_stays_spent() {
+        let throttle = throttle(1, 1);
+        let alice = Username::parse("alice").unwrap();
+        drop(throttle.login(Some(&alice), ip("192.0.2.1")).unwrap());
+        assert!(throttle.login(Some(&alice), ip("192.0.2.1")).is_err());
+        drop(throttle.register(ip("192.0.2.1")).unwrap());
+        assert!(throttle.register(ip("192.0.2.1")).is_err());
     }
 
     #[test]
