@@ -60,18 +60,6 @@ async fn with_metrics_addr_no_api_port_serves_the_metrics() {
     }
 }
 
-/// `url` (a test Postgres database) with a password, and the password:
-/// the one it has, else `SECRETPW` (the throwaway server trusts local
-/// connections, so any password logs in).
-fn with_password(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
-    match userinfo.split_once(':') {
-        Some((_, password)) => (url.to_owned(), password.to_owned()),
-        None => (format!("{scheme}://{userinfo}:SECRETPW@{host}"), "SECRETPW".to_owned()),
-    }
-}
-
 fn assert_never_printed(secret: &str, stdout: &str, stderr: &str) {
     for (name, output) in [("stdout", stdout), ("stderr", stderr)] {
         assert!(!output.contains(secret), "{name}: {output}");
@@ -82,7 +70,7 @@ fn assert_never_printed(secret: &str, stdout: &str, stderr: &str) {
 async fn the_banner_shows_the_views_url_without_its_password() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let store_url = format!("sqlite://{}", folder.path().join("events.db").display());
-    let (views_url, secret) = with_password(&test_support::postgres::fresh_database().await);
+    let (views_url, secret) = test_support::postgres::with_password(&test_support::postgres::fresh_database().await);
     let queries = free_address();
     let mut running = shop(&[
         ("EVENT_STORE_URL", &store_url),
@@ -107,7 +95,7 @@ async fn the_banner_shows_the_views_url_without_its_password() {
 #[tokio::test]
 async fn passwords_in_urls_it_cannot_use_are_never_printed() {
     let no_database = test_support::postgres::database_url("shop_no_such_database");
-    let (views_url, secret) = with_password(&no_database);
+    let (views_url, secret) = test_support::postgres::with_password(&no_database);
     for (store_url, views_url, named) in [
         (
             "esdb://admin:SECRETPW@127.0.0.1:1?tls=perhaps",

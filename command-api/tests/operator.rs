@@ -2,8 +2,6 @@
 //! metrics are served there and the API's port answers 404 at `/metrics`;
 //! a password in `EVENT_STORE_URL` never reaches stdout or stderr.
 
-use std::time::Duration;
-
 use test_support::binary::{self, free_address};
 
 /// The Ed25519 private key of RFC 8410, section 10.3.
@@ -14,27 +12,6 @@ fn command_api(env: &[(&str, &str)]) -> binary::Running {
     let mut all = vec![("JWT_PRIVATE_KEY", PRIVATE_KEY)];
     all.extend_from_slice(env);
     binary::start(env!("CARGO_BIN_EXE_command-api"), &[], &all)
-}
-
-/// The status and content type of `GET {url}`, and its body.
-async fn get(url: String) -> (u16, String, String) {
-    let response = reqwest::Client::new()
-        .get(&url)
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await
-        .expect("an answer");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (
-        response.status().as_u16(),
-        content_type,
-        response.text().await.expect("a body"),
-    )
 }
 
 #[tokio::test]
@@ -50,9 +27,9 @@ async fn with_metrics_addr_the_metrics_move_off_the_api_port() {
     ]);
     running.wait_until_live(api).await;
 
-    let (status, content_type, _) = get(format!("http://{api}/metrics")).await;
+    let (status, content_type, _) = test_support::binary::get(format!("http://{api}/metrics")).await;
     assert_eq!((status, content_type.as_str()), (404, "application/problem+json"));
-    let (status, _, text) = get(format!("http://{metrics}/metrics")).await;
+    let (status, _, text) = test_support::binary::get(format!("http://{metrics}/metrics")).await;
     assert_eq!(status, 200);
     assert!(text.contains(r#"http_requests_total{service="command-api""#), "{text}");
 }
@@ -82,7 +59,7 @@ async fn a_password_in_the_event_store_url_is_never_printed() {
         ("RUST_LOG", "debug"),
     ]);
     running.wait_until_live(api).await;
-    let (status, _, reason) = get(format!("http://{api}/health/ready")).await;
+    let (status, _, reason) = test_support::binary::get(format!("http://{api}/health/ready")).await;
     assert_eq!(status, 503, "{reason}");
     assert!(!reason.contains("SECRETPW"), "{reason}");
     for (name, output) in [("stdout", running.stdout()), ("stderr", running.stderr())] {

@@ -13,18 +13,6 @@ fn projectors(env: &[(&str, &str)]) -> binary::Running {
     binary::start(env!("CARGO_BIN_EXE_projectors"), &[], env)
 }
 
-/// The status and content type of `GET {url}`, and its body.
-async fn get(url: String) -> (u16, String, String) {
-    let response = reqwest::get(&url).await.unwrap();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (response.status().as_u16(), content_type, response.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn with_metrics_addr_the_metrics_move_off_the_admin_port() {
     let folder = tempfile::tempdir().unwrap();
@@ -42,29 +30,17 @@ async fn with_metrics_addr_the_metrics_move_off_the_admin_port() {
     ]);
     running.wait_until_live(admin).await;
 
-    let (status, content_type, _) = get(format!("http://{admin}/metrics")).await;
+    let (status, content_type, _) = test_support::binary::get(format!("http://{admin}/metrics")).await;
     assert_eq!((status, content_type.as_str()), (404, "application/problem+json"));
-    let (status, _, text) = get(format!("http://{metrics}/metrics")).await;
+    let (status, _, text) = test_support::binary::get(format!("http://{metrics}/metrics")).await;
     assert_eq!(status, 200);
     assert!(text.contains(r#"http_requests_total{service="projectors""#), "{text}");
-}
-
-/// `url` (a test Postgres database) with a password, and the password:
-/// the one it has, else `SECRETPW` (the throwaway server trusts local
-/// connections, so any password logs in).
-fn with_password(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
-    match userinfo.split_once(':') {
-        Some((_, password)) => (url.to_owned(), password.to_owned()),
-        None => (format!("{scheme}://{userinfo}:SECRETPW@{host}"), "SECRETPW".to_owned()),
-    }
 }
 
 #[tokio::test]
 async fn passwords_in_the_urls_are_never_printed() {
     let no_database = test_support::postgres::database_url("shop_no_such_database");
-    let (views_url, secret) = with_password(&no_database);
+    let (views_url, secret) = test_support::postgres::with_password(&no_database);
     let running = projectors(&[
         ("EVENT_STORE_URL", "esdb://admin:SECRETPW@127.0.0.1:1?tls=false"),
         ("VIEWS_DATABASE_URL", &views_url),

@@ -16,22 +16,6 @@ fn query_api(views_url: &str, env: &[(&str, &str)]) -> binary::Running {
     binary::start(env!("CARGO_BIN_EXE_query-api"), &[], &all)
 }
 
-/// The status and content type of `GET {url}`, and its body.
-async fn get(url: String) -> (u16, String, String) {
-    let response = reqwest::get(&url).await.expect("an answer");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (
-        response.status().as_u16(),
-        content_type,
-        response.text().await.expect("a body"),
-    )
-}
-
 #[tokio::test]
 async fn with_metrics_addr_the_metrics_move_off_the_api_port() {
     let folder = tempfile::tempdir().expect("a temporary folder");
@@ -47,9 +31,9 @@ async fn with_metrics_addr_the_metrics_move_off_the_api_port() {
     let mut running = query_api(&views_url, &env);
     running.wait_until_live(api).await;
 
-    let (status, content_type, _) = get(format!("http://{api}/metrics")).await;
+    let (status, content_type, _) = test_support::binary::get(format!("http://{api}/metrics")).await;
     assert_eq!((status, content_type.as_str()), (404, "application/problem+json"));
-    let (status, _, text) = get(format!("http://{metrics}/metrics")).await;
+    let (status, _, text) = test_support::binary::get(format!("http://{metrics}/metrics")).await;
     assert_eq!(status, 200);
     assert!(text.contains(r#"http_requests_total{service="query-api""#), "{text}");
 
@@ -57,26 +41,14 @@ async fn with_metrics_addr_the_metrics_move_off_the_api_port() {
     let other_text = other.to_string();
     let mut without = query_api(&views_url, &[("QUERY_API_ADDR", other_text.as_str())]);
     without.wait_until_live(other).await;
-    let (status, _, text) = get(format!("http://{other}/metrics")).await;
+    let (status, _, text) = test_support::binary::get(format!("http://{other}/metrics")).await;
     assert_eq!(status, 200, "unset, the API's port serves them: {text}");
-}
-
-/// `url` (a test Postgres database) with a password, and the password:
-/// the one it has, else `SECRETPW` (the throwaway server trusts local
-/// connections, so any password logs in).
-fn with_password(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
-    match userinfo.split_once(':') {
-        Some((_, password)) => (url.to_owned(), password.to_owned()),
-        None => (format!("{scheme}://{userinfo}:SECRETPW@{host}"), "SECRETPW".to_owned()),
-    }
 }
 
 #[tokio::test]
 async fn a_password_in_the_views_url_is_never_printed() {
     let no_database = test_support::postgres::database_url("shop_no_such_database");
-    let (views_url, secret) = with_password(&no_database);
+    let (views_url, secret) = test_support::postgres::with_password(&no_database);
     let listen = free_address().to_string();
     let running = query_api(&views_url, &[("QUERY_API_ADDR", listen.as_str())]);
     let exit = tokio::task::spawn_blocking(move || running.exit())

@@ -154,3 +154,24 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// The status, content type and body of `GET {url}`, waiting at most 20 s.
+pub async fn get(url: String) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (
+        response.status().as_u16(),
+        content_type,
+        response.text().await.expect("a body"),
+    )
+}

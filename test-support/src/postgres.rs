@@ -28,6 +28,19 @@ fn url_on(server: &str, name: &str) -> String {
     url.to_string()
 }
 
+/// `url` (a test Postgres database) with a password, and the password:
+/// the one it has, else `SECRETPW` (the throwaway server trusts local
+/// connections, so any password logs in). For tests that a password
+/// never reaches what a binary prints.
+pub fn with_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
+    match userinfo.split_once(':') {
+        Some((_, password)) => (url.to_owned(), password.to_owned()),
+        None => (format!("{scheme}://{userinfo}:SECRETPW@{host}"), "SECRETPW".to_owned()),
+    }
+}
+
 /// A database created for one run on a given server.
 pub struct Scratch {
     server: String,
