@@ -18,9 +18,11 @@ use poem::{Endpoint, IntoResponse, Response};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::first_head;
 use crate::http_limits::HttpLimits;
 use crate::idle::{Activity, Watched};
 use crate::problem::ProblemResponse;
+use crate::rewind::Rewind;
 
 /// The headers of one HTTP/2 request, and the buffer of one HTTP/1
 /// connection, may not exceed this (hyper allows 400 KiB per connection).
@@ -42,24 +44,45 @@ pub struct Shared {
 
 /// Serves `socket` until the client closes it, it stays idle for the idle
 /// timeout, or shutdown comes (then requests in flight get `drain`).
-pub async fn serve(socket: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+///
+/// Until the first request's head has arrived (within the header timeout
+/// and the idle timeout, whichever is shorter) the connection holds only
+/// the bytes it sent; hyper's buffers, and the larger state of the
+/// connection it serves, are allocated after that (see
+/// [`crate::first_head`]).
+pub async fn serve(mut socket: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+    let limits = &shared.limits;
+    let within = limits.header_timeout.min(limits.idle_timeout);
+    let first = tokio::select! {
+        head = first_head::read(&mut socket, within, MAX_HEADERS_BYTES) => head,
+        () = shared.shutdown.cancelled() => None,
+    };
+    let Some(head) = first else {
+        return;
+    };
+    Box::pin(serve_http(Rewind::new(head, socket), remote, shared)).await;
+}
+
+/// [`serve`] once the first head has arrived: hyper serves `socket`.
+async fn serve_http(socket: Rewind<TcpStream>, remote: SocketAddr, shared: Arc<Shared>) {
     let activity = Activity::new();
-    let io = TokioIo::new(Watched::new(socket, Arc::clone(&activity)));
     let service = hyper::service::service_fn({
         let shared = Arc::clone(&shared);
         let activity = Arc::clone(&activity);
         move |request| {
             let shared = Arc::clone(&shared);
-            let running = activity.request();
+            let activity = Arc::clone(&activity);
+            let handling = activity.handling();
             async move {
                 let answer = respond(&shared, request, remote).await;
-                drop(running);
-                Ok::<_, Infallible>(hyper::Response::from(answer))
+                drop(handling);
+                let answer = hyper::Response::from(answer);
+                Ok::<_, Infallible>(answer.map(|body| Watched::new(body, activity)))
             }
         }
     });
     let builder = builder(&shared.limits);
-    let connection = builder.serve_connection_with_upgrades(io, service);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
     tokio::pin!(connection);
     let grace = tokio::select! {
         _ = connection.as_mut() => return,

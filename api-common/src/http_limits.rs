@@ -13,8 +13,8 @@ use crate::config::{ConfigError, Env};
 /// How long a client has to send a request's headers, from the moment the
 /// server waits for them (`HTTP_HEADER_TIMEOUT_MS`).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a connection may move no bytes while no request runs on it
-/// (`HTTP_IDLE_TIMEOUT_MS`).
+/// How long a connection may go without a request starting, a handler
+/// running or a response body moving (`HTTP_IDLE_TIMEOUT_MS`).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one request may take, from its headers to its answer
 /// (`HTTP_REQUEST_TIMEOUT_MS`). It must exceed the longest wait an

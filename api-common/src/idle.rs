@@ -1,30 +1,32 @@
-//! When a connection is idle: it has moved no bytes for a while and no
-//! request runs on it. hyper closes an HTTP/1 connection that waits too
-//! long for headers, but has no such clock for HTTP/2, nor for a socket
-//! that never sends a first byte; this one covers every connection.
+//! When a connection is idle: no request has started, no handler has
+//! finished and no response has handed a piece of its body to the socket
+//! for a while, and no handler is running. Bytes alone do not count, so an
+//! HTTP/2 client that sends a PING every few seconds, or any other frame
+//! that asks for nothing, cannot keep a connection open for ever.
 //!
-//! A request that runs (a handler waiting for the saga, say) keeps its
-//! connection from counting as idle however quiet it is: the request
-//! deadline bounds that instead.
+//! A handler that runs (waiting for the saga, say) keeps its connection
+//! from counting as idle however quiet it is: the request deadline bounds
+//! that instead. A response whose client stopped reading stops moving its
+//! body, so that connection goes idle too.
 
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
-/// What one connection has been doing: shared by its socket, which
-/// records each read or write, and its requests, which count themselves.
+/// What one connection's requests have been doing: shared by its handlers,
+/// which count themselves, and its responses' bodies, which record each
+/// piece they hand over.
 #[derive(Debug)]
 pub struct Activity {
     opened: Instant,
-    /// Milliseconds from `opened` to the last byte moved or request ended.
+    /// Milliseconds from `opened` to the last sign of progress.
     last: AtomicU64,
-    running: AtomicUsize,
+    handling: AtomicUsize,
 }
 
 impl Activity {
@@ -32,19 +34,22 @@ impl Activity {
         Arc::new(Self {
             opened: Instant::now(),
             last: AtomicU64::new(0),
-            running: AtomicUsize::new(0),
+            handling: AtomicUsize::new(0),
         })
     }
 
-    fn touch(&self) {
+    /// Records progress: a response handed over a piece of its body.
+    pub fn progressed(&self) {
         let since = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.fetch_max(since, Ordering::Relaxed);
     }
 
-    /// Counts a request as running until the guard is dropped.
-    pub fn request(self: &Arc<Self>) -> RequestGuard {
-        self.running.fetch_add(1, Ordering::Relaxed);
-        RequestGuard(Arc::clone(self))
+    /// Counts a handler as running until the guard is dropped; its start
+    /// and its end are progress.
+    pub fn handling(self: &Arc<Self>) -> HandlerGuard {
+        self.progressed();
+        self.handling.fetch_add(1, Ordering::Relaxed);
+        HandlerGuard(Arc::clone(self))
     }
 
     /// Returns once the connection has been idle for `timeout`.
@@ -53,11 +58,11 @@ impl Activity {
             let quiet_from = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
             let due = quiet_from + timeout;
             if Instant::now() >= due {
-                if self.running.load(Ordering::Relaxed) == 0 {
+                if self.handling.load(Ordering::Relaxed) == 0 {
                     return;
                 }
                 // Busy: look again a whole timeout later (or when the
-                // request's end moves `last`).
+                // handler's end moves `last`).
                 tokio::time::sleep(timeout).await;
             } else {
                 tokio::time::sleep_until(due).await;
@@ -66,53 +71,47 @@ impl Activity {
     }
 }
 
-/// A running request; its end counts as activity.
-pub struct RequestGuard(Arc<Activity>);
+/// A running handler; its end counts as progress.
+pub struct HandlerGuard(Arc<Activity>);
 
-impl Drop for RequestGuard {
+impl Drop for HandlerGuard {
     fn drop(&mut self) {
-        self.0.touch();
-        self.0.running.fetch_sub(1, Ordering::Relaxed);
+        self.0.progressed();
+        self.0.handling.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// A socket that records in its [`Activity`] each time bytes move.
-pub struct Watched<S> {
-    socket: S,
+/// A response body that records in its [`Activity`] each piece it hands
+/// over (hyper asks for the next one only once the client has taken room
+/// for it) and its end.
+pub struct Watched<B> {
+    body: B,
     activity: Arc<Activity>,
 }
 
-impl<S> Watched<S> {
-    pub fn new(socket: S, activity: Arc<Activity>) -> Self {
-        Self { socket, activity }
+impl<B> Watched<B> {
+    pub fn new(body: B, activity: Arc<Activity>) -> Self {
+        Self { body, activity }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.socket).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
+impl<B: Body + Unpin> Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if polled.is_ready() {
+            self.activity.progressed();
         }
-        result
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.socket).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
-        }
-        result
+        polled
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_flush(cx)
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_shutdown(cx)
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

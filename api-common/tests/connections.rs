@@ -1,5 +1,5 @@
 //! The connection limits of `api_common::serve`, over real sockets: stalled
-//! headers, slow drips and idle connections are closed, the connection cap
+//! headers, slow drips and idle connections (HTTP/2 PINGs or not) are closed, the connection cap
 //! holds further connections back until one closes, a request past its
 //! deadline gets a 503, HTTP/2 advertises its stream cap, and shutdown
 //! lets a request in flight finish.
@@ -66,6 +66,22 @@ async fn closed_after(client: &mut TcpStream, patience: Duration) -> Duration {
     }
 }
 
+/// Sends `bytes` every 100 ms, reading whatever comes back, until the
+/// server closes `client`; how long that took. Fails after 5 s.
+async fn sending_until_closed(client: &mut TcpStream, bytes: &[u8]) -> Duration {
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(5), "still open after 5 s");
+        if client.write_all(bytes).await.is_err() {
+            return started.elapsed();
+        }
+        let mut buffer = [0_u8; 1024];
+        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(100), client.read(&mut buffer)).await {
+            return started.elapsed();
+        }
+    }
+}
+
 /// Sends a keep-alive `GET path` and reads its whole answer (the test
 /// routes answer with a `content-length`).
 async fn get_on(client: &mut TcpStream, path: &str) -> String {
@@ -116,21 +132,8 @@ async fn a_slow_drip_of_headers_is_closed_at_the_header_deadline() {
     .await;
     let mut client = TcpStream::connect(server.address).await.unwrap();
     client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-    let started = Instant::now();
     // One byte every 100 ms: never quiet, never done.
-    let closed = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "still open after 5 s of dripping"
-        );
-        if client.write_all(b"x").await.is_err() {
-            break started.elapsed();
-        }
-        let mut buffer = [0_u8; 256];
-        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(100), client.read(&mut buffer)).await {
-            break started.elapsed();
-        }
-    };
+    let closed = sending_until_closed(&mut client, b"x").await;
     assert!(closed >= Duration::from_millis(500), "closed after {closed:?}");
 }
 
@@ -241,6 +244,23 @@ async fn http2_advertises_its_stream_cap() {
         Some(&(0x3, 7)),
         "{settings:?}"
     );
+}
+
+#[tokio::test]
+async fn http2_pings_do_not_keep_an_idle_connection_open() {
+    let (server, _shutdown) = start(HttpLimits {
+        idle_timeout: Duration::from_millis(300),
+        ..patient()
+    })
+    .await;
+    let mut client = TcpStream::connect(server.address).await.unwrap();
+    client.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    client.write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]).await.unwrap();
+    // A PING (RFC 9113, 6.7) every 100 ms: bytes move both ways, but no
+    // request is ever made.
+    let ping = [0, 0, 8, 0x6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let closed = sending_until_closed(&mut client, &ping).await;
+    assert!(closed >= Duration::from_millis(250), "closed after {closed:?}");
 }
 
 /// The server's first SETTINGS frame, as (identifier, value) pairs, after
