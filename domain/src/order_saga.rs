@@ -266,5 +266,6 @@ pub fn step(state: SagaState, event: SagaEvent<'_>) -> (SagaState, Vec<SagaComma
     (state, commands)
 }
 
+mod implied;
 #[cfg(test)]
 mod tests;

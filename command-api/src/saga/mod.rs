@@ -14,11 +14,14 @@
 //!   must resume;
 //! - `commands`: executing the commands, grouped by the stream they append
 //!   to;
+//! - `forgotten`: reservations for orders the runner does not remember,
+//!   decided from the order's own stream (released if it ended);
 //! - `checkpoint`: where a restart resumes, kept in the event store.
 
 mod checkpoint;
 mod commands;
 mod decode;
+mod forgotten;
 mod progress;
 
 use std::sync::Arc;
@@ -33,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::checkpoint::STREAM as CHECKPOINT_STREAM;
 use self::commands::Commands;
 use self::decode::{Decoded, decode};
+use self::forgotten::Forgotten;
 use self::progress::Progress;
 use crate::aggregates::Aggregates;
 
@@ -72,6 +76,7 @@ pub enum SagaError {
 pub struct OrderSaga {
     store: Arc<dyn EventStore>,
     commands: Commands,
+    forgotten: Forgotten,
     options: SagaOptions,
 }
 
@@ -90,6 +95,7 @@ impl OrderSaga {
     ) -> Self {
         Self {
             store,
+            forgotten: Forgotten::new(Arc::clone(&orders)),
             commands: Commands::new(products, orders),
             options,
         }
@@ -122,14 +128,16 @@ impl OrderSaga {
     }
 
     /// Steps the saga through `batch`, then executes the commands that
-    /// follow, and those that follow from what they find, until none is
-    /// left.
+    /// follow (for reservations of orders it does not remember, as their
+    /// streams say), and those that follow from what they find, until none
+    /// is left.
     async fn handle(&self, progress: &mut Progress, batch: &[RecordedEvent]) -> Result<(), SagaError> {
         let mut commands = Vec::new();
         for recorded in batch {
             let event = decode(recorded)?;
             commands.extend(progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event)));
         }
+        commands.extend(self.forgotten.follow_up(progress.take_forgotten()).await?);
         while !commands.is_empty() {
             let found = self.commands.execute_all(commands).await?;
             commands = found

@@ -1,12 +1,14 @@
 //! What the runner knows between batches: the saga state of each order
 //! still being reserved, and where a restart must resume so that none of
-//! them is missed.
+//! them is missed. A reservation for an order it does not remember is set
+//! aside for the order's own stream to decide (`super::forgotten`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use domain::ids::OrderId;
 use domain::order::OrderEvent;
 use domain::order_saga::{self, SagaCommand, SagaEvent, SagaState};
+use domain::product::ProductEvent;
 use event_store::{Position, RecordedEvent};
 
 use crate::aggregates::Causation;
@@ -23,6 +25,10 @@ pub(super) struct Progress {
     resume_points: BTreeMap<OrderId, Option<Position>>,
     /// The last event seen.
     last: Option<Position>,
+    /// Reservations met for orders not remembered here, with what caused
+    /// them to be seen: the order may have ended (memory is no guide, as
+    /// another runner or an older checkpoint may have replayed it).
+    forgotten: Vec<(ProductEvent, Causation)>,
 }
 
 impl Progress {
@@ -32,6 +38,7 @@ impl Progress {
             reserving: HashMap::new(),
             resume_points: BTreeMap::new(),
             last: resume,
+            forgotten: Vec::new(),
         }
     }
 
@@ -58,7 +65,14 @@ impl Progress {
         let Some(order_id) = event.order_id() else {
             return vec![];
         };
-        let state = self.reserving.remove(&order_id).unwrap_or_default();
+        let state = match (self.reserving.remove(&order_id), event) {
+            (Some(state), _) => state,
+            (None, SagaEvent::Product(reserved @ ProductEvent::StockReserved { .. })) => {
+                self.forgotten.push((reserved.clone(), causation));
+                return vec![];
+            }
+            (None, _) => SagaState::Idle,
+        };
         let (state, commands) = order_saga::step(state, event);
         match state {
             SagaState::Reserving(_) => {
@@ -69,6 +83,12 @@ impl Progress {
             }
         }
         commands.into_iter().map(|command| (command, causation)).collect()
+    }
+
+    /// The reservations set aside since the last call, for orders this
+    /// runner does not remember.
+    pub(super) fn take_forgotten(&mut self) -> Vec<(ProductEvent, Causation)> {
+        std::mem::take(&mut self.forgotten)
     }
 }
 

@@ -308,3 +308,31 @@ fn routes_events_to_their_order() {
     let placed = placed();
     assert_eq!(SagaEvent::Order(&placed).order_id(), Some(order_id()));
 }
+
+/// The saga state implied by the order stream `events`, as a runner that
+/// does not remember the order reads it.
+fn implied(events: &[OrderEvent]) -> SagaState {
+    use crate::decider::Decider;
+    SagaState::implied_by(&crate::order::Order::fold(events))
+}
+
+#[test]
+fn a_reservation_for_a_forgotten_rejected_or_cancelled_order_is_released() {
+    let late = reserved(1, 2);
+    for ended in [vec![placed(), rejected()], vec![placed(), confirmed(), cancelled()]] {
+        let state = implied(&ended);
+        assert!(matches!(state, SagaState::Ended(_)), "{state:?}");
+        let (_, commands) = step(state, SagaEvent::Product(&late));
+        assert_eq!(commands, vec![release(1)], "after {ended:?}");
+    }
+}
+
+#[test]
+fn a_reservation_for_a_forgotten_confirmed_or_pending_order_asks_nothing() {
+    let answer = reserved(1, 2);
+    for order in [vec![], vec![placed()], vec![placed(), confirmed()]] {
+        let (_, commands) = step(implied(&order), SagaEvent::Product(&answer));
+        assert_eq!(commands, vec![], "after {order:?}");
+    }
+    assert_eq!(implied(&[placed()]), SagaState::Idle);
+}
