@@ -107,7 +107,11 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         }
         None => None,
     };
-    let projections = projectors::supervisor::start(store, projector_views, Default::default(), shutdown.clone());
+    let options = projectors::runner::ProjectorOptions {
+        lease_ttl: projectors.lease_ttl,
+        ..Default::default()
+    };
+    let projections = projectors::supervisor::start(store, projector_views, options, shutdown.clone());
     // Its own pool, so reads never wait for a connection a projector holds.
     let url = &query.views_url;
     let query_views = views::connect(url, query.pool_size)

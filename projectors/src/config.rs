@@ -2,6 +2,7 @@
 //! README.md, "Modes and configuration". Every default is declared here, once.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use api_common::config::{ConfigError, Env};
 use api_common::http_limits::HttpLimits;
@@ -9,6 +10,16 @@ use api_common::verifier::{PublicKey, Verifier};
 
 /// Where the admin API listens when `PROJECTORS_ADMIN_ADDR` is unset.
 pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8082));
+
+/// How long a projection's lease lasts on SQLite when
+/// `PROJECTORS_LEASE_MS` is unset: how long a crashed instance's
+/// projections wait for another (on Postgres a session lock decides, and
+/// fail-over takes well under a second).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// The shortest lease accepted: renewed every third of it, a shorter one
+/// would lapse on a busy database's ordinary pauses.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
 
 /// What `projectors run` reads.
 pub struct Config {
@@ -18,6 +29,9 @@ pub struct Config {
     /// Where the process serves its metrics alone (`METRICS_ADDR`); `None`:
     /// at `/metrics` on the admin API's port (so nowhere when it is off).
     pub metrics_addr: Option<SocketAddr>,
+    /// How long a projection's lease lasts unless renewed
+    /// (`PROJECTORS_LEASE_MS`).
+    pub lease_ttl: Duration,
 }
 
 /// Where the log and the views are: all that the modes that serve no
@@ -49,8 +63,21 @@ impl Config {
             storage: Storage::from_env(env)?,
             admin: Admin::from_env(env, key)?,
             metrics_addr: api_common::metrics::address(env)?,
+            lease_ttl: lease_ttl(env)?,
         })
     }
+}
+
+/// `PROJECTORS_LEASE_MS`, at least [`MIN_LEASE`].
+fn lease_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    let lease = env.millis_or("PROJECTORS_LEASE_MS", DEFAULT_LEASE)?;
+    if lease < MIN_LEASE {
+        return Err(ConfigError::invalid(
+            "PROJECTORS_LEASE_MS",
+            format!("{} ms: at least {} ms", lease.as_millis(), MIN_LEASE.as_millis()),
+        ));
+    }
+    Ok(lease)
 }
 
 impl Storage {
@@ -129,6 +156,7 @@ mod tests {
             }
         );
         assert_eq!(config.metrics_addr, None);
+        assert_eq!(config.lease_ttl, Duration::from_secs(10));
         let admin = config.admin.expect("the admin API is on by default");
         assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
         admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
@@ -148,11 +176,13 @@ mod tests {
                 ("JWT_ISSUER", "accounts"),
                 ("JWT_AUDIENCE", "shoppers"),
                 ("METRICS_ADDR", "0.0.0.0:9100"),
+                ("PROJECTORS_LEASE_MS", "4000"),
             ],
             PublicKey::FromEnv,
         )
         .unwrap();
         assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(config.lease_ttl, Duration::from_millis(4000));
         assert_eq!(
             config.storage,
             Storage {
@@ -191,6 +221,8 @@ mod tests {
             ("VIEWS_POOL_SIZE", "many"),
             ("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two"),
             ("METRICS_ADDR", "ninety-one-hundred"),
+            ("PROJECTORS_LEASE_MS", "ten seconds"),
+            ("PROJECTORS_LEASE_MS", "999"),
             ("JWT_PUBLIC_KEY", "not a key"),
         ] {
             // The bad value replaces the good key where they share a name.

@@ -1,6 +1,8 @@
 //! Which projector instance runs a projection: a lease in the views
 //! database that its holder renews, and another instance takes over when
-//! it is released (a clean stop) or expires (a crash).
+//! it is released (a clean stop) or expires (a crash). This decides on
+//! SQLite; on Postgres a session lock decides and the row only records its
+//! holder ([`record`]; `claim.rs`).
 //!
 //! Leases keep instances from doing the same work twice; correctness does
 //! not rest on them (the checkpoint moves by compare-and-set), so clock
@@ -36,6 +38,26 @@ pub async fn acquire(db: &impl ConnectionTrait, projection: &str, holder: &str, 
         .exec_without_returning(db)
         .await?;
     Ok(taken == 1)
+}
+
+/// Writes that `holder` has the lease on `projection` until `ttl` from
+/// now, whoever had it: for the holder of the Postgres session lock, which
+/// is what entitles it.
+pub async fn record(db: &impl ConnectionTrait, projection: &str, holder: &str, ttl: Duration) -> Result<(), DbErr> {
+    let lease = projection_leases::ActiveModel {
+        projection: Set(projection.to_owned()),
+        holder: Set(holder.to_owned()),
+        expires_at: Set(chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)),
+    };
+    projection_leases::Entity::insert(lease)
+        .on_conflict(
+            OnConflict::column(projection_leases::Column::Projection)
+                .update_columns([projection_leases::Column::Holder, projection_leases::Column::ExpiresAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// Every lease, live or expired.

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod claim;
 pub mod config;
 pub mod database;
 pub mod lease;
@@ -20,6 +21,7 @@ pub mod projection;
 pub mod replay;
 pub mod rows;
 pub mod runner;
+pub mod session_lock;
 pub mod supervisor;
 pub mod users;
 

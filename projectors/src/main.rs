@@ -90,7 +90,11 @@ async fn run() -> Result<(), String> {
         }
         None => None,
     };
-    let running = projectors::supervisor::start(store, db, Default::default(), shutdown.clone());
+    let options = projectors::runner::ProjectorOptions {
+        lease_ttl: config.lease_ttl,
+        ..Default::default()
+    };
+    let running = projectors::supervisor::start(store, db, options, shutdown.clone());
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
     running.stopped().await;

@@ -18,7 +18,8 @@ pub struct ProjectorOptions {
     /// The most events applied in one transaction.
     pub batch_size: usize,
     /// How long a projection's lease lasts unless renewed (every third of
-    /// it): how long a crashed instance's projections wait for another.
+    /// it): on SQLite, how long a crashed instance's projections wait for
+    /// another (on Postgres a session lock decides: `claim.rs`).
     pub lease_ttl: Duration,
 }
 
@@ -26,7 +27,7 @@ impl Default for ProjectorOptions {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            lease_ttl: Duration::from_secs(10),
+            lease_ttl: crate::config::DEFAULT_LEASE,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Running every projection in this process, each while this instance holds
-//! its lease (`lease.rs`): with several instances, one runs each projection
-//! and another takes over when it stops or dies.
+//! its claim on it (`claim.rs`): with several instances, one runs each
+//! projection and another takes over when it stops or dies.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::lease;
+use crate::claim::Claim;
 use crate::projection::Projection;
 use crate::runner::{self, ProjectorError, ProjectorOptions};
 
@@ -75,42 +75,44 @@ struct Supervised {
 impl Supervised {
     async fn run(self, shutdown: CancellationToken) {
         let name = self.projection.name();
-        let pause = self.options.lease_ttl / 3;
+        let mut claim = Claim::new(self.db.clone(), name, self.holder.clone(), self.options.lease_ttl);
         loop {
-            match lease::acquire(&self.db, name, &self.holder, self.options.lease_ttl).await {
+            let pause = match claim.take().await {
                 Ok(true) => {
                     tracing::info!(projection = name, holder = self.holder, "lease taken");
-                    if self.while_holding(&shutdown).await.is_break() {
-                        if let Err(error) = lease::release(&self.db, name, &self.holder).await {
-                            tracing::warn!(projection = name, %error, "cannot release the lease; it expires");
-                        }
+                    let (flow, returned) = self.while_holding(claim, &shutdown).await;
+                    claim = returned;
+                    if flow.is_break() {
+                        claim.give_up().await;
                         return;
                     }
+                    claim.retry_after()
                 }
-                Ok(false) => {}
-                Err(error) => tracing::warn!(projection = name, %error, "cannot take the lease"),
-            }
+                Ok(false) => claim.retry_after(),
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "cannot take the lease");
+                    claim.renew_every()
+                }
+            };
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    claim.give_up().await;
+                    return;
+                }
                 () = tokio::time::sleep(pause) => {}
             }
         }
     }
 
-    /// Runs the projection, restarting it after outages, while the lease
-    /// holds. `Break` when this projection is done here (shutdown, or an
-    /// event it cannot apply); `Continue` when the lease was lost.
-    async fn while_holding(&self, shutdown: &CancellationToken) -> std::ops::ControlFlow<()> {
+    /// Runs the projection, restarting it after outages, while `claim`
+    /// holds, and hands the claim back. `Break` when this projection is
+    /// done here (shutdown, or an event it cannot apply); `Continue` when
+    /// the claim was lost.
+    async fn while_holding(&self, claim: Claim, shutdown: &CancellationToken) -> (std::ops::ControlFlow<()>, Claim) {
         use std::ops::ControlFlow::{Break, Continue};
         let name = self.projection.name();
         let holding = shutdown.child_token();
-        let renewing = tokio::spawn(renew(
-            self.db.clone(),
-            name,
-            self.holder.clone(),
-            self.options.lease_ttl,
-            holding.clone(),
-        ));
+        let renewing = tokio::spawn(renew(claim, holding.clone()));
         let flow = loop {
             let outcome = runner::run(
                 Arc::clone(&self.store),
@@ -138,38 +140,34 @@ impl Supervised {
             }
         };
         holding.cancel();
-        let _ = renewing.await;
-        flow
+        let claim = renewing.await.expect("the renewal task does not panic");
+        (flow, claim)
     }
 }
 
-/// Renews the lease every third of its time until `holding` is cancelled;
-/// cancels `holding` itself when the lease is lost (another instance took
-/// it after it expired) or could not be renewed for a whole `ttl`.
-async fn renew(
-    db: DatabaseConnection,
-    projection: &'static str,
-    holder: String,
-    ttl: Duration,
-    holding: CancellationToken,
-) {
+/// Renews `claim` every third of the lease until `holding` is cancelled,
+/// and hands it back; cancels `holding` itself when the claim is lost
+/// (another instance took it, or the Postgres session holding it is gone)
+/// or could not be renewed for a whole lease.
+async fn renew(mut claim: Claim, holding: CancellationToken) -> Claim {
+    let projection = claim.projection();
     let mut renewed = Instant::now();
     loop {
         tokio::select! {
-            () = holding.cancelled() => return,
-            () = tokio::time::sleep(ttl / 3) => {}
+            () = holding.cancelled() => return claim,
+            () = tokio::time::sleep(claim.renew_every()) => {}
         }
-        match lease::acquire(&db, projection, &holder, ttl).await {
+        match claim.keep().await {
             Ok(true) => renewed = Instant::now(),
             Ok(false) => {
                 tracing::warn!(projection, "lease lost to another instance; stopping here");
                 holding.cancel();
-                return;
+                return claim;
             }
-            Err(error) if renewed.elapsed() >= ttl => {
+            Err(error) if renewed.elapsed() >= claim.lease_ttl() => {
                 tracing::warn!(projection, %error, "lease not renewed in time; stopping here");
                 holding.cancel();
-                return;
+                return claim;
             }
             Err(error) => tracing::warn!(projection, %error, "cannot renew the lease yet"),
         }

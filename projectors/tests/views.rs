@@ -3,7 +3,8 @@
 //! rows until a replay commits, and a running projector carries on after
 //! it; events delivered again by a stale projector change nothing, and two
 //! projectors at once without leases apply each event once; leases hand
-//! projections from instance to instance; an event that cannot be applied
+//! projections from instance to instance (lease rows deciding on SQLite
+//! only); an event that cannot be applied
 //! stops the projection without moving its checkpoint.
 
 // In tests an unwrap is an assertion with a backtrace.
@@ -261,12 +262,26 @@ on_both_databases!(
     events_a_subscription_delivers_again_change_nothing,
     two_projectors_without_leases_apply_each_event_once,
     one_instance_runs_each_projection_and_another_takes_over_when_it_stops,
-    a_lease_left_by_a_crashed_instance_expires,
-    an_instance_that_loses_its_lease_stops_until_it_gets_it_back,
     a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_projection,
     a_replay_never_moves_a_checkpoint_back,
     an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
 );
+
+/// Lease rows decide who runs a projection only on SQLite; on Postgres a
+/// session lock does (`tests/session_lock.rs`, `tests/failover.rs`).
+mod on_sqlite_leases {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_left_by_a_crashed_instance_expires() {
+        let (db, _keep) = super::sqlite().await;
+        super::a_lease_left_by_a_crashed_instance_expires(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_that_loses_its_lease_stops_until_it_gets_it_back() {
+        let (db, _keep) = super::sqlite().await;
+        super::an_instance_that_loses_its_lease_stops_until_it_gets_it_back(db).await;
+    }
+}
 
 async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseConnection) {
     let shop = Shop::start().await;

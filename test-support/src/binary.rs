@@ -137,6 +137,18 @@ impl Running {
         }
     }
 
+    /// The binary's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the binary with SIGKILL (`kill -9`: it cleans nothing up) and
+    /// waits until it is gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("the binary can be killed");
+        self.child.wait().expect("the killed binary can be waited for");
+    }
+
     /// What the binary has written to stdout so far.
     pub fn stdout(&self) -> String {
         self.stdout.text()
