@@ -193,6 +193,12 @@ impl Accounts {
 
     /// Makes sure `username` exists as an administrator who logs in with
     /// `password`: registers it, or promotes it and resets its password.
+    ///
+    /// Replicas starting together all do this at once. The account's id is
+    /// the username's, so they race for one stream: a replica whose
+    /// registration loses finds the account another registered, and goes
+    /// on as with any existing account (its password matches when the
+    /// replicas share their configuration, and nothing more is appended).
     pub async fn ensure_admin(
         &self,
         username: &str,
@@ -202,28 +208,63 @@ impl Accounts {
         let username = Username::parse(username)?;
         let password = Password::parse(password)?;
         let user_id = UserId::for_username(&username);
-        let now = chrono::Utc::now();
         let existing = match self.accounts.load(user_id).await?.state {
             AccountState::Registered(account) => account,
-            AccountState::Unregistered => {
-                let display_name = DisplayName::parse(username.as_str())?;
-                let password_hash = self.hash(password).await?;
-                self.accounts
-                    .execute(user_id, causation, || AccountCommand::Register {
-                        user_id,
-                        username: username.clone(),
-                        display_name: display_name.clone(),
-                        password_hash: password_hash.clone(),
-                        role: Role::Admin,
-                        now,
-                    })
-                    .await?;
-                return Ok(());
-            }
+            AccountState::Unregistered => match self.register_admin(&username, password.clone(), causation).await? {
+                Some(registered_by_another) => registered_by_another,
+                None => return Ok(()),
+            },
         };
+        self.promote(existing, password, causation).await
+    }
+
+    /// Registers `username` as an administrator; the account another
+    /// writer registered first under that name if it lost the race, else
+    /// `None`.
+    async fn register_admin(
+        &self,
+        username: &Username,
+        password: Password,
+        causation: Causation,
+    ) -> Result<Option<domain::account::RegisteredAccount>, AccountsError> {
+        let user_id = UserId::for_username(username);
+        let display_name = DisplayName::parse(username.as_str())?;
+        let password_hash = self.hash(password).await?;
+        let now = chrono::Utc::now();
+        let registered = self
+            .accounts
+            .execute(user_id, causation, || AccountCommand::Register {
+                user_id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+                role: Role::Admin,
+                now,
+            })
+            .await;
+        match registered {
+            Ok(_) => Ok(None),
+            Err(CommandError::Refused(AccountError::UsernameTaken)) => match self.accounts.load(user_id).await?.state {
+                AccountState::Registered(account) => Ok(Some(account)),
+                AccountState::Unregistered => Err(AccountsError::internal("a taken username has no account")),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Makes the registered `account` an administrator who logs in with
+    /// `password`, appending only what changes.
+    async fn promote(
+        &self,
+        account: domain::account::RegisteredAccount,
+        password: Password,
+        causation: Causation,
+    ) -> Result<(), AccountsError> {
+        let user_id = account.user_id;
+        let now = chrono::Utc::now();
         let matches = self
             .passwords
-            .verify(password.expose().to_owned(), Some(existing.password_hash.clone()))
+            .verify(password.expose().to_owned(), Some(account.password_hash.clone()))
             .await
             .map_err(AccountsError::internal)?;
         if !matches {
