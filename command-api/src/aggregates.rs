@@ -8,8 +8,14 @@ use std::sync::{Arc, Mutex};
 use domain::decider::Decider;
 use domain::event::{DecodeError, DomainEvent, EncodeError};
 use domain::validation::InvalidField;
-use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
+use event_store::{
+    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, Snapshot, StoreError, StreamName,
+};
 use uuid::Uuid;
+
+mod snapshots;
+
+pub use self::snapshots::Snapshots;
 
 /// How often a command is decided again after losing an optimistic
 /// concurrency race before giving up.
@@ -45,8 +51,9 @@ pub struct Decided<D: Decider> {
     pub events: Vec<D::Event>,
     /// The state after the command.
     pub state: D::State,
-    /// The position of the stream's last event after the command, `None`
-    /// only for a stream that is still empty.
+    /// The global position of the stream's last event after the command:
+    /// the append's when it appended, otherwise as for [`Loaded::position`].
+    /// `None` only for a stream that is still empty.
     pub position: Option<Position>,
 }
 
@@ -54,8 +61,9 @@ pub struct Decided<D: Decider> {
 #[derive(Debug, Clone)]
 pub struct Loaded<D: Decider> {
     pub state: D::State,
-    /// The position of the stream's last event, `None` for a stream that is
-    /// still empty.
+    /// The global position of the stream's last event (or, where the store
+    /// does not report it on stream reads, the head of the log past it),
+    /// `None` for a stream that is still empty.
     pub position: Option<Position>,
 }
 
@@ -115,22 +123,43 @@ impl<E> From<EncodeError> for CommandError<E> {
 #[derive(Clone)]
 struct Folded<S> {
     state: S,
+    /// The revision of the last event folded in, `None` for an empty stream.
     revision: Option<u64>,
+    /// That event's global position, `None` when the store did not report
+    /// it (a stream read on an older EventStoreDB).
     position: Option<Position>,
+    /// The revision of the latest snapshot known to be stored.
+    snapshot: Option<u64>,
+}
+
+impl<S: Default> Folded<S> {
+    fn empty() -> Self {
+        Self {
+            state: S::default(),
+            revision: None,
+            position: None,
+            snapshot: None,
+        }
+    }
 }
 
 /// Loads, decides and appends for one aggregate type, keeping recently used
-/// streams folded so a hot stream (a popular product) is not re-read from
-/// its start on every command.
+/// streams folded so a hot stream (a popular product) is not re-read on
+/// every command, and snapshotting long streams ([`Snapshots`]) so a
+/// restart does not re-read them from their start.
+///
+/// The cache holds each fold behind an `Arc`: its lock is held only to
+/// clone or swap one, never to copy a state. A command copies the state it
+/// changes, outside the lock.
 pub struct Aggregates<D: Decider> {
     store: Arc<dyn EventStore>,
-    cache: Mutex<HashMap<String, Folded<D::State>>>,
+    cache: Mutex<HashMap<String, Arc<Folded<D::State>>>>,
     decider: PhantomData<fn() -> D>,
 }
 
 impl<D> Aggregates<D>
 where
-    D: Decider,
+    D: Snapshots,
     D::State: Clone,
     D::Event: DomainEvent,
 {
@@ -151,8 +180,8 @@ where
         let stream = Self::stream_name(id);
         let folded = self.catch_up(&stream).await?;
         Ok(Loaded {
-            state: folded.state,
-            position: folded.position,
+            position: self.position_of(&folded).await?,
+            state: folded.state.clone(),
         })
     }
 
@@ -172,8 +201,8 @@ where
             if events.is_empty() {
                 return Ok(Decided {
                     events,
-                    state: folded.state,
-                    position: folded.position,
+                    position: self.position_of(&folded).await?,
+                    state: folded.state.clone(),
                 });
             }
             let encoded = encode(&events, causation)?;
@@ -182,22 +211,7 @@ where
                 .append(&stream, ExpectedRevision::after(folded.revision), encoded)
                 .await
             {
-                Ok(outcome) => {
-                    let state = events.iter().fold(folded.state, D::evolve);
-                    self.remember(
-                        &stream,
-                        Folded {
-                            state: state.clone(),
-                            revision: Some(outcome.revision),
-                            position: Some(outcome.position),
-                        },
-                    );
-                    return Ok(Decided {
-                        events,
-                        state,
-                        position: Some(outcome.position),
-                    });
-                }
+                Ok(outcome) => return Ok(self.appended(&stream, &folded, events, outcome).await),
                 Err(StoreError::WrongExpectedRevision { .. }) => continue,
                 Err(error) => {
                     // The append may or may not have happened: forget what we
@@ -210,52 +224,172 @@ where
         Err(CommandError::Contention(stream.to_string()))
     }
 
-    /// The cached fold of `stream`, brought up to date with what was
-    /// appended since.
-    async fn catch_up(&self, stream: &StreamName) -> Result<Folded<D::State>, CommandError<D::Error>> {
-        const PAGE: usize = 1000;
-        let cached = self.lock().get(stream.as_str()).cloned();
-        let mut folded = cached.unwrap_or(Folded {
-            state: D::State::default(),
-            revision: None,
-            position: None,
-        });
-        loop {
-            let from = folded.revision.map_or(0, |r| r + 1);
-            let page = self.store.read_stream(stream, from, PAGE).await?;
-            let done = page.len() < PAGE;
-            for recorded in page {
-                let event = D::Event::decode(&recorded.event_type, recorded.metadata.schema_version, &recorded.data)?;
-                folded.state = D::evolve(folded.state, &event);
-                folded.revision = Some(recorded.revision);
-                folded.position = Some(recorded.position);
-            }
-            if done {
-                break;
-            }
+    /// Folds the events just appended into `before` and caches the result.
+    async fn appended(
+        &self,
+        stream: &StreamName,
+        before: &Folded<D::State>,
+        events: Vec<D::Event>,
+        outcome: AppendOutcome,
+    ) -> Decided<D> {
+        let after = Folded {
+            state: events.iter().fold(before.state.clone(), D::evolve),
+            revision: Some(outcome.revision),
+            position: Some(outcome.position),
+            snapshot: before.snapshot,
+        };
+        let after = self.snapshot_if_due(stream, after).await;
+        let state = after.state.clone();
+        self.remember(stream, Arc::new(after));
+        Decided {
+            events,
+            state,
+            position: Some(outcome.position),
         }
-        self.remember(stream, folded.clone());
+    }
+
+    /// Where a client reads the stream's last event: its global position,
+    /// from the append that wrote it or from the store. When the store did
+    /// not report it, the head of the log, which is at or past it and which
+    /// subscribers reach; never a made-up position.
+    async fn position_of(&self, folded: &Folded<D::State>) -> Result<Option<Position>, CommandError<D::Error>> {
+        match (folded.revision, folded.position) {
+            (None, _) => Ok(None),
+            (Some(_), Some(position)) => Ok(Some(position)),
+            (Some(_), None) => Ok(self.store.head().await?),
+        }
+    }
+
+    /// The cached fold of `stream` (or its snapshot), brought up to date with
+    /// what was appended since.
+    async fn catch_up(&self, stream: &StreamName) -> Result<Arc<Folded<D::State>>, CommandError<D::Error>> {
+        let cached = self.lock().get(stream.as_str()).cloned();
+        let was_cached = cached.is_some();
+        let start = match cached {
+            Some(folded) => folded,
+            None => Arc::new(self.load_snapshot(stream).await?),
+        };
+        let folded = match self.fold_newer(stream, &start).await? {
+            Some(newer) => Arc::new(self.snapshot_if_due(stream, newer).await),
+            None if was_cached => return Ok(start),
+            None => start,
+        };
+        self.remember(stream, Arc::clone(&folded));
         Ok(folded)
     }
 
-    fn remember(&self, stream: &StreamName, folded: Folded<D::State>) {
-        let mut cache = self.lock();
-        if cache.len() >= CACHE_CAPACITY && !cache.contains_key(stream.as_str()) {
-            cache.clear();
+    /// `start` with the events after it folded in; `None` when there are none.
+    async fn fold_newer(
+        &self,
+        stream: &StreamName,
+        start: &Folded<D::State>,
+    ) -> Result<Option<Folded<D::State>>, CommandError<D::Error>> {
+        const PAGE: usize = 1000;
+        let mut folded: Option<Folded<D::State>> = None;
+        loop {
+            let from = folded.as_ref().unwrap_or(start).revision.map_or(0, |r| r + 1);
+            let page = self.store.read_stream(stream, from, PAGE).await?;
+            let done = page.len() < PAGE;
+            if !page.is_empty() {
+                let mut next = folded.take().unwrap_or_else(|| start.clone());
+                for recorded in page {
+                    let event =
+                        D::Event::decode(&recorded.event_type, recorded.metadata.schema_version, &recorded.data)?;
+                    next.state = D::evolve(next.state, &event);
+                    next.revision = Some(recorded.revision);
+                    next.position = recorded.global_position();
+                }
+                folded = Some(next);
+            }
+            if done {
+                return Ok(folded);
+            }
         }
+    }
+
+    /// The stream's latest snapshot as a fold, or an empty fold when there
+    /// is none to use. A snapshot that cannot be read (another version, a
+    /// bad one) only costs a fold from the start.
+    async fn load_snapshot(&self, stream: &StreamName) -> Result<Folded<D::State>, CommandError<D::Error>> {
+        if D::EVERY.is_none() {
+            return Ok(Folded::empty());
+        }
+        let snapshot = match self.store.read_snapshot(stream).await {
+            Ok(Some(snapshot)) if snapshot.version == D::VERSION => snapshot,
+            Ok(_) => return Ok(Folded::empty()),
+            Err(error @ (StoreError::Unavailable { .. } | StoreError::Closed)) => return Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%stream, %error, "snapshot unreadable; folding the stream from its start");
+                return Ok(Folded::empty());
+            }
+        };
+        match D::decode_snapshot(&snapshot.data) {
+            Ok(state) => Ok(Folded {
+                state,
+                revision: Some(snapshot.revision),
+                position: snapshot.position,
+                snapshot: Some(snapshot.revision),
+            }),
+            Err(error) => {
+                tracing::warn!(%stream, %error, "snapshot undecodable; folding the stream from its start");
+                Ok(Folded::empty())
+            }
+        }
+    }
+
+    /// Writes a snapshot of `folded` when [`Snapshots::EVERY`] events were
+    /// folded since the last one. A failure is logged and costs only a
+    /// longer load later: the events are the truth.
+    async fn snapshot_if_due(&self, stream: &StreamName, mut folded: Folded<D::State>) -> Folded<D::State> {
+        let (Some(every), Some(revision)) = (D::EVERY, folded.revision) else {
+            return folded;
+        };
+        let since = folded
+            .snapshot
+            .map_or(revision + 1, |snapshot| revision.saturating_sub(snapshot));
+        if since < every {
+            return folded;
+        }
+        let Some(data) = D::encode_snapshot(&folded.state) else {
+            return folded;
+        };
+        let snapshot = Snapshot {
+            revision,
+            position: folded.position,
+            version: D::VERSION,
+            data,
+        };
+        match self.store.write_snapshot(stream, snapshot).await {
+            Ok(()) => folded.snapshot = Some(revision),
+            Err(error) => tracing::warn!(%stream, %error, "snapshot not written"),
+        }
+        folded
+    }
+
+    fn remember(&self, stream: &StreamName, folded: Arc<Folded<D::State>>) {
+        let mut cache = self.lock();
+        let dropped = if cache.len() >= CACHE_CAPACITY && !cache.contains_key(stream.as_str()) {
+            std::mem::take(&mut *cache)
+        } else {
+            HashMap::new()
+        };
         let newer = cache
             .get(stream.as_str())
             .is_none_or(|known| known.revision < folded.revision);
         if newer {
             cache.insert(stream.to_string(), folded);
         }
+        drop(cache);
+        // The folds of a full cache are freed after the lock is let go.
+        drop(dropped);
     }
 
     fn forget(&self, stream: &StreamName) {
-        self.lock().remove(stream.as_str());
+        let forgotten = self.lock().remove(stream.as_str());
+        drop(forgotten);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Folded<D::State>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Folded<D::State>>>> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -3,6 +3,12 @@
 //! The client keeps its connection and reconnects by itself; calls made
 //! while it is down fail with [`StoreError::Unavailable`], and subscriptions
 //! resubscribe from the last event they delivered, forever.
+//!
+//! Positions: reads of `$all` and append results carry global positions;
+//! stream reads on older servers do not (`u64::MAX`), and such events have
+//! no [`RecordedEvent::global_position`].
+
+mod snapshots;
 
 use std::time::Duration;
 
@@ -14,9 +20,10 @@ use eventstore::{
 use serde_json::value::RawValue;
 
 use crate::event::validate_append;
+use crate::snapshot::{validate_max_count, validate_snapshot};
 use crate::{
-    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError,
-    StreamFilter, StreamName, Subscription,
+    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot,
+    StoreError, StreamFilter, StreamName, Subscription,
 };
 
 /// How long a subscription waits before resubscribing after a failure.
@@ -97,20 +104,10 @@ impl EventStore for EsdbEventStore {
     }
 
     async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
-        let options = ReadStreamOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .max_count(1);
-        let mut reading = match self.client.read_stream(stream.as_str(), &options).await {
-            Ok(reading) => reading,
-            Err(eventstore::Error::ResourceNotFound) => return Ok(None),
-            Err(e) => return Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
-        };
-        match reading.next().await {
-            Ok(Some(resolved)) => Ok(Some(from_esdb_event(resolved.get_original_event())?)),
-            Ok(None) | Err(eventstore::Error::ResourceNotFound) => Ok(None),
-            Err(e) => Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
-        }
+        self.read_last_raw(stream.as_str())
+            .await?
+            .map(|event| from_esdb_event(&event))
+            .transpose()
     }
 
     async fn read_all(
@@ -161,20 +158,29 @@ impl EventStore for EsdbEventStore {
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
-        let options = ReadAllOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .max_count(1);
-        let mut reading = self
-            .client
-            .read_all(&options)
-            .await
-            .map_err(|e| StoreError::unavailable("reading the head of $all", e))?;
-        let last = reading
-            .next()
-            .await
-            .map_err(|e| StoreError::unavailable("reading the head of $all", e))?;
-        Ok(last.map(|resolved| from_esdb_position(resolved.get_original_event().position)))
+        const PAGE: usize = 256;
+        // Backwards from the end, page by page, past the system events
+        // (statistics, metadata) that keep arriving while Shop is idle.
+        let mut before: Option<Position> = None;
+        loop {
+            let start = before.map_or(StreamPosition::End, |p| StreamPosition::Position(to_esdb_position(p)));
+            let options = ReadAllOptions::default().backwards().position(start).max_count(PAGE);
+            let page = self.read_all_page(&options, "reading the head of $all").await?;
+            // Reading from a position may include it; it was looked at already.
+            let page: Vec<_> = page
+                .into_iter()
+                .filter(|resolved| {
+                    before.is_none_or(|b| from_esdb_position(resolved.get_original_event().position) < b)
+                })
+                .collect();
+            if let Some(position) = last_visible(&page) {
+                return Ok(Some(position));
+            }
+            match page.last() {
+                Some(oldest) => before = Some(from_esdb_position(oldest.get_original_event().position)),
+                None => return Ok(None),
+            }
+        }
     }
 
     fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
@@ -221,6 +227,76 @@ impl EventStore for EsdbEventStore {
             }
         }))
     }
+
+    async fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
+        self.read_last_raw(&snapshots::stream_of(stream))
+            .await?
+            .map(|event| snapshots::decode(&event))
+            .transpose()
+    }
+
+    async fn write_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_snapshot(&snapshot)?;
+        snapshots::write(&self.client, stream, &snapshot).await
+    }
+
+    async fn set_max_count(&self, stream: &StreamName, max_count: u64) -> Result<(), StoreError> {
+        validate_max_count(max_count)?;
+        snapshots::set_max_count(&self.client, stream.as_str(), max_count).await
+    }
+}
+
+impl EsdbEventStore {
+    /// The last event of `stream` as the client gives it.
+    async fn read_last_raw(&self, stream: &str) -> Result<Option<eventstore::RecordedEvent>, StoreError> {
+        let options = ReadStreamOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .max_count(1);
+        let mut reading = match self.client.read_stream(stream, &options).await {
+            Ok(reading) => reading,
+            Err(eventstore::Error::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
+        };
+        match reading.next().await {
+            // The original event, as `get_original_event` picks it, by value.
+            Ok(Some(resolved)) => Ok(resolved.link.or(resolved.event)),
+            Ok(None) | Err(eventstore::Error::ResourceNotFound) => Ok(None),
+            Err(e) => Err(StoreError::unavailable("reading a stream from EventStoreDB", e)),
+        }
+    }
+
+    async fn read_all_page(
+        &self,
+        options: &ReadAllOptions,
+        context: &'static str,
+    ) -> Result<Vec<eventstore::ResolvedEvent>, StoreError> {
+        let mut reading = self
+            .client
+            .read_all(options)
+            .await
+            .map_err(|e| StoreError::unavailable(context, e))?;
+        let mut page = Vec::new();
+        while let Some(resolved) = reading.next().await.map_err(|e| StoreError::unavailable(context, e))? {
+            page.push(resolved);
+        }
+        Ok(page)
+    }
+}
+
+/// Whether a subscriber never sees `event`: a system event, by its type (as
+/// the server's `exclude_system_events` filter decides) or by its stream.
+fn is_system(event: &eventstore::RecordedEvent) -> bool {
+    event.event_type.starts_with('$') || event.stream_id.starts_with('$')
+}
+
+/// The position of the newest event a subscriber can see in `page`, read
+/// backwards (newest first).
+fn last_visible(page: &[eventstore::ResolvedEvent]) -> Option<Position> {
+    page.iter()
+        .map(eventstore::ResolvedEvent::get_original_event)
+        .find(|event| !is_system(event))
+        .map(|event| from_esdb_position(event.position))
 }
 
 fn to_event_data(event: &NewEvent) -> Result<EventData, StoreError> {
@@ -258,7 +334,13 @@ fn to_esdb_revision(expected: ExpectedRevision) -> eventstore::ExpectedRevision 
     }
 }
 
+/// A position as the client gives it. A stream read on an older server
+/// carries none (`u64::MAX` in either part): both parts are then `u64::MAX`,
+/// which [`RecordedEvent::global_position`] reports as none.
 fn from_esdb_position(position: eventstore::Position) -> Position {
+    if position.commit == u64::MAX || position.prepare == u64::MAX {
+        return Position::new(u64::MAX, u64::MAX);
+    }
     Position::new(position.commit, position.prepare)
 }
 
@@ -266,5 +348,65 @@ fn to_esdb_position(position: Position) -> eventstore::Position {
     eventstore::Position {
         commit: position.commit,
         prepare: position.prepare,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event as the client hands it over; `position` as the server sent it.
+    fn recorded(stream: &str, event_type: &str, commit: u64, prepare: u64) -> eventstore::RecordedEvent {
+        let metadata = EventMetadata {
+            correlation_id: uuid::Uuid::nil(),
+            causation_id: None,
+            user_id: None,
+            schema_version: 1,
+        };
+        eventstore::RecordedEvent {
+            stream_id: stream.to_owned(),
+            id: uuid::Uuid::now_v7(),
+            revision: 3,
+            event_type: event_type.to_owned(),
+            data: b"{}".to_vec().into(),
+            metadata: Default::default(),
+            custom_metadata: serde_json::to_vec(&metadata).unwrap().into(),
+            is_json: true,
+            position: eventstore::Position { commit, prepare },
+            created: chrono::Utc::now(),
+        }
+    }
+
+    fn resolved(event: eventstore::RecordedEvent) -> eventstore::ResolvedEvent {
+        eventstore::ResolvedEvent {
+            event: Some(event),
+            link: None,
+            commit_position: None,
+        }
+    }
+
+    #[test]
+    fn a_stream_read_without_a_position_has_no_global_position() {
+        for (commit, prepare) in [(u64::MAX, u64::MAX), (u64::MAX, 10), (10, u64::MAX)] {
+            let event = from_esdb_event(&recorded("product-1", "ProductCreated", commit, prepare)).unwrap();
+            assert_eq!(event.global_position(), None, "{commit}/{prepare}");
+        }
+        let event = from_esdb_event(&recorded("product-1", "ProductCreated", 20, 18)).unwrap();
+        assert_eq!(event.global_position(), Some(Position::new(20, 18)));
+    }
+
+    #[test]
+    fn the_head_passes_over_system_events() {
+        // Read backwards: newest first.
+        let page = [
+            resolved(recorded("$stats-127.0.0.1:2113", "$statsCollected", 90, 90)),
+            resolved(recorded("$$checkpoint-order-saga", "$metadata", 80, 80)),
+            resolved(recorded("$ce-product", "$>", 70, 70)),
+            resolved(recorded("product-1", "StockReserved", 60, 60)),
+            resolved(recorded("order-1", "OrderPlaced", 50, 50)),
+        ];
+        assert_eq!(last_visible(&page), Some(Position::new(60, 60)));
+        assert_eq!(last_visible(&page[..3]), None);
+        assert_eq!(last_visible(&[]), None);
     }
 }

@@ -42,6 +42,16 @@ pub struct RecordedEvent {
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl RecordedEvent {
+    /// The event's position in the global log; `None` for an event read
+    /// from a stream of a store that does not report it there (older
+    /// EventStoreDB servers send `u64::MAX` for both parts).
+    pub fn global_position(&self) -> Option<Position> {
+        let unknown = self.position.commit == u64::MAX || self.position.prepare == u64::MAX;
+        (!unknown).then_some(self.position)
+    }
+}
+
 /// Checks an append before any adapter sees it: at least one event, named
 /// types, JSON data, within the size limit.
 pub(crate) fn validate_append(events: &[NewEvent]) -> Result<(), StoreError> {

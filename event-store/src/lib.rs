@@ -9,7 +9,8 @@
 //! (`tests/contract.rs`): optimistic concurrency on every append, idempotent
 //! re-appends of the same event ids, per-stream and global reads, and a
 //! catch-up subscription to the global log that goes live without a gap or a
-//! duplicate.
+//! duplicate, a latest snapshot per stream, and streams kept to their last
+//! events.
 
 mod connect;
 mod error;
@@ -18,6 +19,7 @@ mod event;
 mod limits;
 mod port;
 mod revision;
+mod snapshot;
 pub mod sqlite;
 mod stream_name;
 mod subscription;
@@ -31,5 +33,6 @@ pub use event::{EventMetadata, NewEvent, RecordedEvent};
 pub use limits::MAX_APPEND_BYTES;
 pub use port::{EventStore, read_whole_stream};
 pub use revision::{AppendOutcome, ExpectedRevision};
+pub use snapshot::Snapshot;
 pub use stream_name::StreamName;
 pub use subscription::{StreamFilter, Subscription};

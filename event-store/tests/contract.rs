@@ -14,7 +14,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_store::{ExpectedRevision, MAX_APPEND_BYTES, NewEvent, StoreError, StreamName};
+use event_store::{
+    ExpectedRevision, MAX_APPEND_BYTES, NewEvent, Position, Snapshot, StoreError, StreamFilter, StreamName,
+};
 use support::{Context, assert_strictly_increasing, event, events, ids, is_wrong_revision, metadata, next_event};
 use uuid::Uuid;
 
@@ -38,6 +40,10 @@ macro_rules! contract_suite {
                 many_streams_keep_their_own_order,
                 invalid_input_is_refused_with_typed_errors,
                 head_is_the_last_position,
+                head_passes_over_system_events,
+                snapshots_keep_the_latest_of_each_stream,
+                invalid_snapshots_are_refused,
+                a_stream_kept_to_a_max_count_keeps_its_last_events,
             );
         }
     };
@@ -477,5 +483,135 @@ async fn head_is_the_last_position(context: &Context) {
         head >= outcome.position,
         "head {head} is behind the append at {}",
         outcome.position
+    );
+}
+
+/// Setting a max count writes a system event on EventStoreDB (`$metadata`);
+/// the head is where subscribers catch up to, so it is not that event.
+async fn head_passes_over_system_events(context: &Context) {
+    let stream = context.stream("head-2");
+    let outcome = context
+        .store
+        .append(&stream, ExpectedRevision::Any, events("Thing", 2))
+        .await
+        .unwrap();
+    context.store.set_max_count(&stream, 5).await.unwrap();
+    let head = context.store.head().await.unwrap().expect("a head after an append");
+    // Other tests may append to a shared server meanwhile: the head is our
+    // append or an event that a global reader sees after it.
+    let later = context
+        .store
+        .read_all(Some(outcome.position), 100_000, &StreamFilter::all())
+        .await
+        .unwrap();
+    assert!(
+        head == outcome.position || later.iter().any(|event| event.position == head),
+        "head {head} is neither the append at {} nor an event a reader sees",
+        outcome.position
+    );
+}
+
+fn snapshot(revision: u64, data: &str) -> Snapshot {
+    Snapshot {
+        revision,
+        position: Some(Position::new(revision * 10 + 7, revision * 10 + 7)),
+        version: 2,
+        data: data.as_bytes().to_vec(),
+    }
+}
+
+async fn snapshots_keep_the_latest_of_each_stream(context: &Context) {
+    let (first, second) = (context.stream("snap-1"), context.stream("snap-2"));
+    assert_eq!(context.store.read_snapshot(&first).await.unwrap(), None);
+    context
+        .store
+        .append(&first, ExpectedRevision::Any, events("Thing", 3))
+        .await
+        .unwrap();
+    context
+        .store
+        .write_snapshot(&first, snapshot(1, r#"{"n":1}"#))
+        .await
+        .unwrap();
+    context
+        .store
+        .write_snapshot(&first, snapshot(2, r#"{"n":2,"list":[1,2,3]}"#))
+        .await
+        .unwrap();
+    let no_position = Snapshot {
+        position: None,
+        ..snapshot(0, "[]")
+    };
+    context
+        .store
+        .write_snapshot(&second, no_position.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        context.store.read_snapshot(&first).await.unwrap(),
+        Some(snapshot(2, r#"{"n":2,"list":[1,2,3]}"#))
+    );
+    assert_eq!(context.store.read_snapshot(&second).await.unwrap(), Some(no_position));
+    // Snapshots are not events of their streams, nor of the test's streams.
+    assert_eq!(context.store.read_stream(&first, 0, 100).await.unwrap().len(), 3);
+    assert!(context.store.read_stream(&second, 0, 100).await.unwrap().is_empty());
+    let all = context.store.read_all(None, 100_000, &context.filter()).await.unwrap();
+    assert_eq!(all.len(), 3);
+}
+
+async fn invalid_snapshots_are_refused(context: &Context) {
+    let stream = context.stream("snap-3");
+    let not_json = context.store.write_snapshot(&stream, snapshot(0, "{oops")).await;
+    assert!(matches!(not_json, Err(StoreError::InvalidEvent { .. })), "{not_json:?}");
+    let big = format!("\"{}\"", "x".repeat(MAX_APPEND_BYTES));
+    let too_large = context.store.write_snapshot(&stream, snapshot(0, &big)).await;
+    assert!(matches!(too_large, Err(StoreError::TooLarge { .. })), "{too_large:?}");
+    assert_eq!(context.store.read_snapshot(&stream).await.unwrap(), None);
+    let none = context.store.set_max_count(&stream, 0).await;
+    assert!(matches!(none, Err(StoreError::InvalidEvent { .. })), "{none:?}");
+}
+
+async fn a_stream_kept_to_a_max_count_keeps_its_last_events(context: &Context) {
+    let (kept, other) = (context.stream("kept-1"), context.stream("kept-2"));
+    for _ in 0..3 {
+        context
+            .store
+            .append(&kept, ExpectedRevision::Any, events("Thing", 1))
+            .await
+            .unwrap();
+    }
+    context
+        .store
+        .append(&other, ExpectedRevision::Any, events("Thing", 3))
+        .await
+        .unwrap();
+    // Set on a stream with events: the older ones go at once.
+    context.store.set_max_count(&kept, 2).await.unwrap();
+    let revisions = |events: Vec<event_store::RecordedEvent>| events.iter().map(|e| e.revision).collect::<Vec<_>>();
+    assert_eq!(
+        revisions(context.store.read_stream(&kept, 0, 100).await.unwrap()),
+        [1, 2]
+    );
+    // And after each append; revisions go on counting.
+    for expected in 2..6 {
+        let outcome = context
+            .store
+            .append(&kept, ExpectedRevision::Exact(expected), events("Thing", 1))
+            .await
+            .unwrap();
+        assert_eq!(outcome.revision, expected + 1);
+    }
+    assert_eq!(
+        revisions(context.store.read_stream(&kept, 0, 100).await.unwrap()),
+        [5, 6]
+    );
+    assert_eq!(context.store.read_last(&kept).await.unwrap().unwrap().revision, 6);
+    let whole = event_store::read_whole_stream(context.store.as_ref(), &kept)
+        .await
+        .unwrap();
+    assert_eq!(revisions(whole), [5, 6]);
+    assert_eq!(
+        revisions(context.store.read_stream(&other, 0, 100).await.unwrap()),
+        [0, 1, 2]
     );
 }

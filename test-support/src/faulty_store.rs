@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use event_store::{
-    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
+    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamFilter,
     StreamName, Subscription,
 };
 
@@ -150,5 +150,20 @@ impl EventStore for FaultyStore {
             None => after,
         };
         self.inner.subscribe_all(start, filter)
+    }
+
+    async fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
+        self.check_up("reading a snapshot")?;
+        self.inner.read_snapshot(stream).await
+    }
+
+    async fn write_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.check_up("writing a snapshot")?;
+        self.inner.write_snapshot(stream, snapshot).await
+    }
+
+    async fn set_max_count(&self, stream: &StreamName, max_count: u64) -> Result<(), StoreError> {
+        self.check_up("setting a max count")?;
+        self.inner.set_max_count(stream, max_count).await
     }
 }

@@ -1,5 +1,7 @@
 //! Where the saga resumes after a restart, kept in the event store itself
-//! (the command side writes nothing else) as a stream of snapshots.
+//! (the command side writes nothing else) as a stream of snapshots, of
+//! which the store keeps only the latest: the saga saves one a second while
+//! orders flow.
 
 use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 use serde::{Deserialize, Serialize};
@@ -20,7 +22,11 @@ fn stream() -> StreamName {
     StreamName::new(STREAM).expect("the checkpoint stream name is valid")
 }
 
+/// Where to resume. The saga loads once as it starts, so this is also where
+/// the stream is set to keep only its latest checkpoint (older ones, from
+/// before the setting existed, go too).
 pub async fn load(store: &dyn EventStore) -> Result<Option<Position>, StoreError> {
+    store.set_max_count(&stream(), 1).await?;
     let Some(last) = store.read_last(&stream()).await? else {
         return Ok(None);
     };
@@ -52,4 +58,28 @@ pub async fn save(store: &dyn EventStore, after: Option<Position>) -> Result<(),
     };
     store.append(&stream(), ExpectedRevision::Any, vec![event]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use event_store::sqlite::SqliteEventStore;
+
+    #[tokio::test]
+    async fn the_stream_keeps_only_the_latest_checkpoint() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
+        // Saved before a max count existed (an older build), then a restart.
+        for n in 1..=3 {
+            save(&store, Some(Position::at(n))).await.expect("saved");
+        }
+        assert_eq!(load(&store).await.expect("loaded"), Some(Position::at(3)));
+        for n in 4..=10 {
+            save(&store, Some(Position::at(n))).await.expect("saved");
+        }
+        let kept = store.read_stream(&stream(), 0, 100).await.expect("read");
+        assert_eq!(kept.len(), 1, "checkpoints kept");
+        assert_eq!(kept[0].revision, 9);
+        assert_eq!(load(&store).await.expect("loaded"), Some(Position::at(10)));
+    }
 }

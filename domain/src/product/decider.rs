@@ -1,5 +1,8 @@
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
+use super::answered::RecentlyAnswered;
 use super::{ProductEvent, ProductName, Sku};
 use crate::Timestamp;
 use crate::decider::Decider;
@@ -34,7 +37,8 @@ pub enum ProductCommand {
         now: Timestamp,
     },
     /// Holds stock for an order. Idempotent per order: a second request for
-    /// the same order, granted or refused before, decides nothing new.
+    /// an order that holds, or was refused or released recently, decides
+    /// nothing new (see [`ActiveProduct`] for one that asks much later).
     Reserve {
         order_id: OrderId,
         quantity: Quantity,
@@ -48,41 +52,73 @@ pub enum ProductCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A product's state, also its snapshot (serde): loading a hot product reads
+/// the latest snapshot and the events after it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ProductState {
     #[default]
     NotCreated,
     Active(ActiveProduct),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An existing product. What it remembers of orders is bounded by what can
+/// still matter, not by how many orders ever asked it:
+///
+/// - `held`: the orders holding stock now. Each holds at least one unit, so
+///   there are never more of them than units an admin put in stock, and a
+///   release removes its entry.
+/// - `recently_answered`: the last [`RECENTLY_ANSWERED`](super::RECENTLY_ANSWERED)
+///   orders refused or released.
+///
+/// Why forgetting an ended order can cause neither a double release nor a
+/// lasting double reservation:
+///
+/// - A release gives back exactly what `held` says, and the same event
+///   removes the entry. A second release of the order (a replayed saga, a
+///   second runner), however late, finds nothing held and decides nothing.
+///   No units come back twice.
+/// - An order holds at most once: a reserve while it holds decides nothing,
+///   and holdings are never forgotten.
+/// - A reserve for an order refused or released so long ago that the window
+///   forgot it is decided afresh and may hold stock again. Only a saga that
+///   asks again after answering sends it (its `OrderPlaced` replayed from an
+///   older checkpoint). If the order has ended (rejected, cancelled), the
+///   saga releases a reservation that arrives for an order that is no longer
+///   pending ([`crate::order_saga`]). If it is still pending, the earlier
+///   refusal is in the log after its `OrderPlaced`, so the replayed saga sees
+///   it, rejects the order and releases what it holds. Either way the units
+///   come back and the order keeps one outcome; a confirmed order holds its
+///   units in `held`, so it is never asked twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ActiveProduct {
     pub product_id: ProductId,
     pub sku: Sku,
     pub name: ProductName,
     pub price: Price,
     pub available: StockLevel,
-    /// Every order that asked this product for stock, and where that stands.
-    pub reservations: BTreeMap<OrderId, Reservation>,
-}
-
-/// One order's claim on a product's stock. An order is answered once: after
-/// a refusal or a release, asking again changes nothing, so a saga replayed
-/// late can never take stock for an order that has already moved on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    Held(Quantity),
-    Refused,
-    Released,
+    /// Units held for each order that holds some.
+    pub held: BTreeMap<OrderId, Quantity>,
+    /// Orders answered last: a retry within the window is answered by what
+    /// was decided then.
+    pub recently_answered: RecentlyAnswered,
 }
 
 impl ActiveProduct {
+    /// How many orders this product remembers, held or answered.
+    pub fn remembered_orders(&self) -> usize {
+        self.held.len() + self.recently_answered.len()
+    }
+
     /// Units this product holds for `order_id`.
     pub fn held_for(&self, order_id: OrderId) -> Option<Quantity> {
-        match self.reservations.get(&order_id) {
-            Some(Reservation::Held(quantity)) => Some(*quantity),
-            _ => None,
-        }
+        self.held.get(&order_id).copied()
+    }
+
+    /// Whether a reserve for `order_id` was decided already (and is still
+    /// known): it holds, or it was refused or released recently.
+    fn answered(&self, order_id: OrderId) -> bool {
+        self.held.contains_key(&order_id) || self.recently_answered.contains(order_id)
     }
 }
 
@@ -154,7 +190,8 @@ impl Decider for Product {
                 name: name.clone(),
                 price: *price,
                 available: *available,
-                reservations: BTreeMap::new(),
+                held: BTreeMap::new(),
+                recently_answered: RecentlyAnswered::default(),
             }),
             (ProductState::Active(product), event) => ProductState::Active(evolve_active(product, event)),
             (state, _) => state,
@@ -222,7 +259,7 @@ fn restock(
 /// Holds stock for an order, or records the refusal; an order that asked
 /// before is answered by what was decided then.
 fn reserve(product: &ActiveProduct, order_id: OrderId, quantity: Quantity, now: Timestamp) -> Vec<ProductEvent> {
-    if product.reservations.contains_key(&order_id) {
+    if product.answered(order_id) {
         return vec![];
     }
     let event = match product.available.checked_sub(quantity.get()) {
@@ -283,16 +320,17 @@ fn evolve_active(mut product: ActiveProduct, event: &ProductEvent) -> ActiveProd
             available,
             ..
         } => {
-            product.reservations.insert(*order_id, Reservation::Held(*quantity));
+            product.held.insert(*order_id, *quantity);
             product.available = *available;
         }
         ProductEvent::StockReservationRefused { order_id, .. } => {
-            product.reservations.insert(*order_id, Reservation::Refused);
+            product.recently_answered.record(*order_id);
         }
         ProductEvent::StockReleased {
             order_id, available, ..
         } => {
-            product.reservations.insert(*order_id, Reservation::Released);
+            product.held.remove(order_id);
+            product.recently_answered.record(*order_id);
             product.available = *available;
         }
     }
@@ -303,6 +341,7 @@ fn evolve_active(mut product: ActiveProduct, event: &ProductEvent) -> ActiveProd
 mod tests {
     use super::*;
     use crate::event::assert_round_trips;
+    use crate::product::RECENTLY_ANSWERED;
 
     fn now() -> Timestamp {
         chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -612,6 +651,121 @@ mod tests {
             now: now(),
         };
         assert_eq!(given_when(&created(10), release), Ok(vec![]));
+    }
+
+    /// Reserves one unit for order `n` and, unless `keep`, releases it.
+    fn order_passes(history: Vec<ProductEvent>, n: u128, keep: bool) -> Vec<ProductEvent> {
+        let history = with(
+            history,
+            ProductCommand::Reserve {
+                order_id: order(n),
+                quantity: quantity(1),
+                now: now(),
+            },
+        );
+        if keep {
+            return history;
+        }
+        with(
+            history,
+            ProductCommand::Release {
+                order_id: order(n),
+                now: now(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_product_remembers_a_bounded_number_of_ended_orders() {
+        let mut state = Product::fold(&created(5));
+        for n in 0..5_000 {
+            for command in [
+                ProductCommand::Reserve {
+                    order_id: order(n),
+                    quantity: quantity(1),
+                    now: now(),
+                },
+                ProductCommand::Release {
+                    order_id: order(n),
+                    now: now(),
+                },
+                ProductCommand::Reserve {
+                    order_id: order(1_000_000 + n),
+                    quantity: quantity(1000),
+                    now: now(),
+                },
+            ] {
+                let events = Product::decide(&state, command).unwrap();
+                assert_eq!(events.len(), 1);
+                state = events.iter().fold(state, Product::evolve);
+            }
+        }
+        let ProductState::Active(product) = state else {
+            panic!("product not created")
+        };
+        assert_eq!(product.available.get(), 5);
+        assert!(
+            product.remembered_orders() <= RECENTLY_ANSWERED,
+            "remembers {} orders after 10,000 ended ones",
+            product.remembered_orders()
+        );
+    }
+
+    #[test]
+    fn a_held_reservation_outlives_any_number_of_other_orders() {
+        let mut history = order_passes(created(10), 1, true);
+        for n in 2..(RECENTLY_ANSWERED as u128 + 100) {
+            history = order_passes(history, n, false);
+        }
+        assert_eq!(active(&history).held_for(order(1)), Some(quantity(1)));
+        let history = with(
+            history,
+            ProductCommand::Release {
+                order_id: order(1),
+                now: now(),
+            },
+        );
+        assert_eq!(active(&history).available.get(), 10);
+        // Released long ago, it is no longer held: a late release again
+        // decides nothing, whatever the product still remembers.
+        let mut history = history;
+        for n in 100_000..(100_000 + RECENTLY_ANSWERED as u128 + 10) {
+            history = order_passes(history, n, false);
+        }
+        let late = ProductCommand::Release {
+            order_id: order(1),
+            now: now(),
+        };
+        assert_eq!(given_when(&history, late), Ok(vec![]));
+    }
+
+    #[test]
+    fn the_state_round_trips_through_a_snapshot() {
+        let history = order_passes(order_passes(created(10), 1, true), 2, false);
+        let history = with(
+            history,
+            ProductCommand::Reserve {
+                order_id: order(3),
+                quantity: quantity(1000),
+                now: now(),
+            },
+        );
+        let state = Product::fold(&history);
+        let encoded = serde_json::to_vec(&state).unwrap();
+        let decoded: ProductState = serde_json::from_slice(&encoded).unwrap();
+        assert_eq!(decoded, state);
+        let ProductState::Active(product) = &decoded else {
+            panic!("product not created")
+        };
+        for retry in [order(2), order(3)] {
+            let again = ProductCommand::Reserve {
+                order_id: retry,
+                quantity: quantity(1),
+                now: now(),
+            };
+            assert_eq!(Product::decide(&decoded, again), Ok(vec![]), "order {retry:?}");
+        }
+        assert_eq!(product.held_for(order(1)), Some(quantity(1)));
     }
 
     #[test]

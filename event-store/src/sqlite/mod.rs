@@ -9,9 +9,11 @@
 //! Subscribers in this process are woken after each commit; writes by another
 //! process are seen by polling.
 
+mod limits;
 mod reader;
 mod rows;
 mod schema;
+mod snapshots;
 mod subscription;
 mod writer;
 
@@ -24,8 +26,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::validate_append;
+use crate::snapshot::{validate_max_count, validate_snapshot};
 use crate::{
-    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamFilter,
+    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamFilter,
     StreamName, Subscription,
 };
 
@@ -58,7 +61,7 @@ pub struct SqliteEventStore {
 
 struct Inner {
     path: PathBuf,
-    appends: mpsc::Sender<writer::AppendRequest>,
+    appends: mpsc::Sender<writer::Request>,
     readers: reader::ReaderPool,
     /// The last committed position, published by the writer after each commit.
     head: Arc<watch::Sender<Option<Position>>>,
@@ -139,12 +142,12 @@ impl EventStore for SqliteEventStore {
     ) -> Result<AppendOutcome, StoreError> {
         validate_append(&events)?;
         let (reply, outcome) = oneshot::channel();
-        let request = writer::AppendRequest {
+        let request = writer::Request::Append(writer::AppendRequest {
             stream: stream.clone(),
             expected,
             events,
             reply,
-        };
+        });
         self.inner.appends.send(request).await.map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
@@ -185,6 +188,44 @@ impl EventStore for SqliteEventStore {
 
     fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
         subscription::subscribe(Arc::clone(&self.inner), after, filter)
+    }
+
+    async fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |connection| snapshots::read(connection, stream.as_str()))
+            .await
+    }
+
+    async fn write_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_snapshot(&snapshot)?;
+        let stream = stream.clone();
+        self.write_other(move |connection| snapshots::write(connection, stream.as_str(), &snapshot))
+            .await
+    }
+
+    async fn set_max_count(&self, stream: &StreamName, max_count: u64) -> Result<(), StoreError> {
+        validate_max_count(max_count)?;
+        let stream = stream.clone();
+        self.write_other(move |connection| limits::set_max_count(connection, stream.as_str(), max_count))
+            .await
+    }
+}
+
+impl SqliteEventStore {
+    /// Runs `write` on the writer thread, in turn with the appends.
+    async fn write_other(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        let request = writer::Request::Other(writer::OtherWrite {
+            write: Box::new(write),
+            reply,
+        });
+        self.inner.appends.send(request).await.map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
     }
 }
 

@@ -7,7 +7,8 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the log; 2: snapshots and streams' max counts beside it.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Opens a connection with the store's durability settings: WAL, and a full
 /// sync of the log on every commit, so an acknowledged append survives a
@@ -69,7 +70,19 @@ pub(super) fn migrate(connection: &Connection) -> Result<(), StoreError> {
                 recorded_at INTEGER NOT NULL,
                 UNIQUE (stream, revision)
             );
-            PRAGMA user_version = 1;",
+            CREATE TABLE IF NOT EXISTS snapshots (
+                stream           TEXT    PRIMARY KEY,
+                revision         INTEGER NOT NULL,
+                commit_position  INTEGER,
+                prepare_position INTEGER,
+                version          INTEGER NOT NULL,
+                data             BLOB    NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS stream_limits (
+                stream    TEXT    PRIMARY KEY,
+                max_count INTEGER NOT NULL CHECK (max_count >= 1)
+            );
+            PRAGMA user_version = 2;",
         )
         .map_err(fail)
 }

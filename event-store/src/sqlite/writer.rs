@@ -11,6 +11,22 @@ use super::rows::to_sql_int;
 use crate::event::encode_metadata;
 use crate::{AppendOutcome, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 
+/// What the writer thread does, in the order asked.
+pub(super) enum Request {
+    Append(AppendRequest),
+    /// A write that is not an append (a snapshot, a stream's max count), in
+    /// its own transaction, in turn with the appends.
+    Other(OtherWrite),
+}
+
+/// A write to run in the writer's transaction.
+pub(super) type Write = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+pub(super) struct OtherWrite {
+    pub write: Write,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
 pub(super) struct AppendRequest {
     pub stream: StreamName,
     pub expected: ExpectedRevision,
@@ -31,7 +47,7 @@ pub(super) fn spawn(
     head: Arc<watch::Sender<Option<Position>>>,
     counters: Arc<Counters>,
     max_group: usize,
-) -> Result<mpsc::Sender<AppendRequest>, StoreError> {
+) -> Result<mpsc::Sender<Request>, StoreError> {
     let (sender, receiver) = mpsc::channel(max_group.max(1) * 4);
     std::thread::Builder::new()
         .name("event-store-writer".to_owned())
@@ -42,41 +58,80 @@ pub(super) fn spawn(
 
 fn run(
     mut connection: Connection,
-    mut receiver: mpsc::Receiver<AppendRequest>,
+    mut receiver: mpsc::Receiver<Request>,
     head: &watch::Sender<Option<Position>>,
     counters: &Counters,
     max_group: usize,
 ) {
     let mut group = Vec::with_capacity(max_group);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < max_group {
-            match receiver.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
+    let mut next = None;
+    loop {
+        let request = match next.take() {
+            Some(request) => request,
+            None => match receiver.blocking_recv() {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        match request {
+            Request::Other(other) => {
+                let result = write_other(&mut connection, other.write);
+                // The caller may have given up waiting; the write stands anyway.
+                let _ = other.reply.send(result);
+            }
+            Request::Append(first) => {
+                group.push(first);
+                while group.len() < max_group {
+                    match receiver.try_recv() {
+                        Ok(Request::Append(request)) => group.push(request),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_and_reply(&mut connection, &mut group, head, counters);
             }
         }
-        counters.taken_appends.fetch_add(group.len() as u64, Ordering::Relaxed);
-        let outcomes = commit_group(&mut connection, &group, counters);
-        let last = outcomes
-            .iter()
-            .filter_map(|outcome| outcome.as_ref().ok())
-            .map(|outcome| outcome.position)
-            .max();
-        if let Some(position) = last {
-            head.send_if_modified(|current| {
-                let newer = current.is_none_or(|c| position > c);
-                if newer {
-                    *current = Some(position);
-                }
-                newer
-            });
-        }
-        for (request, outcome) in group.drain(..).zip(outcomes) {
-            // The caller may have given up waiting; the append stands anyway.
-            let _ = request.reply.send(outcome);
-        }
     }
+}
+
+fn commit_and_reply(
+    connection: &mut Connection,
+    group: &mut Vec<AppendRequest>,
+    head: &watch::Sender<Option<Position>>,
+    counters: &Counters,
+) {
+    counters.taken_appends.fetch_add(group.len() as u64, Ordering::Relaxed);
+    let outcomes = commit_group(connection, group, counters);
+    let last = outcomes
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().ok())
+        .map(|outcome| outcome.position)
+        .max();
+    if let Some(position) = last {
+        head.send_if_modified(|current| {
+            let newer = current.is_none_or(|c| position > c);
+            if newer {
+                *current = Some(position);
+            }
+            newer
+        });
+    }
+    for (request, outcome) in group.drain(..).zip(outcomes) {
+        // The caller may have given up waiting; the append stands anyway.
+        let _ = request.reply.send(outcome);
+    }
+}
+
+fn write_other(connection: &mut Connection, write: Write) -> Result<(), StoreError> {
+    let failed = |e| StoreError::unavailable("writing", e);
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    write(&transaction)?;
+    transaction.commit().map_err(failed)
 }
 
 /// Applies every request of the group in one transaction, each in its own
@@ -167,8 +222,10 @@ fn apply(connection: &Connection, request: &AppendRequest, recorded_at: i64) -> 
             Err(e) => return Err(failed(e)),
         }
     }
+    let last_revision = first_revision + request.events.len() as u64 - 1;
+    super::limits::trim(connection, stream, last_revision)?;
     Ok(AppendOutcome {
-        revision: first_revision + request.events.len() as u64 - 1,
+        revision: last_revision,
         position: Position::at(position as u64),
     })
 }

@@ -1,0 +1,258 @@
+//! Loading aggregates (#11): a hot product loads from its snapshot and the
+//! events after it, and no position handed to a client comes from a stream
+//! read that carried none.
+
+// In tests an unwrap is an assertion with a backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use command_api::aggregates::{Aggregates, Causation};
+use domain::event::DomainEvent;
+use domain::ids::{OrderId, ProductId};
+use domain::money::Price;
+use domain::product::{Product, ProductCommand, ProductEvent, ProductName, ProductState, Sku};
+use domain::quantity::{Quantity, StockLevel};
+use event_store::sqlite::SqliteEventStore;
+use event_store::{
+    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot,
+    StoreError, StreamFilter, StreamName, Subscription,
+};
+use uuid::Uuid;
+
+/// The real embedded store, read as an older EventStoreDB server reads
+/// streams: every event read from a stream carries `u64::MAX` for its
+/// position. (There is no such server here; the client crate gives this
+/// value for a stream read without a position.) It also counts the events
+/// that stream reads return.
+struct OldServerReads {
+    inner: SqliteEventStore,
+    positionless: bool,
+    events_read: AtomicUsize,
+}
+
+impl OldServerReads {
+    fn strip(&self, mut event: RecordedEvent) -> RecordedEvent {
+        if self.positionless {
+            event.position = Position::new(u64::MAX, u64::MAX);
+        }
+        event
+    }
+}
+
+#[async_trait]
+impl EventStore for OldServerReads {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self.inner.read_stream(stream, from, limit).await?;
+        self.events_read.fetch_add(events.len(), Ordering::SeqCst);
+        Ok(events.into_iter().map(|event| self.strip(event)).collect())
+    }
+
+    async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self.inner.read_last(stream).await?.map(|event| self.strip(event)))
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        filter: &StreamFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(after, limit, filter).await
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        self.inner.head().await
+    }
+
+    fn subscribe_all(&self, after: Option<Position>, filter: StreamFilter) -> Subscription {
+        self.inner.subscribe_all(after, filter)
+    }
+
+    async fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.read_snapshot(stream).await
+    }
+
+    async fn write_snapshot(&self, stream: &StreamName, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner.write_snapshot(stream, snapshot).await
+    }
+
+    async fn set_max_count(&self, stream: &StreamName, max_count: u64) -> Result<(), StoreError> {
+        self.inner.set_max_count(stream, max_count).await
+    }
+}
+
+fn open(folder: &tempfile::TempDir, positionless: bool) -> Arc<OldServerReads> {
+    Arc::new(OldServerReads {
+        inner: SqliteEventStore::open(folder.path().join("events.db")).unwrap(),
+        positionless,
+        events_read: AtomicUsize::new(0),
+    })
+}
+
+fn sku() -> Sku {
+    Sku::parse("HOT-1").unwrap()
+}
+
+fn causation() -> Causation {
+    Causation::request(Uuid::now_v7(), None)
+}
+
+fn create(stock: i64) -> ProductCommand {
+    ProductCommand::Create {
+        product_id: ProductId::for_sku(&sku()),
+        sku: sku(),
+        name: ProductName::parse("Hot").unwrap(),
+        price: Price::from_minor_units(100).unwrap(),
+        initial_stock: StockLevel::parse_field("stock", stock).unwrap(),
+        now: chrono::Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn positions_for_clients_never_come_from_stream_reads_without_one() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, true);
+    let product_id = ProductId::for_sku(&sku());
+    let created = Aggregates::<Product>::new(store.clone())
+        .execute(product_id, causation(), || create(5))
+        .await
+        .unwrap();
+    let appended_at = created.position.unwrap();
+    // Another process (or this one after a restart) reads the stream.
+    let products = Aggregates::<Product>::new(store.clone());
+    let loaded = products.load(product_id).await.unwrap();
+    let head = store.head().await.unwrap().unwrap();
+    assert_eq!(loaded.position, Some(head), "the load's position");
+    assert!(head >= appended_at);
+    // A command that decides nothing answers where its stream is, too.
+    let again = products.execute(product_id, causation(), || create(5)).await;
+    assert!(again.is_err(), "a duplicate SKU is refused");
+    let renamed = products
+        .execute(product_id, causation(), || ProductCommand::Rename {
+            name: ProductName::parse("Hot").unwrap(),
+            now: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert!(renamed.events.is_empty());
+    assert_eq!(renamed.position, Some(head), "a no-op's position");
+    // A command that appends answers with its append's position.
+    let restocked = products
+        .execute(product_id, causation(), || ProductCommand::Restock {
+            quantity: domain::quantity::RestockQuantity::parse_field("quantity", 1).unwrap(),
+            now: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(restocked.position, store.head().await.unwrap());
+}
+
+/// Appends `orders` reserve-and-release pairs for the product straight
+/// through the store, as the saga's commands would have.
+async fn append_orders(store: &dyn EventStore, product_id: ProductId, orders: u128) {
+    let stream = Aggregates::<Product>::stream_name(product_id);
+    let one = Quantity::parse_field("quantity", 1).unwrap();
+    let level = |units: i64| StockLevel::parse_field("stock", units).unwrap();
+    let mut batch = Vec::new();
+    for n in 0..orders {
+        let order_id = OrderId::from_uuid(Uuid::from_u128(n + 1));
+        let at = chrono::Utc::now();
+        batch.push(ProductEvent::StockReserved {
+            product_id,
+            order_id,
+            quantity: one,
+            unit_price: Price::from_minor_units(100).unwrap(),
+            sku: sku(),
+            name: ProductName::parse("Hot").unwrap(),
+            available: level(4),
+            at,
+        });
+        batch.push(ProductEvent::StockReleased {
+            product_id,
+            order_id,
+            quantity: one,
+            available: level(5),
+            at,
+        });
+    }
+    for chunk in batch.chunks(1000) {
+        let events = chunk.iter().map(encode).collect();
+        store.append(&stream, ExpectedRevision::Any, events).await.unwrap();
+    }
+}
+
+fn encode(event: &ProductEvent) -> NewEvent {
+    let encoded = event.encode().unwrap();
+    NewEvent {
+        id: Uuid::now_v7(),
+        event_type: encoded.event_type,
+        data: encoded.data,
+        metadata: EventMetadata {
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            user_id: None,
+            schema_version: encoded.schema_version,
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_hot_product_loads_from_its_snapshot_and_the_events_after_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let stream = Aggregates::<Product>::stream_name(product_id);
+    Aggregates::<Product>::new(store.clone())
+        .execute(product_id, causation(), || create(5))
+        .await
+        .unwrap();
+    append_orders(store.as_ref(), product_id, 2_500).await;
+    // The first process to fold the stream snapshots it.
+    let first = Aggregates::<Product>::new(store.clone())
+        .load(product_id)
+        .await
+        .unwrap();
+    let snapshot = store
+        .read_snapshot(&stream)
+        .await
+        .unwrap()
+        .expect("a snapshot of 5,001 events");
+    assert_eq!(snapshot.revision, 5_000);
+    assert_eq!(snapshot.position, first.position);
+    // More orders, then a restart: the snapshot and the events after it.
+    append_orders(store.as_ref(), product_id, 10).await;
+    let read_before = store.events_read.load(Ordering::SeqCst);
+    let restarted = Aggregates::<Product>::new(store.clone())
+        .load(product_id)
+        .await
+        .unwrap();
+    assert_eq!(store.events_read.load(Ordering::SeqCst) - read_before, 20);
+    let all = event_store::read_whole_stream(store.as_ref(), &stream).await.unwrap();
+    let history: Vec<ProductEvent> = all
+        .iter()
+        .map(|e| ProductEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
+        .collect();
+    assert_eq!(restarted.state, <Product as domain::decider::Decider>::fold(&history));
+    assert_eq!(restarted.position, Some(all.last().unwrap().position));
+    let ProductState::Active(product) = restarted.state else {
+        panic!("the product exists")
+    };
+    assert_eq!(product.available.get(), 5);
+}
