@@ -18,6 +18,7 @@ pub mod app;
 pub mod bench;
 pub mod binary;
 pub mod faulty_store;
+pub mod killable;
 pub mod methods;
 pub mod openapi;
 pub mod postgres;
@@ -25,6 +26,7 @@ pub mod projectors_admin;
 pub mod shop;
 pub mod system;
 pub mod tokens;
+pub mod views_rows;
 
 use std::path::Path;
 use std::sync::Arc;
