@@ -123,12 +123,30 @@ impl Config {
             max_order_waiters: env.parse_or("ORDER_MAX_WAITERS", defaults.max_order_waiters)?,
             metrics_addr: api_common::metrics::address(env)?,
             run_saga: env.parse_or("RUN_SAGA", defaults.run_saga)?,
+            saga: saga_options(env, &defaults.saga)?,
             throttle: throttle(env, &defaults.throttle)?,
             hash_queue: env.parse_or("PASSWORD_HASH_QUEUE", defaults.hash_queue)?,
             http: HttpLimits::from_env(env)?,
             ..defaults
         })
     }
+}
+
+/// The saga's quarantine settings, shared with the projectors:
+/// `POISON_ATTEMPTS` (at least 1) and `SUBSCRIBER_LAG_LIMIT_MS`.
+fn saga_options(env: &Env, defaults: &SagaOptions) -> Result<SagaOptions, ConfigError> {
+    let poison_attempts = env.parse_or("POISON_ATTEMPTS", defaults.poison_attempts)?;
+    if poison_attempts == 0 {
+        return Err(ConfigError::invalid(
+            "POISON_ATTEMPTS",
+            "0: an event is tried at least once",
+        ));
+    }
+    Ok(SagaOptions {
+        poison_attempts,
+        lag_limit: env.millis_or("SUBSCRIBER_LAG_LIMIT_MS", defaults.lag_limit)?,
+        ..defaults.clone()
+    })
 }
 
 /// `JWT_PRIVATE_KEY` (PEM) or the file `JWT_PRIVATE_KEY_FILE` names.
@@ -246,6 +264,22 @@ mod tests {
         assert_eq!(config.max_order_waiters, 1024);
         assert_eq!(config.metrics_addr, None);
         assert!(config.run_saga);
+    }
+
+    #[test]
+    fn the_quarantine_settings_are_read_and_checked() {
+        let config = from_pairs(&[], MissingKey::Generate).unwrap();
+        assert_eq!(config.saga.poison_attempts, 5);
+        assert_eq!(config.saga.lag_limit, Duration::from_secs(30));
+        let pairs = [("POISON_ATTEMPTS", "2"), ("SUBSCRIBER_LAG_LIMIT_MS", "1500")];
+        let config = from_pairs(&pairs, MissingKey::Generate).unwrap();
+        assert_eq!(config.saga.poison_attempts, 2);
+        assert_eq!(config.saga.lag_limit, Duration::from_millis(1500));
+        assert!(
+            error(&[("POISON_ATTEMPTS", "0")])
+                .to_string()
+                .starts_with("POISON_ATTEMPTS")
+        );
     }
 
     #[test]

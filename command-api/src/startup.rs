@@ -24,6 +24,8 @@ use crate::config::Config;
 use crate::http::{self, Services};
 use crate::order_outcomes::OrderOutcomes;
 use crate::orders::Orders;
+use crate::saga::admin::ParkedAdmin;
+use crate::saga::health::SagaHealth;
 use crate::saga::{self, OrderSaga};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
     let passwords = Passwords::new(config.hash_queue).map_err(StartError::Passwords)?;
     let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
     let orders = Arc::new(Aggregates::<Order>::new(Arc::clone(&store)));
+    let parked = Arc::new(ParkedAdmin::new(Arc::clone(&store), Arc::clone(&orders)));
     let services = Services {
         accounts: Arc::new(Accounts::new(
             Aggregates::<Account>::new(Arc::clone(&store)),
@@ -105,6 +108,8 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
         )),
         tokens,
         store,
+        parked,
+        saga_health: config.run_saga.then(|| SagaHealth::new(config.saga.lag_limit)),
     };
     Ok(Parts {
         services,
@@ -133,6 +138,10 @@ pub async fn start(
     }
     let saga = config.run_saga.then(|| {
         let saga = OrderSaga::new(Arc::clone(&store), products, orders, config.saga.clone());
+        let saga = match &services.saga_health {
+            Some(health) => saga.with_health(Arc::clone(health)),
+            None => saga,
+        };
         tokio::spawn(saga::supervise(saga, shutdown.clone()))
     });
     let routes = http::routes(&services);

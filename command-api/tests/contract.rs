@@ -40,6 +40,7 @@ fn each_operation_documents_exactly_its_statuses() {
     let body = ["400", "413", "415", "500", "503"];
     let with = |extra: &[&str]| -> BTreeSet<String> { body.iter().chain(extra).map(|s| s.to_string()).collect() };
     let admin_change = with(&["200", "401", "403", "404", "409"]);
+    let statuses = |all: &[&str]| -> BTreeSet<String> { all.iter().map(|s| s.to_string()).collect() };
     let expected = [
         ("POST", "/auth/register", with(&["201", "409", "429"])),
         ("POST", "/auth/login", with(&["200", "401", "429"])),
@@ -50,6 +51,17 @@ fn each_operation_documents_exactly_its_statuses() {
         ("POST", "/orders", with(&["201", "202", "401", "409", "422"])),
         ("POST", "/orders/{id}/cancel", with(&["200", "401", "404", "409"])),
         ("GET", "/.well-known/jwks.json", ["200".to_owned()].into()),
+        ("GET", "/saga/parked", statuses(&["200", "401", "403", "500", "503"])),
+        (
+            "POST",
+            "/saga/parked/{position}/retry",
+            statuses(&["204", "400", "401", "403", "404", "409", "500", "503"]),
+        ),
+        (
+            "POST",
+            "/saga/parked/{position}/skip",
+            statuses(&["204", "400", "401", "403", "404", "500", "503"]),
+        ),
         ("GET", "/health/live", ["200".to_owned()].into()),
         ("GET", "/health/ready", ["200".to_owned(), "503".to_owned()].into()),
     ];
@@ -140,7 +152,7 @@ async fn operations_without_a_body_answer_as_documented_whatever_body_is_sent() 
         .into_iter()
         .filter(|(method, path, _)| spec["paths"][path][method.to_lowercase()]["requestBody"].is_null())
         .collect();
-    assert_eq!(bodiless.len(), 3, "{bodiless:?}");
+    assert_eq!(bodiless.len(), 6, "{bodiless:?}");
     let address = app.base.trim_start_matches("http://");
     let announced = 2 * command_api::http::MAX_BODY_BYTES;
     for (method, path, statuses) in &bodiless {

@@ -8,6 +8,7 @@ mod links;
 mod orders_api;
 mod products_api;
 mod request;
+mod saga_parked_api;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ use crate::aggregates::CommandError;
 use crate::auth::tokens::Tokens;
 use crate::catalog::Catalog;
 use crate::orders::Orders;
+use crate::saga::admin::ParkedAdmin;
+use crate::saga::health::SagaHealth;
 
 /// The largest request body accepted: an order of 50 lines with long
 /// addresses fits many times over.
@@ -154,6 +157,11 @@ pub struct Services {
     pub orders: Arc<Orders>,
     pub tokens: Arc<Tokens>,
     pub store: Arc<dyn event_store::EventStore>,
+    /// The saga's parked events, for administrators.
+    pub parked: Arc<ParkedAdmin>,
+    /// This process's saga, when it runs one: readiness reports it stalled
+    /// or lagging.
+    pub saga_health: Option<Arc<SagaHealth>>,
 }
 
 type Apis = (
@@ -161,6 +169,7 @@ type Apis = (
     products_api::ProductsApi,
     orders_api::OrdersApi,
     keys_api::KeysApi,
+    saga_parked_api::SagaParkedApi,
     HealthApi,
 );
 
@@ -170,6 +179,7 @@ fn service() -> OpenApiService<Apis, ()> {
         products_api::ProductsApi,
         orders_api::OrdersApi,
         keys_api::KeysApi,
+        saga_parked_api::SagaParkedApi,
         HealthApi,
     );
     OpenApiService::new(apis, "Shop command API", env!("CARGO_PKG_VERSION")).description(
@@ -193,6 +203,28 @@ fn event_store_answers(store: Arc<dyn event_store::EventStore>) -> ReadinessChec
     })
 }
 
+/// Ready when the event store answers and this process's saga, if it runs
+/// one, is neither stalled nor lagging.
+fn store_and_saga_ready(store: Arc<dyn event_store::EventStore>, saga: Option<Arc<SagaHealth>>) -> ReadinessCheck {
+    let store_answers = event_store_answers(Arc::clone(&store));
+    let filter = Arc::new(crate::saga::saga_filter(false));
+    Arc::new(move || {
+        let (store, saga, filter, store_answers) = (
+            Arc::clone(&store),
+            saga.clone(),
+            Arc::clone(&filter),
+            Arc::clone(&store_answers),
+        );
+        Box::pin(async move {
+            store_answers().await?;
+            match saga {
+                Some(saga) => saga.check(store.as_ref(), &filter).await,
+                None => Ok(()),
+            }
+        })
+    })
+}
+
 /// The OpenAPI document, as committed under `openapi/command-api.json`. It
 /// needs no event store and no key.
 pub fn spec() -> String {
@@ -200,7 +232,7 @@ pub fn spec() -> String {
 }
 
 pub fn routes(services: &Services) -> impl Endpoint + use<> {
-    let ready = event_store_answers(Arc::clone(&services.store));
+    let ready = store_and_saga_ready(Arc::clone(&services.store), services.saga_health.clone());
     api_common::routes::routes(
         "command-api",
         service(),
@@ -213,6 +245,7 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
     .data(Arc::clone(&services.catalog))
     .data(Arc::clone(&services.orders))
     .data(Arc::clone(&services.tokens))
+    .data(Arc::clone(&services.parked))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use domain::order_saga::{SagaCommand, SagaEvent};
 use domain::product::{Product, ProductCommand, ProductError, ProductEvent};
 
 use super::SagaError;
+use super::poison::command_failed;
 use super::progress::Caused;
 use crate::aggregates::{Aggregates, Causation, CommandError};
 
@@ -52,7 +53,11 @@ impl Commands {
     async fn execute_in_order(&self, group: Vec<Caused>) -> Result<Vec<Found>, SagaError> {
         let mut found = Vec::new();
         for (command, causation) in group {
-            if let Some(event) = self.execute(&command, causation).await? {
+            let executed = self.execute(&command, causation).await.map_err(|error| match error {
+                SagaError::Command(source) => command_failed(source, order_of(&command), causation.causation_id),
+                other => other,
+            });
+            if let Some(event) = executed? {
                 found.push((event, causation));
             }
         }
@@ -156,6 +161,16 @@ fn by_stream(commands: Vec<Caused>) -> Vec<Vec<Caused>> {
         groups[group].push(caused);
     }
     groups
+}
+
+/// The order a command is for.
+fn order_of(command: &SagaCommand) -> OrderId {
+    match command {
+        SagaCommand::Reserve { order_id, .. }
+        | SagaCommand::Release { order_id, .. }
+        | SagaCommand::Confirm { order_id, .. }
+        | SagaCommand::Reject { order_id, .. } => *order_id,
+    }
 }
 
 /// The stream a command appends to.

@@ -1,12 +1,10 @@
 //! Recorded events to the domain events the saga reads.
 
-use domain::event::DomainEvent;
+use domain::event::{DecodeError, DomainEvent};
 use domain::order::OrderEvent;
 use domain::order_saga::SagaEvent;
 use domain::product::ProductEvent;
 use event_store::RecordedEvent;
-
-use super::SagaError;
 
 pub(super) enum Decoded {
     Order(OrderEvent),
@@ -24,18 +22,14 @@ impl Decoded {
 
 /// The domain event of a recorded event; `None` for an event type this build
 /// does not know or a stream that is neither an order's nor a product's,
-/// which the saga passes over.
-pub(super) fn decode(recorded: &RecordedEvent) -> Result<Option<Decoded>, SagaError> {
+/// which the saga passes over. An error makes the event a poison candidate.
+pub(super) fn decode(recorded: &RecordedEvent) -> Result<Option<Decoded>, DecodeError> {
     let (event_type, version, data) = (&recorded.event_type, recorded.metadata.schema_version, &recorded.data);
-    let decoded = if OrderEvent::id_in_stream(&recorded.stream).is_some() {
+    if OrderEvent::id_in_stream(&recorded.stream).is_some() {
         OrderEvent::decode_known(event_type, version, data).map(|event| event.map(Decoded::Order))
     } else if ProductEvent::id_in_stream(&recorded.stream).is_some() {
         ProductEvent::decode_known(event_type, version, data).map(|event| event.map(Decoded::Product))
     } else {
         Ok(None)
-    };
-    decoded.map_err(|source| SagaError::Decode {
-        position: recorded.position,
-        source,
-    })
+    }
 }

@@ -13,6 +13,7 @@ use domain::order_saga::{self, SagaEvent, SagaState};
 use domain::product::ProductEvent;
 
 use super::SagaError;
+use super::poison::command_failed;
 use super::progress::Caused;
 use crate::aggregates::{Aggregates, Causation};
 
@@ -28,7 +29,9 @@ impl Forgotten {
     /// The commands that follow `reservations`, each decided from the
     /// saga state its order's stream implies now. The stream is read after
     /// the reservation was seen in the log, so it holds every decision
-    /// that came before it.
+    /// that came before it. A stream this build cannot read fails as
+    /// [`SagaError::Refused`], so the reservation is parked, not retried for
+    /// ever.
     pub(super) async fn follow_up(
         &self,
         reservations: Vec<(ProductEvent, Causation)>,
@@ -41,7 +44,7 @@ impl Forgotten {
                 .orders
                 .load(order_id)
                 .await
-                .map_err(|error| SagaError::Command(Box::new(error)))?;
+                .map_err(|error| command_failed(Box::new(error), order_id, causation.causation_id))?;
             let (_, follow) = order_saga::step(SagaState::implied_by(&order.state), event);
             if !follow.is_empty() {
                 tracing::info!(%order_id, "releasing a reservation that arrived after its order ended");

@@ -16,29 +16,52 @@
 //!   to;
 //! - `forgotten`: reservations for orders the runner does not remember,
 //!   decided from the order's own stream (released if it ended);
-//! - `checkpoint`: where a restart resumes, kept in the event store.
+//! - `checkpoint`: where a restart resumes, kept in the event store;
+//! - `poison`: which failures an event causes for good (poison) and which
+//!   are outages, and the event at fault;
+//! - `parked`: the events parked after `POISON_ATTEMPTS` failures, kept in
+//!   the event store (`saga-parked`) so every replica sees one list; the
+//!   order such an event concerns is held back until it is resolved;
+//! - `redrive`: picking a held-back order up again once resolved;
+//! - `health`: whether the saga is stalled or lagging, for readiness;
+//! - `admin`: listing, retrying and skipping parked events.
 
+pub mod admin;
 mod checkpoint;
 mod commands;
 mod decode;
 mod forgotten;
+pub mod health;
+pub mod parked;
+mod poison;
 mod progress;
+mod redrive;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::event::{DecodeError, DomainEvent};
+use domain::event::DomainEvent;
+use domain::ids::OrderId;
 use domain::order::{Order, OrderEvent};
 use domain::product::{Product, ProductEvent};
 use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub use self::checkpoint::STREAM as CHECKPOINT_STREAM;
 use self::commands::Commands;
 use self::decode::{Decoded, decode};
 use self::forgotten::Forgotten;
-use self::progress::Progress;
+use self::health::{EndGuard, SagaHealth};
+pub use self::parked::STREAM as PARKED_STREAM;
+use self::parked::{Change, ParkedEvent, ParkedList};
+pub use self::poison::Culprit;
+use self::poison::{Culprits, concerned_order};
+use self::progress::{Caused, Progress};
 use crate::aggregates::Aggregates;
+
+/// The subscriber name of the saga in parked events, metrics and readiness.
+pub const SUBSCRIBER: &str = "saga";
 
 #[derive(Debug, Clone)]
 pub struct SagaOptions {
@@ -46,6 +69,14 @@ pub struct SagaOptions {
     pub checkpoint_every: Duration,
     /// The most events handled together.
     pub batch: usize,
+    /// How many times an event that fails for good is tried before it is
+    /// parked (`POISON_ATTEMPTS`, at least 1).
+    pub poison_attempts: u32,
+    /// The pause before the saga restarts after an error.
+    pub retry_pause: Duration,
+    /// How long its oldest unhandled event may wait before readiness
+    /// reports it lagging (`SUBSCRIBER_LAG_LIMIT_MS`).
+    pub lag_limit: Duration,
 }
 
 impl Default for SagaOptions {
@@ -53,6 +84,9 @@ impl Default for SagaOptions {
         Self {
             checkpoint_every: Duration::from_secs(1),
             batch: 256,
+            poison_attempts: 5,
+            retry_pause: Duration::from_secs(1),
+            lag_limit: Duration::from_secs(30),
         }
     }
 }
@@ -61,12 +95,19 @@ impl Default for SagaOptions {
 pub enum SagaError {
     #[error("the event store failed: {0}")]
     Store(#[from] StoreError),
-    #[error("event at {position} cannot be read: {source}")]
-    Decode {
-        position: Position,
+    /// An event that fails for good (it cannot be decoded, or a command it
+    /// causes is refused): tried `poison_attempts` times, then parked.
+    #[error("the event at {} in {} ({}) cannot be handled: {error}", culprit.position, culprit.stream, culprit.event_type)]
+    Poison { culprit: Box<Culprit>, error: String },
+    /// A command refused for good, before its causing event is known.
+    #[error("a saga command for order {order_id} was refused: {source}")]
+    Refused {
+        order_id: OrderId,
+        causation_id: Option<Uuid>,
         #[source]
-        source: DecodeError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A command that may succeed later (the store unavailable, contention).
     #[error("a saga command failed: {0}")]
     Command(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the subscription to the log ended")]
@@ -78,6 +119,9 @@ pub struct OrderSaga {
     commands: Commands,
     forgotten: Forgotten,
     options: SagaOptions,
+    health: Arc<SagaHealth>,
+    /// Names this process in the events it parks.
+    instance: String,
 }
 
 /// The checkpoint last saved, and when.
@@ -97,8 +141,20 @@ impl OrderSaga {
             store,
             forgotten: Forgotten::new(Arc::clone(&orders)),
             commands: Commands::new(products, orders),
+            health: SagaHealth::new(options.lag_limit),
             options,
+            instance: instance_name(),
         }
+    }
+
+    /// Reports to `health` (which readiness reads) instead of its own.
+    pub fn with_health(mut self, health: Arc<SagaHealth>) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> Arc<SagaHealth> {
+        Arc::clone(&self.health)
     }
 
     /// Runs until `shutdown` (then saves where to resume) or an error. After
@@ -106,20 +162,23 @@ impl OrderSaga {
     /// the last checkpoint saved and replays what came after it.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), SagaError> {
         let resume = checkpoint::load(self.store.as_ref()).await?;
+        let mut list = parked::load_at(self.store.as_ref(), resume).await?;
+        count_parked(&list);
         tracing::info!(resume = ?resume.map(|p| p.to_string()), "order saga started");
+        self.health.started(resume);
         let mut progress = Progress::resuming_after(resume);
         let mut saved = Saved {
             after: resume,
             at: Instant::now(),
         };
-        let filter = StreamFilter::prefixes([OrderEvent::stream_prefix(), ProductEvent::stream_prefix()]);
-        let mut events = self.store.subscribe_all(resume, filter);
+        let mut events = self.store.subscribe_all(resume, saga_filter(true));
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => break,
                 next = events.next_batch(self.options.batch) => next.ok_or(SagaError::SubscriptionEnded)??,
             };
-            self.handle(&mut progress, &batch).await?;
+            self.handle(&mut progress, &mut list, &batch).await?;
+            self.health.handled(progress.last());
             if saved.at.elapsed() >= self.options.checkpoint_every {
                 self.save(&mut saved, progress.resume_point()).await?;
             }
@@ -130,20 +189,100 @@ impl OrderSaga {
     /// Steps the saga through `batch`, then executes the commands that
     /// follow (for reservations of orders it does not remember, as their
     /// streams say), and those that follow from what they find, until none
-    /// is left.
-    async fn handle(&self, progress: &mut Progress, batch: &[RecordedEvent]) -> Result<(), SagaError> {
+    /// is left. Events parked, skipped or of an order held back are passed
+    /// over; a failure for good names the event at fault.
+    async fn handle(
+        &self,
+        progress: &mut Progress,
+        list: &mut ParkedList,
+        batch: &[RecordedEvent],
+    ) -> Result<(), SagaError> {
+        let mut culprits = Culprits::default();
         let mut commands = Vec::new();
         for recorded in batch {
-            let event = decode(recorded)?;
+            if recorded.stream == PARKED_STREAM {
+                commands.extend(self.take_record(progress, list, recorded, &mut culprits).await?);
+                progress.pass(recorded.position);
+                continue;
+            }
+            let order = concerned_order(recorded);
+            if list.passes_over(recorded.position) || order.is_some_and(|order| list.holds(order)) {
+                progress.pass(recorded.position);
+                continue;
+            }
+            let (after, from_start) = progress.replay_point(recorded, order);
+            culprits.note(recorded, after, from_start);
+            let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
             commands.extend(progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event)));
         }
-        commands.extend(self.forgotten.follow_up(progress.take_forgotten()).await?);
+        let follow_up = self.forgotten.follow_up(progress.take_forgotten()).await;
+        commands.extend(follow_up.map_err(|error| culprits.blame(error))?);
         while !commands.is_empty() {
-            let found = self.commands.execute_all(commands).await?;
+            let found = self
+                .commands
+                .execute_all(commands)
+                .await
+                .map_err(|error| culprits.blame(error))?;
             commands = found
                 .into_iter()
                 .flat_map(|(event, causation)| progress.step(event, causation))
                 .collect();
+        }
+        Ok(())
+    }
+
+    /// Folds a record of the parked stream in: an order held back from now
+    /// on is forgotten; one released is picked up again.
+    async fn take_record(
+        &self,
+        progress: &mut Progress,
+        list: &mut ParkedList,
+        recorded: &RecordedEvent,
+        culprits: &mut Culprits,
+    ) -> Result<Vec<Caused>, SagaError> {
+        let change = list.apply(recorded);
+        count_parked(list);
+        match change {
+            Change::Parked(parked) => {
+                if let Some(order) = parked.order_id {
+                    progress.forget(order);
+                }
+                Ok(Vec::new())
+            }
+            Change::Resolved(parked) if parked.order_id.is_some_and(|order| !list.holds(order)) => {
+                redrive::redrive(
+                    self.store.as_ref(),
+                    progress,
+                    &*list,
+                    &parked,
+                    recorded.position,
+                    culprits,
+                )
+                .await
+            }
+            Change::Resolved(_) | Change::Nothing => Ok(Vec::new()),
+        }
+    }
+
+    /// Parks `culprit`, which failed `attempts` times, last with `error`.
+    async fn park(&self, culprit: &Culprit, error: &str, attempts: u32) -> Result<(), StoreError> {
+        let parked = ParkedEvent {
+            subscriber: SUBSCRIBER.to_owned(),
+            position: culprit.position,
+            stream: culprit.stream.clone(),
+            revision: culprit.revision,
+            event_type: culprit.event_type.clone(),
+            order_id: culprit.order_id,
+            error: error.to_owned(),
+            instance: self.instance.clone(),
+            attempts,
+            parked_at: chrono::Utc::now(),
+            replay_after: culprit.replay_after,
+            replay_from_start: culprit.replay_from_start,
+        };
+        if parked::park(self.store.as_ref(), &parked).await? {
+            metrics::counter!("parked_events_total", "subscriber" => SUBSCRIBER).increment(1);
+            tracing::warn!(position = %culprit.position, stream = %culprit.stream, order = ?culprit.order_id, %error, attempts, "order saga parked an event it cannot handle");
         }
         Ok(())
     }
@@ -161,18 +300,62 @@ impl OrderSaga {
     }
 }
 
-/// Runs the saga until `shutdown`, restarting it after errors.
+/// Runs the saga until `shutdown`, restarting it after errors. An event
+/// that fails for good is parked after `poison_attempts` failures in a row,
+/// and the saga goes on past it; outages are retried for ever.
 pub async fn supervise(saga: OrderSaga, shutdown: CancellationToken) {
+    let _ended = EndGuard(saga.health());
+    let mut strikes: Option<(Position, u32)> = None;
     loop {
-        match saga.run(shutdown.clone()).await {
+        let error = match saga.run(shutdown.clone()).await {
             Ok(()) => return,
-            Err(error) => {
-                tracing::error!(%error, "order saga stopped; restarting from its checkpoint");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            Err(error) => error,
+        };
+        if let SagaError::Poison { culprit, error: why } = &error {
+            let attempts = match strikes {
+                Some((at, n)) if at == culprit.position => n.saturating_add(1),
+                _ => 1,
+            };
+            strikes = Some((culprit.position, attempts));
+            saga.health.stalled(culprit.position, attempts, why.clone());
+            if attempts >= saga.options.poison_attempts.max(1) {
+                match saga.park(culprit, why, attempts).await {
+                    Ok(()) => {
+                        strikes = None;
+                        saga.health.unstalled();
+                        continue;
+                    }
+                    Err(park) => tracing::error!(error = %park, "order saga could not park an event; retrying"),
                 }
             }
         }
+        tracing::error!(%error, "order saga stopped; restarting from its checkpoint");
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(saga.options.retry_pause) => {}
+        }
     }
+}
+
+/// The streams the saga follows: orders and products, and (for the run
+/// loop) its parked events.
+pub(crate) fn saga_filter(with_parked: bool) -> StreamFilter {
+    let mut prefixes = vec![OrderEvent::stream_prefix(), ProductEvent::stream_prefix()];
+    if with_parked {
+        prefixes.push(PARKED_STREAM.to_owned());
+    }
+    StreamFilter::prefixes(prefixes)
+}
+
+/// Sets the `parked_events` gauge from `list`.
+pub(crate) fn count_parked(list: &ParkedList) {
+    #[allow(clippy::cast_precision_loss)] // a count far below 2^52
+    let parked = list.parked().count() as f64;
+    metrics::gauge!("parked_events", "subscriber" => SUBSCRIBER).set(parked);
+}
+
+/// This process in parked events: its host and process id.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
 }

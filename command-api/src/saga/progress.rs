@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use domain::event::DomainEvent;
 use domain::ids::OrderId;
 use domain::order::OrderEvent;
 use domain::order_saga::{self, SagaCommand, SagaEvent, SagaState};
@@ -83,6 +84,51 @@ impl Progress {
             }
         }
         commands.into_iter().map(|command| (command, causation)).collect()
+    }
+
+    /// The last event seen.
+    pub(super) fn last(&self) -> Option<Position> {
+        self.last
+    }
+
+    /// Passes over the event at `position` (parked, skipped, or of an order
+    /// held back): the checkpoint may move past it.
+    pub(super) fn pass(&mut self, position: Position) {
+        self.last = Some(position);
+    }
+
+    /// Drops what is known of `order_id`, now held back: it pins no resume
+    /// point, and its events are read again once it is released.
+    pub(super) fn forget(&mut self, order_id: OrderId) {
+        self.reserving.remove(&order_id);
+        self.resume_points.remove(&order_id);
+    }
+
+    /// Where the events of the order `recorded` concerns would be read again
+    /// from if it were parked, and whether from nothing known of the order:
+    /// before its placement when it is being reserved or this is its
+    /// placement, else just before `recorded` (the order's own stream says
+    /// the rest).
+    pub(super) fn replay_point(&self, recorded: &RecordedEvent, order: Option<OrderId>) -> (Option<Position>, bool) {
+        if let Some(resume) = order.and_then(|order| self.resume_points.get(&order)) {
+            return (*resume, true);
+        }
+        let placement = recorded.revision == 0 && OrderEvent::id_in_stream(&recorded.stream).is_some();
+        (self.last, placement)
+    }
+
+    /// Steps an event of a released order read again, whose placement
+    /// resumes after `resume` when the replay starts before it.
+    pub(super) fn replayed(
+        &mut self,
+        recorded: &RecordedEvent,
+        event: SagaEvent<'_>,
+        resume: Option<Option<Position>>,
+    ) -> Vec<Caused> {
+        if let (SagaEvent::Order(OrderEvent::Placed { order_id, .. }), Some(resume)) = (event, resume) {
+            self.resume_points.insert(*order_id, resume);
+        }
+        self.step(event, caused_by(recorded))
     }
 
     /// The reservations set aside since the last call, for orders this
