@@ -96,12 +96,18 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
     let command_api = start_command_api(Arc::clone(&store), command, shutdown)
         .await
         .map_err(|e| redacted_in(&e, &store_url))?;
+    let instance = Arc::new(projectors::instance::Instance::new(projectors.lag_limit));
+    let quarantine = projectors::quarantine::Quarantine {
+        attempts: projectors.poison_attempts,
+        ..Default::default()
+    };
     let admin_api = match projectors.admin {
         Some(admin) => {
             let state = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: projector_views.clone(),
-                replays: Default::default(),
+                replays: Arc::new(projectors::admin::Replays::new(quarantine)),
+                instance: Arc::clone(&instance),
             };
             Some(start_admin_api(state, admin, shutdown).await?)
         }
@@ -109,9 +115,10 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
     };
     let options = projectors::runner::ProjectorOptions {
         lease_ttl: projectors.lease_ttl,
+        quarantine,
         ..Default::default()
     };
-    let projections = projectors::supervisor::start(store, projector_views, options, shutdown.clone());
+    let projections = projectors::supervisor::start_in(&instance, store, projector_views, options, shutdown.clone());
     // Its own pool, so reads never wait for a connection a projector holds.
     let url = &query.views_url;
     let query_views = views::connect(url, query.pool_size)

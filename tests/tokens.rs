@@ -52,6 +52,7 @@ impl Services {
             store: Arc::clone(&system.app.store),
             db: views::connect(&url, 4).await.unwrap(),
             replays: Default::default(),
+            instance: Default::default(),
         };
         let verifier = Verifier::from_pem(system.app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
         let listen = ([127, 0, 0, 1], 0).into();

@@ -13,6 +13,7 @@ mod m20261126_000001_views;
 mod m20261126_000002_projection_leases;
 mod m20261126_000003_credential_versions;
 mod m20261126_000004_products_name_folded;
+mod m20261126_000005_parked_events;
 pub mod projections;
 mod schema;
 pub mod tables;

@@ -32,6 +32,13 @@ pub struct Config {
     /// How long a projection's lease lasts unless renewed
     /// (`PROJECTORS_LEASE_MS`).
     pub lease_ttl: Duration,
+    /// How often an event a projection cannot read is tried before it is
+    /// parked (`POISON_ATTEMPTS`).
+    pub poison_attempts: u32,
+    /// How long a projection this instance runs may stay behind the log
+    /// head before the instance answers not ready
+    /// (`SUBSCRIBER_LAG_LIMIT_MS`).
+    pub lag_limit: Duration,
 }
 
 /// Where the log and the views are: all that the modes that serve no
@@ -64,8 +71,19 @@ impl Config {
             admin: Admin::from_env(env, key)?,
             metrics_addr: api_common::metrics::address(env)?,
             lease_ttl: lease_ttl(env)?,
+            poison_attempts: poison_attempts(env)?,
+            lag_limit: env.millis_or("SUBSCRIBER_LAG_LIMIT_MS", crate::instance::DEFAULT_LAG_LIMIT)?,
         })
     }
+}
+
+/// `POISON_ATTEMPTS`, at least 1.
+pub fn poison_attempts(env: &Env) -> Result<u32, ConfigError> {
+    let attempts = env.parse_or("POISON_ATTEMPTS", crate::quarantine::DEFAULT_POISON_ATTEMPTS)?;
+    if attempts < 1 {
+        return Err(ConfigError::invalid("POISON_ATTEMPTS", "0: at least 1"));
+    }
+    Ok(attempts)
 }
 
 /// `PROJECTORS_LEASE_MS`, at least [`MIN_LEASE`].
@@ -157,6 +175,8 @@ mod tests {
         );
         assert_eq!(config.metrics_addr, None);
         assert_eq!(config.lease_ttl, Duration::from_secs(10));
+        assert_eq!(config.poison_attempts, 5);
+        assert_eq!(config.lag_limit, Duration::from_secs(30));
         let admin = config.admin.expect("the admin API is on by default");
         assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
         admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
@@ -177,12 +197,16 @@ mod tests {
                 ("JWT_AUDIENCE", "shoppers"),
                 ("METRICS_ADDR", "0.0.0.0:9100"),
                 ("PROJECTORS_LEASE_MS", "4000"),
+                ("POISON_ATTEMPTS", "2"),
+                ("SUBSCRIBER_LAG_LIMIT_MS", "1500"),
             ],
             PublicKey::FromEnv,
         )
         .unwrap();
         assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(config.lease_ttl, Duration::from_millis(4000));
+        assert_eq!(config.poison_attempts, 2);
+        assert_eq!(config.lag_limit, Duration::from_millis(1500));
         assert_eq!(
             config.storage,
             Storage {
@@ -223,6 +247,9 @@ mod tests {
             ("METRICS_ADDR", "ninety-one-hundred"),
             ("PROJECTORS_LEASE_MS", "ten seconds"),
             ("PROJECTORS_LEASE_MS", "999"),
+            ("POISON_ATTEMPTS", "0"),
+            ("POISON_ATTEMPTS", "many"),
+            ("SUBSCRIBER_LAG_LIMIT_MS", "half a minute"),
             ("JWT_PUBLIC_KEY", "not a key"),
         ] {
             // The bad value replaces the good key where they share a name.

@@ -15,14 +15,18 @@ pub mod catalog;
 pub mod claim;
 pub mod config;
 pub mod database;
+pub mod instance;
 pub mod lease;
 pub mod orders;
+pub mod parked;
 pub mod projection;
+pub mod quarantine;
 pub mod replay;
 pub mod rows;
 pub mod runner;
 pub mod session_lock;
 pub mod supervisor;
+pub mod unpark;
 pub mod users;
 
 use std::sync::Arc;

@@ -76,12 +76,18 @@ async fn run() -> Result<(), String> {
     let db = views(&config.storage).await?;
     let shutdown = CancellationToken::new();
     let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
+    let instance = Arc::new(projectors::instance::Instance::new(config.lag_limit));
+    let quarantine = projectors::quarantine::Quarantine {
+        attempts: config.poison_attempts,
+        ..Default::default()
+    };
     let admin = match config.admin {
         Some(Admin { listen, verifier, http }) => {
             let projectors = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: db.clone(),
-                replays: Default::default(),
+                replays: Arc::new(projectors::admin::Replays::new(quarantine)),
+                instance: Arc::clone(&instance),
             };
             let admin = projectors::admin::start(projectors, verifier, listen, http, shutdown.clone())
                 .await
@@ -92,9 +98,10 @@ async fn run() -> Result<(), String> {
     };
     let options = projectors::runner::ProjectorOptions {
         lease_ttl: config.lease_ttl,
+        quarantine,
         ..Default::default()
     };
-    let running = projectors::supervisor::start(store, db, options, shutdown.clone());
+    let running = projectors::supervisor::start_in(&instance, store, db, options, shutdown.clone());
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
     running.stopped().await;
@@ -105,10 +112,19 @@ async fn run() -> Result<(), String> {
 }
 
 async fn replay(name: &str) -> Result<(), String> {
-    let storage = storage()?;
+    let env = Env::from_process();
+    let storage = Storage::from_env(&env).map_err(|e| e.to_string())?;
+    let attempts = projectors::config::poison_attempts(&env).map_err(|e| e.to_string())?;
     let store = store(&storage)?;
     let db = views(&storage).await?;
-    let batch_size = projectors::runner::ProjectorOptions::default().batch_size;
+    let options = projectors::replay::Rebuild {
+        batch_size: projectors::runner::ProjectorOptions::default().batch_size,
+        quarantine: projectors::quarantine::Quarantine {
+            attempts,
+            ..Default::default()
+        },
+        parked_by: format!("replay-{}", std::process::id()),
+    };
     let projections = if name == "all" {
         projectors::all()
     } else {
@@ -116,7 +132,7 @@ async fn replay(name: &str) -> Result<(), String> {
     };
     for projection in projections {
         let started = std::time::Instant::now();
-        let reached = projectors::replay::rebuild(store.as_ref(), &db, projection.as_ref(), batch_size)
+        let reached = projectors::replay::rebuild_with(store.as_ref(), &db, projection.as_ref(), &options)
             .await
             .map_err(|e| e.to_string())?;
         println!(

@@ -26,8 +26,9 @@ pub trait Projection: Send + Sync {
 
     /// Applies a batch of events, in log order, inside `transaction`.
     /// Events of other streams, and event types this build does not know,
-    /// are passed over; an event that cannot be applied is an error that
-    /// stops the projection.
+    /// are passed over; an event that cannot be read is an
+    /// [`ApplyError::Decode`] naming it, before anything is written, which
+    /// the runner retries and then parks (`quarantine.rs`).
     ///
     /// A projection folds the batch in memory and writes each changed row
     /// once: a batch costs a few statements, not one per event.

@@ -11,7 +11,10 @@ use tokio_util::sync::CancellationToken;
 use views::checkpoint;
 
 use crate::database;
+use crate::instance::{Instance, Stall, Subscriber};
+use crate::parked;
 use crate::projection::{ApplyError, Projection};
+use crate::quarantine::{self, Attempts, Poison, Quarantine};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorOptions {
@@ -21,6 +24,9 @@ pub struct ProjectorOptions {
     /// it): on SQLite, how long a crashed instance's projections wait for
     /// another (on Postgres a session lock decides: `claim.rs`).
     pub lease_ttl: Duration,
+    /// How events the projection cannot read are retried and parked, and
+    /// the pause before a restart after an outage.
+    pub quarantine: Quarantine,
 }
 
 impl Default for ProjectorOptions {
@@ -28,6 +34,7 @@ impl Default for ProjectorOptions {
         Self {
             batch_size: 500,
             lease_ttl: crate::config::DEFAULT_LEASE,
+            quarantine: Quarantine::default(),
         }
     }
 }
@@ -39,7 +46,7 @@ pub enum ProjectorError {
     #[error("the views database failed: {0}")]
     Database(#[from] DbErr),
     /// An event the projection cannot read: applying it again fails again,
-    /// so the projection stops.
+    /// so after its attempts the event is parked (`quarantine.rs`).
     #[error("projection {projection} cannot apply the events {first}..={last}: {source}")]
     Apply {
         projection: &'static str,
@@ -62,8 +69,9 @@ pub enum ProjectorError {
     SubscriptionEnded,
 }
 
-/// Runs `projection` until `shutdown` or an error. `progress` receives the
-/// checkpoint after each commit.
+/// Runs `projection` until `shutdown` or an error (an outage), as an
+/// instance of its own. `progress` receives the checkpoint after each
+/// commit.
 pub async fn run(
     store: Arc<dyn EventStore>,
     db: DatabaseConnection,
@@ -72,50 +80,173 @@ pub async fn run(
     progress: watch::Sender<Option<Position>>,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
-    let name = projection.name();
-    'restart: loop {
-        let mut applied = checkpoint::load(&db, name).await?;
-        progress.send_replace(applied);
-        tracing::info!(projection = name, from = ?applied.map(|p| p.to_string()), "projecting");
-        // Every stream, not only the projection's own: the checkpoint then
-        // passes every position, so a reader waiting for a position the
-        // projection has no row for is not kept waiting.
-        let mut events = store.subscribe_all(applied, StreamFilter::all());
-        loop {
-            let mut batch = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                next = events.next_batch(options.batch_size) => next.ok_or(ProjectorError::SubscriptionEnded)??,
-            };
-            // The log may deliver an event again (a subscription that
-            // reconnects); what the checkpoint covers is applied already.
-            batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
-            let Some(last) = batch.last().map(|event| event.position) else {
-                continue;
-            };
-            let started = std::time::Instant::now();
-            let transaction = database::begin_write(&db).await?;
-            // Replays and other projectors of this projection wait until
-            // this batch commits; if one moved the checkpoint meanwhile,
-            // the compare-and-set below notices.
-            database::lock_projection(&transaction, name).await?;
-            if !checkpoint::advance(&transaction, name, applied, last).await? {
-                transaction.rollback().await?;
-                tracing::warn!(
-                    projection = name,
-                    "checkpoint moved elsewhere (replay or another projector); restarting"
-                );
-                continue 'restart;
+    let instance = Instance::default();
+    let subscriber = instance.register(projection.name(), progress.subscribe());
+    let follower = Follower {
+        store,
+        db,
+        projection,
+        options,
+        progress,
+        subscriber,
+        parked_by: instance.id().to_owned(),
+    };
+    follower.follow(&shutdown).await
+}
+
+/// A projection following the log for one instance.
+pub struct Follower {
+    pub store: Arc<dyn EventStore>,
+    pub db: DatabaseConnection,
+    pub projection: Arc<dyn Projection>,
+    pub options: ProjectorOptions,
+    /// Receives the checkpoint after each commit.
+    pub progress: watch::Sender<Option<Position>>,
+    /// Where its instance sees it stalled.
+    pub subscriber: Arc<Subscriber>,
+    /// The instance's id, recorded with what it parks.
+    pub parked_by: String,
+}
+
+/// What became of a batch.
+enum Step {
+    /// Committed up to this position (the batch's last event, or the
+    /// event parked).
+    Applied(Position),
+    /// An event could not be read; it will be tried again.
+    Again,
+    /// The checkpoint was moved by a replay or another projector.
+    Moved,
+}
+
+impl Follower {
+    /// Follows the log from the checkpoint until `shutdown` or an error.
+    pub async fn follow(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
+        let name = self.projection.name();
+        let mut attempts = Attempts::default();
+        'restart: loop {
+            let mut applied = checkpoint::load(&self.db, name).await?;
+            self.progress.send_replace(applied);
+            self.subscriber.set_held(true);
+            parked::refresh_gauge(&self.db, name).await?;
+            tracing::info!(projection = name, from = ?applied.map(|p| p.to_string()), "projecting");
+            // Every stream, not only the projection's own: the checkpoint then
+            // passes every position, so a reader waiting for a position the
+            // projection has no row for is not kept waiting.
+            let mut events = self.store.subscribe_all(applied, StreamFilter::all());
+            loop {
+                let mut batch = tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    next = events.next_batch(self.options.batch_size) => next.ok_or(ProjectorError::SubscriptionEnded)??,
+                };
+                // The log may deliver an event again (a subscription that
+                // reconnects); what the checkpoint covers is applied already.
+                batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
+                while !batch.is_empty() {
+                    match self.step(applied, &batch, &mut attempts).await? {
+                        Step::Applied(to) => {
+                            applied = Some(to);
+                            self.progress.send_replace(applied);
+                            batch.retain(|event| event.position > to);
+                        }
+                        Step::Moved => continue 'restart,
+                        Step::Again => tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(self.options.quarantine.pause) => {}
+                        },
+                    }
+                }
             }
-            apply(&transaction, projection.as_ref(), &batch).await?;
-            transaction.commit().await?;
-            applied = Some(last);
-            progress.send_replace(applied);
-            metrics::counter!("projector_events_total", "projection" => name).increment(batch.len() as u64);
-            metrics::counter!("projector_batches_total", "projection" => name).increment(1);
-            metrics::gauge!("projector_checkpoint_commit_position", "projection" => name).set(last.commit as f64);
-            metrics::histogram!("projector_batch_duration_seconds", "projection" => name)
-                .record(started.elapsed().as_secs_f64());
         }
+    }
+
+    /// Commits `batch`; when an event in it cannot be read, counts the
+    /// attempt, and parks the event once the attempts are spent.
+    async fn step(
+        &self,
+        applied: Option<Position>,
+        batch: &[RecordedEvent],
+        attempts: &mut Attempts,
+    ) -> Result<Step, ProjectorError> {
+        let error = match self.commit(applied, batch, None).await {
+            Ok(step) => {
+                attempts.clear();
+                self.subscriber.set_stalled(None);
+                return Ok(step);
+            }
+            Err(error) => error,
+        };
+        let Some(position) = quarantine::poisoned(&error) else {
+            return Err(error);
+        };
+        let failed = attempts.failed_at(position);
+        let name = self.projection.name();
+        if failed < self.options.quarantine.attempts {
+            tracing::warn!(projection = name, %position, attempt = failed, %error, "cannot read an event; trying again");
+            self.subscriber.set_stalled(Some(Stall {
+                position,
+                attempts: failed,
+                error: error.to_string(),
+            }));
+            return Ok(Step::Again);
+        }
+        let poison = Poison {
+            position,
+            error: error.to_string(),
+            parked_by: &self.parked_by,
+            attempts: failed,
+        };
+        let step = self.commit(applied, batch, Some(poison)).await?;
+        attempts.clear();
+        self.subscriber.set_stalled(None);
+        Ok(step)
+    }
+
+    /// Applies `batch` in one transaction that moves the checkpoint past
+    /// it; with `poison`, only up to the poison event, which it parks.
+    async fn commit(
+        &self,
+        applied: Option<Position>,
+        batch: &[RecordedEvent],
+        poison: Option<Poison<'_>>,
+    ) -> Result<Step, ProjectorError> {
+        let name = self.projection.name();
+        let last = poison
+            .as_ref()
+            .map_or_else(|| batch.last().map(|e| e.position).unwrap_or_default(), |p| p.position);
+        let started = std::time::Instant::now();
+        let transaction = database::begin_write(&self.db).await?;
+        // Replays and other projectors of this projection wait until
+        // this batch commits; if one moved the checkpoint meanwhile,
+        // the compare-and-set below notices.
+        database::lock_projection(&transaction, name).await?;
+        if !checkpoint::advance(&transaction, name, applied, last).await? {
+            transaction.rollback().await?;
+            tracing::warn!(
+                projection = name,
+                "checkpoint moved elsewhere (replay or another projector); restarting"
+            );
+            return Ok(Step::Moved);
+        }
+        let parked = match poison {
+            None => {
+                apply(&transaction, self.projection.as_ref(), batch).await?;
+                false
+            }
+            Some(poison) => quarantine::apply_around(&transaction, self.projection.as_ref(), batch, poison).await?,
+        };
+        transaction.commit().await?;
+        if parked {
+            parked::count_parked(name, 1);
+            parked::refresh_gauge(&self.db, name).await?;
+        }
+        let events = batch.iter().filter(|event| event.position <= last).count();
+        metrics::counter!("projector_events_total", "projection" => name).increment(events as u64);
+        metrics::counter!("projector_batches_total", "projection" => name).increment(1);
+        metrics::gauge!("projector_checkpoint_commit_position", "projection" => name).set(last.commit as f64);
+        metrics::histogram!("projector_batch_duration_seconds", "projection" => name)
+            .record(started.elapsed().as_secs_f64());
+        Ok(Step::Applied(last))
     }
 }
 

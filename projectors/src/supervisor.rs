@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use event_store::{EventStore, Position};
 use sea_orm::DatabaseConnection;
@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::claim::Claim;
+use crate::instance::{Instance, Subscriber};
 use crate::projection::Projection;
-use crate::runner::{self, ProjectorError, ProjectorOptions};
+use crate::runner::{Follower, ProjectorOptions};
 
 /// The running projections and how far each has got.
 pub struct Running {
@@ -31,11 +32,22 @@ impl Running {
     }
 }
 
-/// Starts every projection. Outages of the store or the database, and
-/// failed writes, restart a projection after a pause; an event it cannot
-/// read stops it for good, with the error in the log, rather than skipping
-/// the event.
+/// Starts every projection, as an instance of its own.
 pub fn start(
+    store: Arc<dyn EventStore>,
+    db: DatabaseConnection,
+    options: ProjectorOptions,
+    shutdown: CancellationToken,
+) -> Running {
+    start_in(&Arc::new(Instance::default()), store, db, options, shutdown)
+}
+
+/// Starts every projection as `instance`, which then knows how each goes
+/// (for readiness). Outages of the store or the database, and failed
+/// writes, restart a projection after a pause; an event it cannot read is
+/// tried again, then parked (`quarantine.rs`).
+pub fn start_in(
+    instance: &Arc<Instance>,
     store: Arc<dyn EventStore>,
     db: DatabaseConnection,
     options: ProjectorOptions,
@@ -44,18 +56,18 @@ pub fn start(
     // The projections count from their first batch, not from the first
     // HTTP request that would install the recorder otherwise.
     api_common::metrics::handle();
-    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let mut progress = BTreeMap::new();
     let mut tasks = Vec::new();
     for projection in crate::all() {
         let (sender, receiver) = watch::channel(None);
-        progress.insert(projection.name(), receiver);
+        progress.insert(projection.name(), receiver.clone());
         let supervised = Supervised {
             store: Arc::clone(&store),
             db: db.clone(),
+            subscriber: instance.register(projection.name(), receiver),
             projection,
             options: options.clone(),
-            holder: holder.clone(),
+            holder: instance.id().to_owned(),
             progress: sender,
         };
         tasks.push(tokio::spawn(supervised.run(shutdown.clone())));
@@ -70,17 +82,39 @@ struct Supervised {
     options: ProjectorOptions,
     holder: String,
     progress: watch::Sender<Option<Position>>,
+    subscriber: Arc<Subscriber>,
+}
+
+/// Marks its projection ended when dropped (its task returned or
+/// panicked) unless the instance is shutting down.
+struct EndGuard<'a> {
+    subscriber: &'a Subscriber,
+    shutdown: &'a CancellationToken,
+}
+
+impl Drop for EndGuard<'_> {
+    fn drop(&mut self) {
+        if !self.shutdown.is_cancelled() {
+            tracing::error!(projection = self.subscriber.name(), "projection task ended");
+            self.subscriber.set_ended();
+        }
+    }
 }
 
 impl Supervised {
     async fn run(self, shutdown: CancellationToken) {
         let name = self.projection.name();
+        let _ended = EndGuard {
+            subscriber: &self.subscriber,
+            shutdown: &shutdown,
+        };
         let mut claim = Claim::new(self.db.clone(), name, self.holder.clone(), self.options.lease_ttl);
         loop {
             let pause = match claim.take().await {
                 Ok(true) => {
                     tracing::info!(projection = name, holder = self.holder, "lease taken");
                     let (flow, returned) = self.while_holding(claim, &shutdown).await;
+                    self.subscriber.set_held(false);
                     claim = returned;
                     if flow.is_break() {
                         claim.give_up().await;
@@ -105,36 +139,31 @@ impl Supervised {
     }
 
     /// Runs the projection, restarting it after outages, while `claim`
-    /// holds, and hands the claim back. `Break` when this projection is
-    /// done here (shutdown, or an event it cannot apply); `Continue` when
-    /// the claim was lost.
+    /// holds, and hands the claim back. `Break` on shutdown; `Continue`
+    /// when the claim was lost.
     async fn while_holding(&self, claim: Claim, shutdown: &CancellationToken) -> (std::ops::ControlFlow<()>, Claim) {
         use std::ops::ControlFlow::{Break, Continue};
         let name = self.projection.name();
         let holding = shutdown.child_token();
         let renewing = tokio::spawn(renew(claim, holding.clone()));
+        let follower = Follower {
+            store: Arc::clone(&self.store),
+            db: self.db.clone(),
+            projection: Arc::clone(&self.projection),
+            options: self.options.clone(),
+            progress: self.progress.clone(),
+            subscriber: Arc::clone(&self.subscriber),
+            parked_by: self.holder.clone(),
+        };
         let flow = loop {
-            let outcome = runner::run(
-                Arc::clone(&self.store),
-                self.db.clone(),
-                Arc::clone(&self.projection),
-                self.options.clone(),
-                self.progress.clone(),
-                holding.clone(),
-            )
-            .await;
-            match outcome {
+            match follower.follow(&holding).await {
                 Ok(()) if shutdown.is_cancelled() => break Break(()),
                 Ok(()) => break Continue(()),
-                Err(error @ ProjectorError::Apply { .. }) => {
-                    tracing::error!(projection = name, %error, "projection stopped");
-                    break Break(());
-                }
                 Err(error) => {
                     tracing::warn!(projection = name, %error, "projection failed; restarting");
                     tokio::select! {
                         () = holding.cancelled() => break if shutdown.is_cancelled() { Break(()) } else { Continue(()) },
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = tokio::time::sleep(self.options.quarantine.pause) => {}
                     }
                 }
             }

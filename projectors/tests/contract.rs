@@ -43,6 +43,7 @@ async fn start_on(url: &str, folder: tempfile::TempDir) -> Admin {
         store: Arc::clone(&app.store),
         db,
         replays: Default::default(),
+        instance: Default::default(),
     };
     let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
     let limits = api_common::http_limits::HttpLimits::default();

@@ -264,7 +264,7 @@ on_both_databases!(
     one_instance_runs_each_projection_and_another_takes_over_when_it_stops,
     a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_projection,
     a_replay_never_moves_a_checkpoint_back,
-    an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint,
+    an_event_that_cannot_be_read_is_parked_once_and_the_projection_goes_on,
 );
 
 /// Lease rows decide who runs a projection only on SQLite; on Postgres a
@@ -603,14 +603,16 @@ async fn two_projectors_without_leases_apply_each_event_once(db: DatabaseConnect
     assert_eq!(viewed, stock, "each stock change counted once");
 }
 
-async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_checkpoint(db: DatabaseConnection) {
+/// Two projectors of the orders projection (no leases) meet an event they
+/// cannot read: it is tried, then parked once, and both go on past it.
+async fn an_event_that_cannot_be_read_is_parked_once_and_the_projection_goes_on(db: DatabaseConnection) {
     let folder = tempfile::tempdir().unwrap();
     let store = test_support::embedded_store(folder.path());
     let event = |event_type: &str, data: serde_json::Value| {
         test_support::new_event(event_type, 1, serde_json::to_vec(&data).unwrap())
     };
     let stream = test_support::order_stream_name(&uuid::Uuid::new_v4().to_string());
-    let unknown = store
+    store
         .append(
             &stream,
             ExpectedRevision::NoStream,
@@ -618,7 +620,7 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
         )
         .await
         .unwrap();
-    store
+    let broken = store
         .append(
             &stream,
             ExpectedRevision::Any,
@@ -626,28 +628,57 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_and_keeps_its_chec
         )
         .await
         .unwrap();
-    let orders = projectors::named("orders").unwrap();
-    let (progress, _) = tokio::sync::watch::channel(None);
-    let outcome = projectors::runner::run(
-        Arc::clone(&store),
-        db.clone(),
-        orders,
-        ProjectorOptions {
-            batch_size: 1,
-            ..Default::default()
+    let other = test_support::order_stream_name(&uuid::Uuid::new_v4().to_string());
+    let after = store
+        .append(
+            &other,
+            ExpectedRevision::NoStream,
+            vec![event("OrderGiftWrapped", serde_json::json!({}))],
+        )
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let options = ProjectorOptions {
+        batch_size: 1,
+        quarantine: projectors::quarantine::Quarantine {
+            attempts: 2,
+            pause: Duration::from_millis(50),
         },
-        progress,
-        CancellationToken::new(),
+        ..Default::default()
+    };
+    let mut runners: Vec<Runner> = (0..2)
+        .map(|_| {
+            let (sender, progress) = tokio::sync::watch::channel(None);
+            let orders = projectors::named("orders").unwrap();
+            let runner = projectors::runner::run(
+                Arc::clone(&store),
+                db.clone(),
+                orders,
+                options.clone(),
+                sender,
+                shutdown.clone(),
+            );
+            (tokio::spawn(runner), progress)
+        })
+        .collect();
+    all_at(
+        &mut runners,
+        after.position,
+        "both projectors went past the broken event",
     )
     .await;
-    assert!(
-        matches!(outcome, Err(projectors::runner::ProjectorError::Apply { .. })),
-        "{outcome:?}"
-    );
+    shutdown.cancel();
+    for (runner, _) in runners {
+        runner.await.unwrap().unwrap();
+    }
+    let parked = projectors::parked::all(&db).await.unwrap();
+    assert_eq!(parked.len(), 1, "parked once: {parked:?}");
+    assert_eq!(projectors::parked::position(&parked[0]), broken.position);
+    assert_eq!((parked[0].subscriber.as_str(), parked[0].attempts), ("orders", 2));
     assert_eq!(
         views::checkpoint::load(&db, "orders").await.unwrap(),
-        Some(unknown.position),
-        "the unknown type was passed over; the broken event was not"
+        Some(after.position),
+        "the unknown type was passed over, the broken event parked"
     );
 }
 

@@ -29,6 +29,7 @@ impl AdminServer {
             store: Arc::clone(&app.store),
             db: db.clone(),
             replays: Default::default(),
+            instance: Default::default(),
         };
         let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
         let limits = api_common::http_limits::HttpLimits::default();

@@ -4,6 +4,7 @@
 pub mod checkpoints;
 pub mod order_lines;
 pub mod orders;
+pub mod parked_events;
 pub mod products;
 pub mod projection_leases;
 pub mod users;

@@ -1,9 +1,12 @@
 //! The projectors' admin HTTP API (default `127.0.0.1:8082`): each
-//! projection's checkpoint against the log head, and replays without
-//! downtime. Spec at `/openapi.json`, Swagger UI at `/docs`.
+//! projection's checkpoint against the log head, replays without
+//! downtime, and the parked events. Spec at `/openapi.json`, Swagger UI at
+//! `/docs`.
 
 mod links;
+mod parked_api;
 mod projections_api;
+mod ready;
 mod replays;
 
 use std::net::SocketAddr;
@@ -21,6 +24,8 @@ use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use views::tables::users;
 
+use crate::instance::Instance;
+
 pub use replays::Replays;
 
 /// What the admin API works on; its operations take it from the request
@@ -30,19 +35,23 @@ pub struct Projectors {
     pub store: Arc<dyn EventStore>,
     pub db: DatabaseConnection,
     pub replays: Arc<Replays>,
+    /// The instance whose projections this process runs (its readiness).
+    pub instance: Arc<Instance>,
 }
 
-type Apis = (projections_api::ProjectionsApi, HealthApi);
+type Apis = (projections_api::ProjectionsApi, parked_api::ParkedApi, HealthApi);
 
 fn service() -> OpenApiService<Apis, ()> {
-    let apis = (projections_api::ProjectionsApi, HealthApi);
+    let apis = (projections_api::ProjectionsApi, parked_api::ParkedApi, HealthApi);
     OpenApiService::new(apis, "Shop projectors admin API", env!("CARGO_PKG_VERSION")).description(
-        "How far each projection has read the event log, and replays: a projection is rebuilt from \
-         the start of the log while its old rows keep serving reads.",
+        "How far each projection has read the event log; replays: a projection is rebuilt from \
+         the start of the log while its old rows keep serving reads; and the events a projection \
+         could not read, parked so that it goes on past them.",
     )
 }
 
-/// Ready when the event store and the views database answer.
+/// Ready when the event store and the views database answer, and no
+/// projection this process runs is stalled or lagging (`ready.rs`).
 fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
     Arc::new(move || {
         let projectors = projectors.clone();
@@ -56,7 +65,8 @@ fn store_and_views_answer(projectors: Projectors) -> ReadinessCheck {
                 .db
                 .ping()
                 .await
-                .map_err(|e| format!("views database unavailable: {e}"))
+                .map_err(|e| format!("views database unavailable: {e}"))?;
+            ready::projections_keep_up(projectors.store.as_ref(), &projectors.instance).await
         })
     })
 }

@@ -99,7 +99,7 @@ impl From<ReplayState> for Replay {
 /// the schema from the list the replay looks names up in. Another name in
 /// the path is a resource that does not exist: 404.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ProjectionName(String);
+pub(super) struct ProjectionName(pub(super) String);
 
 impl Type for ProjectionName {
     const IS_REQUIRED: bool = true;
@@ -256,6 +256,7 @@ impl ProjectionsApi {
             std::sync::Arc::clone(&projectors.store),
             projectors.db.clone(),
             projection,
+            projectors.instance.id(),
         );
         match started {
             Ok(started) => ReplayResponse::Started(Json(started.into())),

@@ -7,7 +7,8 @@ use event_store::{EventStore, Position};
 use sea_orm::DatabaseConnection;
 
 use crate::projection::Projection;
-use crate::replay;
+use crate::quarantine::Quarantine;
+use crate::replay::{self, Rebuild};
 use crate::runner::ProjectorOptions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,26 +26,39 @@ pub enum ReplayState {
     },
 }
 
-/// The last replay of each projection, by name.
+/// The last replay of each projection, by name, and how poison events are
+/// handled in replays.
 #[derive(Default)]
-pub struct Replays(Mutex<BTreeMap<&'static str, ReplayState>>);
+pub struct Replays {
+    states: Mutex<BTreeMap<&'static str, ReplayState>>,
+    quarantine: Quarantine,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("a replay of {0} is running already")]
 pub struct AlreadyRunning(pub &'static str);
 
 impl Replays {
+    /// No replay yet; replays handle poison events as `quarantine` says.
+    pub fn new(quarantine: Quarantine) -> Self {
+        Self {
+            states: Mutex::default(),
+            quarantine,
+        }
+    }
+
     pub fn state(&self, projection: &str) -> Option<ReplayState> {
         self.lock().get(projection).cloned()
     }
 
     /// Starts rebuilding `projection` in the background, unless a replay of
-    /// it is running already.
+    /// it is running already; what it parks is parked by `instance`.
     pub fn start(
         self: &Arc<Self>,
         store: Arc<dyn EventStore>,
         db: DatabaseConnection,
         projection: Arc<dyn Projection>,
+        instance: &str,
     ) -> Result<ReplayState, AlreadyRunning> {
         let name = projection.name();
         let running = ReplayState::Running {
@@ -58,10 +72,14 @@ impl Replays {
             replays.insert(name, running.clone());
         }
         let replays = Arc::clone(self);
+        let options = Rebuild {
+            batch_size: ProjectorOptions::default().batch_size,
+            quarantine: self.quarantine,
+            parked_by: instance.to_owned(),
+        };
         tokio::spawn(async move {
             tracing::info!(projection = name, "replay started");
-            let batch_size = ProjectorOptions::default().batch_size;
-            let outcome = replay::rebuild(store.as_ref(), &db, projection.as_ref(), batch_size).await;
+            let outcome = replay::rebuild_with(store.as_ref(), &db, projection.as_ref(), &options).await;
             let at = chrono::Utc::now();
             let state = match outcome {
                 Ok(reached) => {
@@ -82,6 +100,6 @@ impl Replays {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, ReplayState>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
