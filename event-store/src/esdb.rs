@@ -143,7 +143,7 @@ impl EventStore for EsdbEventStore {
                 }
                 seen += 1;
                 cursor = Some(position);
-                if filter.accepts(&original.stream_id) {
+                if filter.accepts(&original.stream_id) && !passed_over(original) {
                     events.push(from_esdb_event(original)?);
                     if events.len() == limit {
                         break;
@@ -216,7 +216,8 @@ impl EventStore for EsdbEventStore {
                 let original = resolved.get_original_event();
                 let position = from_esdb_position(original.position);
                 // Never hand out a position twice, whatever a resubscription replays.
-                if last.is_some_and(|l| position <= l) || !filter.accepts(&original.stream_id) {
+                if last.is_some_and(|l| position <= l) || !filter.accepts(&original.stream_id) || passed_over(original)
+                {
                     continue;
                 }
                 last = Some(position);
@@ -284,10 +285,14 @@ impl EsdbEventStore {
     }
 }
 
-/// Whether a subscriber never sees `event`: a system event, by its type (as
-/// the server's `exclude_system_events` filter decides) or by its stream.
-fn is_system(event: &eventstore::RecordedEvent) -> bool {
-    event.event_type.starts_with('$') || event.stream_id.starts_with('$')
+/// Whether readers of `$all` pass `event` over: a system event, by its type
+/// (as the server's `exclude_system_events` filter decides) or by its
+/// stream, or an event another tool wrote without Shop's metadata. Neither
+/// is Shop's, so neither is corruption; a subscriber that stopped on one
+/// would stop for good.
+fn passed_over(event: &eventstore::RecordedEvent) -> bool {
+    let system = event.event_type.starts_with('$') || event.stream_id.starts_with('$');
+    system || serde_json::from_slice::<EventMetadata>(&event.custom_metadata).is_err()
 }
 
 /// The position of the newest event a subscriber can see in `page`, read
@@ -295,7 +300,7 @@ fn is_system(event: &eventstore::RecordedEvent) -> bool {
 fn last_visible(page: &[eventstore::ResolvedEvent]) -> Option<Position> {
     page.iter()
         .map(eventstore::ResolvedEvent::get_original_event)
-        .find(|event| !is_system(event))
+        .find(|event| !passed_over(event))
         .map(|event| from_esdb_position(event.position))
 }
 
@@ -408,5 +413,30 @@ mod tests {
         assert_eq!(last_visible(&page), Some(Position::new(60, 60)));
         assert_eq!(last_visible(&page[..3]), None);
         assert_eq!(last_visible(&[]), None);
+    }
+
+    /// An event another tool appended to `$all`: no metadata, or not Shop's.
+    fn foreign(stream: &str, custom_metadata: &[u8], commit: u64) -> eventstore::RecordedEvent {
+        let mut event = recorded(stream, "SomethingHappened", commit, commit);
+        event.custom_metadata = custom_metadata.to_vec().into();
+        event
+    }
+
+    #[test]
+    fn events_other_tools_wrote_are_passed_over_not_corrupt() {
+        assert!(!passed_over(&recorded("order-1", "OrderPlaced", 50, 50)));
+        assert!(passed_over(&recorded("$ce-product", "$>", 70, 70)));
+        assert!(passed_over(&foreign("audit-1", b"", 40)));
+        assert!(passed_over(&foreign("audit-1", br#"{"$correlationId":"x"}"#, 40)));
+        assert!(passed_over(&foreign("order-2", b"not json", 40)));
+    }
+
+    #[test]
+    fn the_head_passes_over_events_other_tools_wrote() {
+        let page = [
+            resolved(foreign("audit-1", b"", 95)),
+            resolved(recorded("product-1", "StockReserved", 60, 60)),
+        ];
+        assert_eq!(last_visible(&page), Some(Position::new(60, 60)));
     }
 }
