@@ -1,6 +1,6 @@
-//! Fault injection (#11): Shop's services as separate real processes — the
-//! command API with its order saga, the projectors with their admin API,
-//! the query API — on one embedded event store file and one SQLite views
+//! Fault injection (#11): Shop's services as separate real processes — two
+//! command API replicas, each with its order saga, the projectors with
+//! their admin API, the query API — on one embedded event store file and one SQLite views
 //! database, killed with SIGKILL at random points and started again while
 //! six customers register, order from a few products (two of them scarce,
 //! so orders are rejected and partial reservations released, one created
@@ -99,7 +99,7 @@ async fn acknowledged_outcomes_survive_sigkill_and_the_views_equal_a_replay() {
     let folder = tempfile::tempdir().unwrap();
     let run = timeout(BOUND, scenario(seed, &binaries, folder.path())).await;
     if run.is_err() {
-        let logs = ["projectors", "query-api", "command-api", "replayer"]
+        let logs = ["projectors", "query-api", "command-api", "command-api-2", "replayer"]
             .map(|name| std::fs::read_to_string(folder.path().join(format!("{name}.log"))).unwrap_or_default());
         let tails = logs.map(|log| {
             log.chars()
@@ -133,7 +133,7 @@ async fn scenario(seed: u64, binaries: &Path, folder: &Path) {
         .map(|n| {
             let customer = Customer {
                 http: http.clone(),
-                commands: system.commands(),
+                commands: system.commands_for(n),
                 queries: system.queries(),
                 name: format!("customer-{n}-{seed}"),
                 products: products
@@ -232,23 +232,35 @@ impl System {
     const PROJECTORS: usize = 0;
     const QUERIES: usize = 1;
     const COMMANDS: usize = 2;
+    const REPLICA: usize = 3;
 
     async fn start(binaries: &Path, folder: &Path) -> Self {
         let store_url = format!("sqlite://{}", folder.join("events.db").display());
         let views_url = format!("sqlite://{}?mode=rwc", folder.join("views.db").display());
         let public_key = tokens::server_key().public_key_pem();
-        let [projectors, queries, commands] = [(); 3].map(|()| free_address());
-        let (projectors_addr, queries_addr, commands_addr) =
-            (projectors.to_string(), queries.to_string(), commands.to_string());
+        let [projectors, queries, commands, replica] = [(); 4].map(|()| free_address());
+        let (projectors_addr, queries_addr, commands_addr, replica_addr) = (
+            projectors.to_string(),
+            queries.to_string(),
+            commands.to_string(),
+            replica.to_string(),
+        );
+        let commands_env = |listen: &str| {
+            [
+                ("EVENT_STORE_URL", store_url.clone()),
+                ("COMMAND_API_ADDR", listen.to_owned()),
+                ("JWT_PRIVATE_KEY", tokens::SERVER_KEY_PEM.to_owned()),
+                ("ADMIN_USERNAME", ADMIN.0.to_owned()),
+                ("ADMIN_PASSWORD", ADMIN.1.to_owned()),
+                // Short, so some orders are answered 202 pending while a
+                // saga catches up after a restart.
+                ("ORDER_WAIT_MS", "100".to_owned()),
+            ]
+        };
+        let (commands_env, replica_env) = (commands_env(&commands_addr), commands_env(&replica_addr));
         let projectors_env = projectors_env(&store_url, &views_url, &projectors_addr, &public_key);
         let services = vec![
-            service(
-                binaries,
-                folder,
-                "projectors",
-                projectors,
-                &projectors_env.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
-            ),
+            service(binaries, folder, "projectors", projectors, &borrowed(&projectors_env)),
             service(
                 binaries,
                 folder,
@@ -261,21 +273,15 @@ impl System {
                     ("JWT_PUBLIC_KEY", &public_key),
                 ],
             ),
-            service(
-                binaries,
-                folder,
-                "command-api",
-                commands,
-                &[
-                    ("EVENT_STORE_URL", &store_url),
-                    ("COMMAND_API_ADDR", &commands_addr),
-                    ("JWT_PRIVATE_KEY", tokens::SERVER_KEY_PEM),
-                    ("ADMIN_USERNAME", ADMIN.0),
-                    ("ADMIN_PASSWORD", ADMIN.1),
-                    // Short, so some orders are answered 202 pending while the saga
-                    // catches up after a restart.
-                    ("ORDER_WAIT_MS", "100"),
-                ],
+            service(binaries, folder, "command-api", commands, &borrowed(&commands_env)),
+            // A second replica, with a saga of its own, as by default.
+            Service::new(
+                "command-api-2",
+                binaries.join("command-api"),
+                &[],
+                &borrowed(&replica_env),
+                replica,
+                folder.join("command-api-2.log"),
             ),
         ];
         let mut system = Self {
@@ -292,6 +298,12 @@ impl System {
 
     fn commands(&self) -> String {
         format!("http://{}", self.services[Self::COMMANDS].address)
+    }
+
+    /// The command API replica customer `n` talks to.
+    fn commands_for(&self, n: usize) -> String {
+        let replica = [Self::COMMANDS, Self::REPLICA][n % 2];
+        format!("http://{}", self.services[replica].address)
     }
 
     fn queries(&self) -> String {
@@ -312,7 +324,7 @@ impl System {
     }
 
     /// Until `until`: now and then SIGKILL one service (sometimes all
-    /// three at once), leave it down a moment, start it again. How many
+    /// at once), leave it down a moment, start it again. How many
     /// times each was killed.
     async fn inject_faults(&mut self, mut rng: Rng, until: Instant) -> BTreeMap<String, u32> {
         let mut kills = BTreeMap::new();
@@ -320,9 +332,9 @@ impl System {
         while Instant::now() + Duration::from_secs(1) < until {
             sleep(rng.millis(700, 2_500)).await;
             let victims: Vec<usize> = if rng.percent(15) {
-                vec![Self::PROJECTORS, Self::QUERIES, Self::COMMANDS]
+                vec![Self::PROJECTORS, Self::QUERIES, Self::COMMANDS, Self::REPLICA]
             } else {
-                vec![rng.below(3) as usize]
+                vec![rng.below(self.services.len() as u64) as usize]
             };
             for &victim in &victims {
                 let service = &mut self.services[victim];
@@ -351,6 +363,10 @@ fn projectors_env<'a>(
         ("PROJECTORS_LEASE_MS", "1000".to_owned()),
         ("JWT_PUBLIC_KEY", public_key.to_owned()),
     ]
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 fn service(binaries: &Path, folder: &Path, name: &str, address: std::net::SocketAddr, env: &[(&str, &str)]) -> Service {
