@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::first_head;
 use crate::http_limits::HttpLimits;
-use crate::idle::{Activity, Watched};
+use crate::idle::{Activity, WatchedBody, WatchedSocket};
 use crate::problem::ProblemResponse;
 use crate::rewind::Rewind;
 
@@ -77,12 +77,13 @@ async fn serve_http(socket: Rewind<TcpStream>, remote: SocketAddr, shared: Arc<S
                 let answer = respond(&shared, request, remote).await;
                 drop(handling);
                 let answer = hyper::Response::from(answer);
-                Ok::<_, Infallible>(answer.map(|body| Watched::new(body, activity)))
+                Ok::<_, Infallible>(answer.map(|body| WatchedBody::new(body, activity)))
             }
         }
     });
     let builder = builder(&shared.limits);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(WatchedSocket::new(socket, Arc::clone(&activity))), service);
     tokio::pin!(connection);
     let grace = tokio::select! {
         _ = connection.as_mut() => return,

@@ -23,7 +23,9 @@ impl<S> Rewind<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.ahead.is_empty() {
+        // With no room in `buf` there is nothing to give; returning no
+        // bytes then is not the end of the stream (the caller sees that).
+        if self.ahead.is_empty() || buf.remaining() == 0 {
             return Pin::new(&mut self.socket).poll_read(cx, buf);
         }
         let n = self.ahead.len().min(buf.remaining());

@@ -43,9 +43,22 @@ async fn slow() -> &'static str {
     "slow"
 }
 
+/// The size of `/big`: more than the kernel's socket buffers hold, so the
+/// server is still writing it while a slow client reads.
+const BIG: usize = 16 * 1024 * 1024;
+
+/// Answers `BIG` bytes at once (one piece of body).
+#[handler]
+fn big() -> Vec<u8> {
+    vec![b'x'; BIG]
+}
+
 async fn start(limits: HttpLimits) -> (Server, CancellationToken) {
     let shutdown = CancellationToken::new();
-    let routes = Route::new().at("/", get(hello)).at("/slow", get(slow));
+    let routes = Route::new()
+        .at("/", get(hello))
+        .at("/slow", get(slow))
+        .at("/big", get(big));
     let server = serve_within("test", ([127, 0, 0, 1], 0).into(), limits, routes, shutdown.clone())
         .await
         .unwrap();
@@ -177,6 +190,72 @@ async fn a_running_request_keeps_its_connection_from_idling() {
     assert!(answer.ends_with("slow"), "{answer}");
     // Not closed for idleness while it ran: it serves the next request.
     assert!(get_on(&mut client, "/").await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn pipelined_requests_in_the_first_segment_are_all_answered() {
+    let (server, _shutdown) = start(patient()).await;
+    let mut client = TcpStream::connect(server.address).await.unwrap();
+    // Read ahead of hyper, then given back: nothing may be lost or doubled.
+    client
+        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\n\r\nGET /slow HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    timeout(Duration::from_secs(5), client.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
+    assert!(answer.contains("hello") && answer.ends_with("slow"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_slow_download_outlasts_the_idle_timeout() {
+    let (server, _shutdown) = start(HttpLimits {
+        idle_timeout: Duration::from_millis(300),
+        ..patient()
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(server.address).await.unwrap();
+    client
+        .write_all(b"GET /big HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    // 256 KiB every 40 ms: about 2.6 s for the whole body, many idle
+    // timeouts long, with bytes flowing all the time.
+    let started = Instant::now();
+    let mut received = 0;
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut since_pause = 0;
+    loop {
+        let read = timeout(Duration::from_secs(5), client.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+        received += read;
+        since_pause += read;
+        if since_pause >= 256 * 1024 {
+            since_pause = 0;
+            // Pacing the reader (not waiting for the server): the download
+            // must take longer than the idle timeout.
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        if received > BIG {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(took > Duration::from_millis(900), "the download took only {took:?}");
+    assert!(
+        received > BIG,
+        "cut after {received} bytes of {BIG} (and its head), {took:?}"
+    );
 }
 
 #[tokio::test]
