@@ -265,3 +265,102 @@ async fn two_sagas_park_an_event_once() {
         "{records:?}"
     );
 }
+
+/// A park caused by a refused command, not by the event itself: the
+/// product an order reserves has an event of a type this build does not
+/// know (a newer build's), so it cannot be loaded and the reservation is
+/// refused. The placement and the order's stream read fine, yet a retry
+/// must answer 409 while the reservation is still refused, and record one
+/// more attempt, instead of resolving the event for the saga to park again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_an_event_whose_command_is_still_refused_answers_409() {
+    let app = app_without_saga().await;
+    let admin = app.admin().await;
+    let buyer = app.customer("buyer").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let stream = product_stream_name(&mug);
+    let last = app.store.read_last(&stream).await.unwrap().unwrap();
+    let newer = new_event("ProductDiscontinued", 1, b"{}".to_vec());
+    app.store
+        .append(&stream, ExpectedRevision::Exact(last.revision), vec![newer])
+        .await
+        .unwrap();
+    let held = place(&app, &buyer, &[(&mug, 2)]).await;
+
+    let (shutdown, running) = start_saga(Arc::clone(&app.store));
+    let listed = wait_for_parked(&app, &admin, 1).await;
+    assert_eq!(listed[0]["orderId"], held.as_str());
+    assert_eq!(listed[0]["eventType"], "OrderPlaced");
+    assert_eq!(listed[0]["attempts"], ATTEMPTS);
+    let position = listed[0]["position"].as_str().unwrap().to_owned();
+
+    let path = format!("/saga/parked/{position}/retry");
+    let (answer, problem) = test_support::respond(app.http.post(app.url(&path)).bearer_auth(&admin)).await;
+    assert_eq!(answer, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("ProductDiscontinued"),
+        "{problem}"
+    );
+    let after = parked(&app, &admin).await;
+    assert_eq!(after.len(), 1, "still parked: {after:?}");
+    assert_eq!(after[0]["position"], position.as_str());
+    assert_eq!(after[0]["attempts"], ATTEMPTS + 1);
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(status(&app, &held).await, OrderStatus::Pending);
+    let records = event_store::read_whole_stream(app.store.as_ref(), &StreamName::new(PARKED_STREAM).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        records.iter().all(|e| e.event_type != "ParkedEventResolved"),
+        "{records:?}"
+    );
+}
+
+/// A retry answers 204 when what the event causes now succeeds: here an
+/// order's placement parked by an older build (a record written as it
+/// would have), which this build handles. The retry itself reserves; the
+/// saga, picking the order up again, confirms it without reserving twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_an_event_that_now_succeeds_answers_204_and_its_order_goes_on() {
+    let app = app_without_saga().await;
+    let admin = app.admin().await;
+    let buyer = app.customer("buyer").await;
+    let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
+    let held = place(&app, &buyer, &[(&mug, 2)]).await;
+    let placed = app.order_stream(&held).await[0].clone();
+    let record = saga::parked::ParkedEvent {
+        subscriber: "saga".to_owned(),
+        position: placed.position,
+        stream: placed.stream.clone(),
+        revision: placed.revision,
+        event_type: placed.event_type.clone(),
+        order_id: Some(held.parse().unwrap()),
+        error: "refused by an older build".to_owned(),
+        instance: "older:1".to_owned(),
+        attempts: ATTEMPTS,
+        parked_at: chrono::Utc::now(),
+        replay_after: None,
+        replay_from_start: true,
+    };
+    assert!(saga::parked::park(app.store.as_ref(), &record).await.unwrap());
+
+    let (shutdown, running) = start_saga(Arc::clone(&app.store));
+    let other = place(&app, &buyer, &[(&mug, 1)]).await;
+    wait_for_status(&app, &other, OrderStatus::Confirmed).await;
+    assert_eq!(status(&app, &held).await, OrderStatus::Pending, "held back");
+    let path = format!("/saga/parked/{}/retry", placed.position);
+    let (answer, body) = test_support::respond(app.http.post(app.url(&path)).bearer_auth(&admin)).await;
+    assert_eq!(answer, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        reservations(&app, &mug, &held).await,
+        1,
+        "the retry reserved before answering"
+    );
+    wait_for_status(&app, &held, OrderStatus::Confirmed).await;
+    assert!(parked(&app, &admin).await.is_empty());
+    assert_eq!(reservations(&app, &mug, &held).await, 1, "reserved once");
+    assert_eq!(app.available(&mug).await, 7, "10 - 1 - 2");
+    shutdown.cancel();
+    running.await.unwrap();
+}

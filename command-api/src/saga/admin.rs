@@ -1,19 +1,29 @@
 //! What an administrator does with parked events: list them, retry one with
 //! the code deployed now, or skip one for good. A retry reads the event
-//! again and, for an order's event, the order's stream, with this build: if
-//! both read, the event is resolved, and every replica's saga picks its
+//! again and, for an order's event, the order's stream, with this build;
+//! then it steps the order's events up to the parked one as the saga would
+//! once it is resolved, and executes the commands that follow against the
+//! aggregates as they are now (every command is idempotent, so the saga
+//! doing them again does nothing twice). An event parked because a command
+//! it causes was refused thus fails the retry while it is still refused,
+//! instead of being resolved only for the saga to park it again. If all of
+//! that succeeds, the event is resolved, and every replica's saga picks its
 //! order up again (`super::redrive`), which executes what follows.
 
 use std::sync::Arc;
 
 use domain::order::Order;
+use domain::product::Product;
 use event_store::{EventStore, Position, StoreError, StreamName};
 use uuid::Uuid;
 
+use super::commands::Commands;
 use super::decode::decode;
-use super::parked::{self, ParkedEvent, Resolution};
-use super::poison::is_deterministic;
-use super::{SUBSCRIBER, count_parked};
+use super::forgotten::Forgotten;
+use super::parked::{self, ParkedEvent, ParkedList, Resolution};
+use super::poison::{Culprits, is_deterministic};
+use super::progress::Progress;
+use super::{SUBSCRIBER, SagaError, count_parked, redrive};
 use crate::aggregates::Aggregates;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +51,22 @@ impl From<StoreError> for ParkedError {
 pub struct ParkedAdmin {
     store: Arc<dyn EventStore>,
     orders: Arc<Aggregates<Order>>,
+    /// The saga's commands, executed by a retry.
+    commands: Commands,
+    forgotten: Forgotten,
 }
 
 impl ParkedAdmin {
+    /// Products are loaded through an `Aggregates` of its own: retries are
+    /// rare, and every load catches up with the store.
     pub fn new(store: Arc<dyn EventStore>, orders: Arc<Aggregates<Order>>) -> Self {
-        Self { store, orders }
+        let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
+        Self {
+            commands: Commands::new(products, Arc::clone(&orders)),
+            forgotten: Forgotten::new(Arc::clone(&orders)),
+            store,
+            orders,
+        }
     }
 
     /// The saga's parked events, oldest first.
@@ -55,11 +76,16 @@ impl ParkedAdmin {
         Ok(list.parked().cloned().collect())
     }
 
-    /// Tries the event at `position` again; resolved when it now reads.
+    /// Tries the event at `position` again; resolved when it now reads and
+    /// what it causes succeeds.
     pub async fn retry(&self, position: Position, by: Uuid) -> Result<ParkedEvent, ParkedError> {
         let list = parked::load(self.store.as_ref()).await?;
         let record = list.get(position).cloned().ok_or(ParkedError::NotParked(position))?;
-        if let Some(error) = self.try_again(&record).await? {
+        let mut still_fails = self.try_again(&record).await?;
+        if still_fails.is_none() {
+            still_fails = self.run_again(&list, &record).await?;
+        }
+        if let Some(error) = still_fails {
             let failed = parked::retry_failed(self.store.as_ref(), position, error, Some(by)).await?;
             let failed = failed.ok_or(ParkedError::NotParked(position))?;
             return Err(ParkedError::StillFails(Box::new(failed)));
@@ -98,6 +124,32 @@ impl ParkedAdmin {
             Err(crate::aggregates::CommandError::Unavailable(error)) => Err(ParkedError::Unavailable(error)),
             Err(error) => Err(ParkedError::Unavailable(StoreError::Unavailable {
                 context: "loading the parked event's order",
+                source: Box::new(error),
+            })),
+        }
+    }
+
+    /// Why the saga still fails on `record`'s order, `None` when it now
+    /// succeeds: its events up to the parked one are stepped and the
+    /// commands that follow executed. Outages are errors, not answers.
+    async fn run_again(&self, list: &ParkedList, record: &ParkedEvent) -> Result<Option<String>, ParkedError> {
+        let mut progress = Progress::resuming_after(record.replay_after);
+        let mut culprits = Culprits::default();
+        let rehearsed = redrive::rehearse(self.store.as_ref(), &mut progress, list, record, &mut culprits).await;
+        let outcome = match rehearsed {
+            Ok(commands) => redrive::settle(&self.commands, &self.forgotten, &mut progress, &culprits, commands).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => Ok(None),
+            Err(SagaError::Poison { culprit, error }) if culprit.position == record.position => Ok(Some(error)),
+            Err(SagaError::Poison { culprit, error }) => Ok(Some(format!(
+                "the event at {} in {} ({}) of the same order fails: {error}",
+                culprit.position, culprit.stream, culprit.event_type
+            ))),
+            Err(SagaError::Store(error)) => Err(error.into()),
+            Err(error) => Err(ParkedError::Unavailable(StoreError::Unavailable {
+                context: "executing the parked event's commands",
                 source: Box::new(error),
             })),
         }

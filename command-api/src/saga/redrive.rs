@@ -5,10 +5,16 @@
 //! stepped as if they had just come; the rest come through the
 //! subscription. Every command is idempotent in its aggregate, so what was
 //! done before the park is not done twice.
+//!
+//! A retry rehearses the same replay, up to the parked event, and executes
+//! what follows before it resolves the event (`super::admin`), so a command
+//! still refused answers the retry instead of parking the event again.
 
 use event_store::{EventStore, Position, StreamFilter};
 
+use super::commands::Commands;
 use super::decode::{Decoded, decode};
+use super::forgotten::Forgotten;
 use super::parked::{ParkedEvent, ParkedList};
 use super::poison::{Culprits, concerned_order};
 use super::progress::{Caused, Progress};
@@ -28,33 +34,108 @@ pub(super) async fn redrive(
     until: Position,
     culprits: &mut Culprits,
 ) -> Result<Vec<Caused>, SagaError> {
-    let Some(order) = parked.order_id else {
-        return Ok(Vec::new());
+    if let Some(order) = parked.order_id {
+        tracing::info!(%order, parked = %parked.position, "picking up an order held back by a parked event");
+    }
+    let replay = Replay {
+        parked,
+        past_end: &|position| position >= until,
+        passed_over: &|position| list.passes_over(position),
     };
-    tracing::info!(%order, parked = %parked.position, "picking up an order held back by a parked event");
-    progress.forget(order);
-    let resume = parked.replay_from_start.then_some(parked.replay_after);
-    let filter: StreamFilter = saga_filter(false);
-    let mut after = parked.replay_after;
-    let mut commands = Vec::new();
-    loop {
-        let page = store.read_all(after, PAGE, &filter).await?;
-        for recorded in &page {
-            if recorded.position >= until {
+    replay.commands(store, progress, culprits).await
+}
+
+/// For a retry of `parked`, still parked in `list`: the commands that
+/// follow from stepping its order's events as [`redrive`] would once it is
+/// resolved, up to and including the parked event itself.
+pub(super) async fn rehearse(
+    store: &dyn EventStore,
+    progress: &mut Progress,
+    list: &ParkedList,
+    parked: &ParkedEvent,
+    culprits: &mut Culprits,
+) -> Result<Vec<Caused>, SagaError> {
+    let replay = Replay {
+        parked,
+        past_end: &|position| position > parked.position,
+        passed_over: &|position| position != parked.position && list.passes_over(position),
+    };
+    replay.commands(store, progress, culprits).await
+}
+
+/// Which of a parked order's logged events are stepped again.
+struct Replay<'a> {
+    parked: &'a ParkedEvent,
+    /// Whether the replay ends at the event at this position.
+    past_end: &'a (dyn Fn(Position) -> bool + Sync),
+    /// Whether the event at this position is passed over (parked or
+    /// skipped).
+    passed_over: &'a (dyn Fn(Position) -> bool + Sync),
+}
+
+impl Replay<'_> {
+    /// Steps the order's events from where the park said, noting each as
+    /// a culprit, and returns the commands that follow.
+    async fn commands(
+        &self,
+        store: &dyn EventStore,
+        progress: &mut Progress,
+        culprits: &mut Culprits,
+    ) -> Result<Vec<Caused>, SagaError> {
+        let parked = self.parked;
+        let Some(order) = parked.order_id else {
+            return Ok(Vec::new());
+        };
+        progress.forget(order);
+        let resume = parked.replay_from_start.then_some(parked.replay_after);
+        let filter: StreamFilter = saga_filter(false);
+        let mut after = parked.replay_after;
+        let mut commands = Vec::new();
+        loop {
+            let page = store.read_all(after, PAGE, &filter).await?;
+            for recorded in &page {
+                if (self.past_end)(recorded.position) {
+                    return Ok(commands);
+                }
+                after = Some(recorded.position);
+                if (self.passed_over)(recorded.position) || concerned_order(recorded) != Some(order) {
+                    continue;
+                }
+                culprits.note(recorded, parked.replay_after, parked.replay_from_start);
+                let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
+                if let Some(event) = event.as_ref().map(Decoded::as_saga_event) {
+                    commands.extend(progress.replayed(recorded, event, resume));
+                }
+            }
+            if page.len() < PAGE {
                 return Ok(commands);
             }
-            after = Some(recorded.position);
-            if list.passes_over(recorded.position) || concerned_order(recorded) != Some(order) {
-                continue;
-            }
-            culprits.note(recorded, parked.replay_after, parked.replay_from_start);
-            let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
-            if let Some(event) = event.as_ref().map(Decoded::as_saga_event) {
-                commands.extend(progress.replayed(recorded, event, resume));
-            }
-        }
-        if page.len() < PAGE {
-            return Ok(commands);
         }
     }
+}
+
+/// Executes `commands` and those that follow from what they find (a
+/// missing product), as the run loop does, with the reservations set
+/// aside for orders not remembered decided from their streams: a refused
+/// one fails as its causing event's poison.
+pub(super) async fn settle(
+    executor: &Commands,
+    forgotten: &Forgotten,
+    progress: &mut Progress,
+    culprits: &Culprits,
+    mut commands: Vec<Caused>,
+) -> Result<(), SagaError> {
+    let follow_up = forgotten.follow_up(progress.take_forgotten()).await;
+    commands.extend(follow_up.map_err(|error| culprits.blame(error))?);
+    while !commands.is_empty() {
+        let found = executor
+            .execute_all(commands)
+            .await
+            .map_err(|error| culprits.blame(error))?;
+        commands = found
+            .into_iter()
+            .flat_map(|(event, causation)| progress.step(event, causation))
+            .collect();
+    }
+    Ok(())
 }
