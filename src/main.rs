@@ -96,6 +96,34 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
     let command_api = start_command_api(Arc::clone(&store), command, shutdown)
         .await
         .map_err(|e| redacted_in(&e, &store_url))?;
+    let (admin_api, projections) = start_projectors(Arc::clone(&store), projectors, projector_views, shutdown).await?;
+    // Its own pool, so reads never wait for a connection a projector holds.
+    let url = &query.views_url;
+    let query_views = views::connect(url, query.pool_size)
+        .await
+        .map_err(|e| url_error(url, e))?;
+    let query_api = query_api::startup::start(query_views, query, shutdown.clone())
+        .await
+        .map_err(|e| format!("QUERY_API_ADDR: {e}"))?;
+    let shop = Shop {
+        command_api,
+        query_api,
+        admin_api,
+        metrics,
+        projections,
+    };
+    shop.print(&banner, &admin_username, generated_password.as_deref());
+    Ok(shop)
+}
+
+/// The projections, each in the instance's claim, and their admin API
+/// (unless `PROJECTORS_ADMIN_ADDR=off`), sharing one view of their state.
+async fn start_projectors(
+    store: Arc<dyn EventStore>,
+    projectors: projectors::config::Config,
+    projector_views: views::DatabaseConnection,
+    shutdown: &CancellationToken,
+) -> Result<(Option<Server>, projectors::supervisor::Running), String> {
     let instance = Arc::new(projectors::instance::Instance::new(projectors.lag_limit));
     let quarantine = projectors::quarantine::Quarantine {
         attempts: projectors.poison_attempts,
@@ -119,23 +147,7 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         ..Default::default()
     };
     let projections = projectors::supervisor::start_in(&instance, store, projector_views, options, shutdown.clone());
-    // Its own pool, so reads never wait for a connection a projector holds.
-    let url = &query.views_url;
-    let query_views = views::connect(url, query.pool_size)
-        .await
-        .map_err(|e| url_error(url, e))?;
-    let query_api = query_api::startup::start(query_views, query, shutdown.clone())
-        .await
-        .map_err(|e| format!("QUERY_API_ADDR: {e}"))?;
-    let shop = Shop {
-        command_api,
-        query_api,
-        admin_api,
-        metrics,
-        projections,
-    };
-    shop.print(&banner, &admin_username, generated_password.as_deref());
-    Ok(shop)
+    Ok((admin_api, projections))
 }
 
 /// The command API (with the saga unless `RUN_SAGA=false`), and the sample
