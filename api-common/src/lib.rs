@@ -13,6 +13,7 @@ pub mod health;
 pub mod http_limits;
 pub mod idle;
 pub mod json_body;
+pub mod lag;
 pub mod listener;
 pub mod metrics;
 pub mod openapi_links;

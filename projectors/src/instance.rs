@@ -2,17 +2,20 @@
 //! `parkedBy` of what it parks) and what it knows of each projection it
 //! runs, which its readiness reports (`admin/ready.rs`): whether it holds
 //! the projection now, how far it has got, whether it is stuck retrying an
-//! event it cannot read, and whether its task ended.
+//! event it cannot read, whether its task ended, and since when it has
+//! been behind the log head (`api_common::lag`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use api_common::lag::{self, Behind};
 use event_store::Position;
 use tokio::sync::watch;
 
-/// How long a projection may stay behind the log head before the instance
-/// running it answers not ready, when `SUBSCRIBER_LAG_LIMIT_MS` is unset.
+/// How long a projection may stay behind the log head continuously before
+/// the instance running it answers not ready, when `SUBSCRIBER_LAG_LIMIT_MS`
+/// is unset.
 pub const DEFAULT_LAG_LIMIT: Duration = Duration::from_secs(30);
 
 /// An instance's id and its projections' states.
@@ -30,7 +33,7 @@ impl Default for Instance {
 
 impl Instance {
     /// A new instance, with a fresh id (`<pid>-<random>`), unready when a
-    /// projection it runs lags longer than `lag_limit`.
+    /// projection it runs stays behind the log head longer than `lag_limit`.
     pub fn new(lag_limit: Duration) -> Self {
         Self {
             id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
@@ -53,6 +56,7 @@ impl Instance {
             name,
             progress,
             state: Mutex::default(),
+            behind: Mutex::default(),
         });
         lock(&self.subscribers).insert(name, Arc::clone(&subscriber));
         subscriber
@@ -69,6 +73,10 @@ pub struct Subscriber {
     name: &'static str,
     progress: watch::Receiver<Option<Position>>,
     state: Mutex<SubscriberState>,
+    /// Since when readiness has seen it behind, reset when it is seen
+    /// caught up. Not when its task restarts: one that keeps failing and
+    /// restarting does not move, and lags.
+    behind: Mutex<Option<Behind<Position>>>,
 }
 
 /// Where a projection stands in its instance.
@@ -103,6 +111,15 @@ impl Subscriber {
 
     pub fn state(&self) -> SubscriberState {
         lock(&self.state).clone()
+    }
+
+    /// Records a look at it at `now`: `pending` is its oldest event not
+    /// applied (`None` when caught up), `head` the log's. How long it has
+    /// been behind continuously; zero when caught up.
+    pub fn observe_lag(&self, pending: Option<Position>, head: Option<Position>, now: Instant) -> Duration {
+        let mut behind = lock(&self.behind);
+        *behind = lag::observe(*behind, pending, head, now);
+        behind.map_or(Duration::ZERO, |behind| behind.for_how_long(now))
     }
 
     pub fn set_held(&self, held: bool) {

@@ -427,12 +427,74 @@ async fn a_projection_lagging_past_the_limit_makes_the_instance_unready() {
     // 5 s before it fails a write), so they fall behind without failing.
     let blocker = projectors::database::begin_write(&shop.db).await.unwrap();
     let later = shop.append(product_created("LAG-2")).await;
+    // Behind from the first look, for no time yet: ready; behind for
+    // longer than the limit from then: lagging.
+    let (status, _, body) = shop.get("/health/ready", None).await;
+    assert_eq!(status, 200, "{body}");
     let lagging = shop.ready_becomes(503, |body| body.contains("lagging")).await;
     assert!(lagging.contains("limit 300 ms"), "{lagging}");
     blocker.rollback().await.unwrap();
     shop.reaches("catalog", later).await;
     shop.ready_becomes(200, |_| true).await;
     assert!(shop.parked().await.is_empty());
+}
+
+/// An instance that starts on a new views database, behind a log older
+/// than the limit, has been behind for no time: it is ready while it
+/// catches up, and lagging only once it stays behind past the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_just_started_behind_an_old_log_is_ready() {
+    let url = test_support::postgres::fresh_database().await;
+    let mut shop = start(Setup {
+        views_url: Some(url.clone()),
+        lag_limit: Duration::from_millis(300),
+        run_projections: false,
+        ..Setup::default()
+    })
+    .await;
+    shop.append(product_created("OLD-1")).await;
+    let head = shop.append(product_created("OLD-2")).await;
+    // Not synchronisation: the log must be older than the limit.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The catalog's table locked (Postgres waits for a lock without a
+    // limit): the catalog stays behind, without failing, while the leases
+    // and the other projections go on.
+    let locker = sea_orm::Database::connect(&url).await.unwrap();
+    let lock = sea_orm::TransactionTrait::begin(&locker).await.unwrap();
+    lock.execute_unprepared("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let options = ProjectorOptions {
+        quarantine: Setup::default().quarantine,
+        ..Default::default()
+    };
+    shop.running = Some(projectors::supervisor::start_in(
+        &shop.instance,
+        Arc::clone(&shop.store),
+        shop.db.clone(),
+        options,
+        shop.shutdown.clone(),
+    ));
+    let catalog = shop
+        .instance
+        .subscribers()
+        .into_iter()
+        .find(|subscriber| subscriber.name() == "catalog")
+        .unwrap();
+    wait_for("the catalog held and behind", || async {
+        match catalog.state().held && catalog.applied() < Some(head) {
+            true => Ok(()),
+            false => Err(format!("{:?} at {:?}", catalog.state(), catalog.applied())),
+        }
+    })
+    .await;
+    let (status, _, body) = shop.get("/health/ready", None).await;
+    assert_eq!(status, 200, "just started, behind an old log: {body}");
+    let lagging = shop.ready_becomes(503, |body| body.contains("lagging")).await;
+    assert!(lagging.contains("projection catalog"), "{lagging}");
+    lock.rollback().await.unwrap();
+    shop.reaches("catalog", head).await;
+    shop.ready_becomes(200, |_| true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

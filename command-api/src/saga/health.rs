@@ -1,12 +1,15 @@
 //! Whether this process's saga keeps up, for `/health/ready`: an
 //! orchestrator stops routing to a replica whose saga is stalled (retrying
-//! the same event, or its task ended) or lagging (its oldest unhandled event
-//! was recorded longer ago than `SUBSCRIBER_LAG_LIMIT_MS`). Parked events
+//! the same event, or its task ended) or lagging (behind the log head
+//! continuously for longer than `SUBSCRIBER_LAG_LIMIT_MS`, counted from when
+//! readiness first saw it behind, `api_common::lag`: a saga resuming from an
+//! old checkpoint has been behind for no time and is moving). Parked events
 //! alone do not make it unready: they are counted and listed.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use api_common::lag::{self, Behind};
 use event_store::{EventStore, Position};
 
 /// The saga's state as its runner reports it.
@@ -20,6 +23,10 @@ struct State {
     handled: Option<Position>,
     /// The event being retried, how many times it failed, and why.
     stalled: Option<(Position, u32, String)>,
+    /// Since when readiness has seen it behind; reset when it is seen
+    /// caught up. Not when a runner starts again: one that keeps failing
+    /// and restarting does not move, and lags.
+    behind: Option<Behind<Position>>,
 }
 
 pub struct SagaHealth {
@@ -90,17 +97,28 @@ impl SagaHealth {
             .read_all(handled, 1, filter)
             .await
             .map_err(|e| format!("event store unavailable: {e}"))?;
-        let Some(oldest) = next.first() else { return Ok(()) };
-        let behind = (chrono::Utc::now() - oldest.recorded_at).to_std().unwrap_or_default();
-        if behind > self.lag_limit {
-            return Err(format!(
-                "subscriber saga is lagging: its oldest unhandled event, at {}, was recorded {} ms ago (limit {} ms)",
-                oldest.position,
+        let pending = next.first().map(|event| event.position);
+        let head = match pending {
+            Some(_) => store
+                .head()
+                .await
+                .map_err(|e| format!("event store unavailable: {e}"))?,
+            None => None,
+        };
+        let now = Instant::now();
+        let behind = {
+            let mut state = self.state();
+            state.behind = lag::observe(state.behind, pending, head, now);
+            state.behind.map_or(Duration::ZERO, |behind| behind.for_how_long(now))
+        };
+        match pending {
+            Some(pending) if behind > self.lag_limit => Err(format!(
+                "subscriber saga is lagging: behind the log head for {} ms (limit {} ms), its oldest unhandled event at {pending}",
                 behind.as_millis(),
                 self.lag_limit.as_millis()
-            ));
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -110,5 +128,66 @@ pub(super) struct EndGuard(pub(super) Arc<SagaHealth>);
 impl Drop for EndGuard {
     fn drop(&mut self) {
         self.0.ended();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use event_store::sqlite::SqliteEventStore;
+    use event_store::{EventMetadata, ExpectedRevision, NewEvent, StreamFilter, StreamName};
+
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    async fn append(store: &dyn EventStore) -> Position {
+        let event = NewEvent {
+            id: uuid::Uuid::new_v4(),
+            event_type: "Noticed".to_owned(),
+            data: b"{}".to_vec(),
+            metadata: EventMetadata {
+                correlation_id: uuid::Uuid::new_v4(),
+                causation_id: None,
+                user_id: None,
+                schema_version: 1,
+            },
+        };
+        let stream = StreamName::new("lag-1").unwrap();
+        store
+            .append(&stream, ExpectedRevision::Any, vec![event])
+            .await
+            .unwrap()
+            .position
+    }
+
+    /// A saga resuming from an old checkpoint, behind events older than the
+    /// limit, has been behind for no time: ready; behind for longer than
+    /// the limit from then: lagging; caught up: ready again.
+    #[tokio::test]
+    async fn a_saga_resuming_behind_an_old_log_is_ready_until_it_stays_behind_past_the_limit() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(folder.path().join("events.db")).unwrap();
+        let all = StreamFilter::all();
+        append(&store).await;
+        let head = append(&store).await;
+        // Not synchronisation: the log must be older than the limit.
+        tokio::time::sleep(LIMIT + Duration::from_millis(100)).await;
+        let health = SagaHealth::new(LIMIT);
+        health.started(None);
+        assert_eq!(health.check(&store, &all).await, Ok(()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let lagging = loop {
+            match health.check(&store, &all).await {
+                Err(lagging) => break lagging,
+                Ok(()) => assert!(Instant::now() < deadline, "never lagging"),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(lagging.contains("subscriber saga is lagging"), "{lagging}");
+        assert!(lagging.contains("limit 300 ms"), "{lagging}");
+        health.handled(Some(head));
+        assert_eq!(health.check(&store, &all).await, Ok(()));
     }
 }

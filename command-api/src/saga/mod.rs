@@ -74,8 +74,8 @@ pub struct SagaOptions {
     pub poison_attempts: u32,
     /// The pause before the saga restarts after an error.
     pub retry_pause: Duration,
-    /// How long its oldest unhandled event may wait before readiness
-    /// reports it lagging (`SUBSCRIBER_LAG_LIMIT_MS`).
+    /// How long it may stay behind the log head continuously before
+    /// readiness reports it lagging (`SUBSCRIBER_LAG_LIMIT_MS`).
     pub lag_limit: Duration,
 }
 

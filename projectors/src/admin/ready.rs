@@ -1,10 +1,12 @@
 //! Readiness of an instance's projections: not ready while one it runs is
-//! stalled (retrying an event it cannot read, or its task ended) or lags
-//! the log head for longer than the limit (`SUBSCRIBER_LAG_LIMIT_MS`), so
-//! an orchestrator stops routing to an instance whose views do not move.
+//! stalled (retrying an event it cannot read, or its task ended) or has
+//! been behind the log head continuously for longer than the limit
+//! (`SUBSCRIBER_LAG_LIMIT_MS`, counted from when readiness first saw it
+//! behind), so an orchestrator stops routing to an instance whose views
+//! do not move.
 //! Parked events alone do not make it unready: they are counted and listed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::{EventStore, Position, StreamFilter};
 
@@ -45,23 +47,23 @@ pub async fn projections_keep_up(store: &dyn EventStore, instance: &Instance) ->
     Ok(())
 }
 
-/// `Err` when `subscriber` has been behind `head` for longer than `limit`:
-/// when the oldest event it has not applied was recorded longer ago than
-/// that (the store's clock against this one), so an instance that keeps
-/// a little behind a busy log stays ready.
+/// `Err` when `subscriber` has been behind the log head continuously for
+/// longer than `limit`, counted from when readiness first saw it behind
+/// (`api_common::lag`): one that starts behind an old log (a new views
+/// database, a replay) has been behind for no time and is moving, and one
+/// that keeps a little behind a busy log stays ready.
 async fn lag(store: &dyn EventStore, subscriber: &Subscriber, head: Position, limit: Duration) -> Result<(), String> {
     let applied = subscriber.applied();
-    if applied >= Some(head) {
-        return Ok(());
-    }
-    let oldest = store
-        .read_all(applied, 1, &StreamFilter::all())
-        .await
-        .map_err(|e| format!("event store unavailable: {e}"))?;
-    let Some(oldest) = oldest.first() else {
-        return Ok(());
+    let pending = if applied >= Some(head) {
+        None
+    } else {
+        let oldest = store
+            .read_all(applied, 1, &StreamFilter::all())
+            .await
+            .map_err(|e| format!("event store unavailable: {e}"))?;
+        oldest.first().map(|event| event.position)
     };
-    let behind = (chrono::Utc::now() - oldest.recorded_at).to_std().unwrap_or_default();
+    let behind = subscriber.observe_lag(pending, Some(head), Instant::now());
     if behind <= limit {
         return Ok(());
     }
