@@ -19,6 +19,6 @@ mod schema;
 pub mod tables;
 
 pub use connect::{DEFAULT_URL, connect, cores, pool_size};
+pub use schema::{Migrator, SchemaError, migrate, require_current};
 /// What [`connect`] returns, for callers that hold one without using sea-orm.
 pub use sea_orm::DatabaseConnection;
-pub use schema::{Migrator, SchemaError, migrate, require_current};
