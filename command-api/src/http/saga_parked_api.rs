@@ -96,10 +96,9 @@ problems! {
 problems! {
     /// The errors of `POST /saga/parked/{position}/retry`.
     RetryProblem {
-        400 BadRequest => "The position is not a position token.",
         401 Unauthorized => "No valid access token.",
         403 Forbidden => "Only administrators retry parked events.",
-        404 NotFound => "No event is parked at this position.",
+        404 NotFound => "No event is parked at this position (or it is no position at all).",
         409 Conflict => "The event still fails with the code deployed now: the error is in `detail`; the record stays, with one more attempt.",
         500 Internal => "Something failed on our side.",
     }
@@ -109,10 +108,9 @@ problems! {
 problems! {
     /// The errors of `POST /saga/parked/{position}/skip`.
     SkipProblem {
-        400 BadRequest => "The position is not a position token.",
         401 Unauthorized => "No valid access token.",
         403 Forbidden => "Only administrators skip parked events.",
-        404 NotFound => "No event is parked at this position.",
+        404 NotFound => "No event is parked at this position (or it is no position at all).",
         500 Internal => "Something failed on our side.",
     }
     503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
@@ -145,14 +143,12 @@ fn admin(auth: &BearerAuth) -> Result<(), ProblemResponse> {
     }
 }
 
+/// The position `raw` names. A path segment that is no position names no
+/// parked event: 404, as the projectors' parked API answers (a 400 would
+/// refuse a path its schema allows).
 fn position(raw: &str) -> Result<Position, ProblemResponse> {
-    raw.parse().map_err(|_| {
-        let invalid = domain::validation::InvalidField::new(
-            "position",
-            domain::validation::Problem::Malformed { what: "position" },
-        );
-        ProblemResponse::invalid(&invalid)
-    })
+    raw.parse()
+        .map_err(|_| ProblemResponse::not_found(format!("no event is parked at {raw:?}: it is no position")))
 }
 
 pub struct SagaParkedApi;
