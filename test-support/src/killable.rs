@@ -35,18 +35,17 @@ pub fn build_binaries(workspace: &str, own_binary: &str) -> PathBuf {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         let set_for_the_test = name.starts_with("CARGO_PKG_")
-            || name == "OUT_DIR"
             || [
-                "MANIFEST_DIR",
-                "MANIFEST_PATH",
-                "CRATE_NAME",
-                "BIN_NAME",
-                "PRIMARY_PACKAGE",
-                "TARGET_TMPDIR",
-                "RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
             ]
-            .iter()
-            .any(|variable| name.strip_prefix("CARGO_") == Some(variable));
+            .contains(&name.as_ref());
         if set_for_the_test {
             command.env_remove(name.as_ref());
         }
