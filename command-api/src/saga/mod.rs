@@ -215,20 +215,7 @@ impl OrderSaga {
             let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
             commands.extend(progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event)));
         }
-        let follow_up = self.forgotten.follow_up(progress.take_forgotten()).await;
-        commands.extend(follow_up.map_err(|error| culprits.blame(error))?);
-        while !commands.is_empty() {
-            let found = self
-                .commands
-                .execute_all(commands)
-                .await
-                .map_err(|error| culprits.blame(error))?;
-            commands = found
-                .into_iter()
-                .flat_map(|(event, causation)| progress.step(event, causation))
-                .collect();
-        }
-        Ok(())
+        redrive::settle(&self.commands, &self.forgotten, progress, &culprits, commands).await
     }
 
     /// Folds a record of the parked stream in: an order held back from now

@@ -115,7 +115,7 @@ impl Replay<'_> {
 }
 
 /// Executes `commands` and those that follow from what they find (a
-/// missing product), as the run loop does, with the reservations set
+/// missing product), for the run loop and for retries alike, with the reservations set
 /// aside for orders not remembered decided from their streams: a refused
 /// one fails as its causing event's poison.
 pub(super) async fn settle(
