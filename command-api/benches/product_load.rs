@@ -25,7 +25,7 @@ use domain::ids::{OrderId, ProductId};
 use domain::money::Price;
 use domain::product::{Product, ProductCommand, ProductEvent, ProductName, Sku};
 use domain::quantity::{Quantity, RestockQuantity, StockLevel};
-use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, StreamName};
+use event_store::{EventStore, ExpectedRevision, NewEvent, StreamName};
 use uuid::Uuid;
 
 /// Events per append: about 600 KB, under the store's 1 MiB append limit.
@@ -172,17 +172,7 @@ async fn flush(store: &dyn EventStore, stream: &StreamName, batch: &mut Vec<Prod
 
 fn encode(event: ProductEvent) -> NewEvent {
     let encoded = event.encode().unwrap();
-    NewEvent {
-        id: Uuid::now_v7(),
-        event_type: encoded.event_type,
-        data: encoded.data,
-        metadata: EventMetadata {
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            user_id: None,
-            schema_version: encoded.schema_version,
-        },
-    }
+    test_support::new_event(&encoded.event_type, encoded.schema_version, encoded.data)
 }
 
 struct History {

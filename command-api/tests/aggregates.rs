@@ -17,8 +17,8 @@ use domain::product::{Product, ProductCommand, ProductEvent, ProductName, Produc
 use domain::quantity::{Quantity, StockLevel};
 use event_store::sqlite::SqliteEventStore;
 use event_store::{
-    AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot,
-    StoreError, StreamFilter, StreamName, Subscription,
+    AppendOutcome, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamFilter,
+    StreamName, Subscription,
 };
 use uuid::Uuid;
 
@@ -200,17 +200,7 @@ async fn append_orders(store: &dyn EventStore, product_id: ProductId, orders: u1
 
 fn encode(event: &ProductEvent) -> NewEvent {
     let encoded = event.encode().unwrap();
-    NewEvent {
-        id: Uuid::now_v7(),
-        event_type: encoded.event_type,
-        data: encoded.data,
-        metadata: EventMetadata {
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            user_id: None,
-            schema_version: encoded.schema_version,
-        },
-    }
+    test_support::new_event(&encoded.event_type, encoded.schema_version, encoded.data)
 }
 
 #[tokio::test]
