@@ -6,7 +6,9 @@ use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
 /// Where an order stands: `pending` until the saga reserves its stock, then
-/// `confirmed` or `rejected`; a confirmed order may be `cancelled`.
+/// `confirmed` or `rejected`; a confirmed order is `closed` once paid and
+/// fulfilled, or `cancelled` (by its customer, or by the system when its
+/// payment window expires).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "OrderStatus", rename_all = "camelCase")]
 pub enum OrderStatus {
@@ -14,16 +16,20 @@ pub enum OrderStatus {
     Confirmed,
     Rejected,
     Cancelled,
+    Closed,
 }
 
 /// Where an order's payment stands: `pending`, `arranged` once confirmed,
-/// `void` when rejected, `refunded` when cancelled.
+/// `settled` once paid, `void` when rejected, `cancelled` when the order was
+/// cancelled unpaid, `refunded` when it was cancelled after it was paid.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "PaymentStatus", rename_all = "camelCase")]
 pub enum PaymentStatus {
     Pending,
     Arranged,
     Void,
+    Settled,
+    Cancelled,
     Refunded,
 }
 
@@ -35,6 +41,7 @@ impl From<domain::order::OrderStatus> for OrderStatus {
             S::Confirmed => Self::Confirmed,
             S::Rejected => Self::Rejected,
             S::Cancelled => Self::Cancelled,
+            S::Closed => Self::Closed,
         }
     }
 }
@@ -46,6 +53,8 @@ impl From<domain::order::PaymentStatus> for PaymentStatus {
             S::Pending => Self::Pending,
             S::Arranged => Self::Arranged,
             S::Void => Self::Void,
+            S::Settled => Self::Settled,
+            S::Cancelled => Self::Cancelled,
             S::Refunded => Self::Refunded,
         }
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::money::Money;
 use domain::order::{
-    Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, PlacedOrder, PricedLine,
-    ShippingAddress,
+    ConfirmedOrder, Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, PlacedOrder,
+    PricedLine, ShippingAddress,
 };
 use domain::text::Reason;
 use domain::validation::{InvalidField, Problem};
@@ -176,16 +176,32 @@ impl Orders {
 
 fn answer(order_id: OrderId, state: OrderState, position: Position) -> Placed {
     match state {
-        OrderState::Confirmed { lines, total, .. } => Placed::Confirmed {
+        OrderState::Confirmed(ConfirmedOrder { lines, total, .. })
+        | OrderState::Settled {
+            order: ConfirmedOrder { lines, total, .. },
+            ..
+        }
+        | OrderState::Closed {
+            order: ConfirmedOrder { lines, total, .. },
+            ..
+        } => Placed::Confirmed {
             order_id,
             lines,
             total,
             position,
         },
-        OrderState::Cancelled { lines, total, .. } => Placed::Cancelled {
+        OrderState::Cancelled {
+            order: ConfirmedOrder { lines, total, .. },
+            ..
+        } => Placed::Cancelled {
             order_id,
             lines,
             total,
+            position,
+        },
+        OrderState::Refused { .. } => Placed::Rejected {
+            order_id,
+            failures: Vec::new(),
             position,
         },
         OrderState::Rejected { failures, .. } => Placed::Rejected {

@@ -90,7 +90,11 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
     let passwords = Passwords::new(config.hash_queue).map_err(StartError::Passwords)?;
     let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
     let orders = Arc::new(Aggregates::<Order>::new(Arc::clone(&store)));
-    let parked = Arc::new(ParkedAdmin::new(Arc::clone(&store), Arc::clone(&orders)));
+    let parked = Arc::new(ParkedAdmin::new(
+        Arc::clone(&store),
+        Arc::clone(&orders),
+        config.saga.payment_window,
+    ));
     let services = Services {
         accounts: Arc::new(Accounts::new(
             Aggregates::<Account>::new(Arc::clone(&store)),

@@ -172,10 +172,10 @@ async fn admins_rename_reprice_and_restock_and_confirmed_orders_keep_their_price
     assert_eq!(second["total"], "40.00");
 
     let snapshot = |state: OrderState| match state {
-        OrderState::Confirmed { lines, total, .. } => (
-            lines[0].unit_price.to_string(),
-            lines[0].name.to_string(),
-            total.to_string(),
+        OrderState::Confirmed(order) => (
+            order.lines[0].unit_price.to_string(),
+            order.lines[0].name.to_string(),
+            order.total.to_string(),
         ),
         other => panic!("not confirmed: {other:?}"),
     };

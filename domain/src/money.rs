@@ -13,6 +13,18 @@ pub struct Money(u64);
 
 impl Money {
     pub const ZERO: Money = Money(0);
+    /// What [`Money::parse_decimal`] accepts, as a regular expression: up
+    /// to 14 whole digits (every order total fits) and at most two fraction
+    /// digits.
+    pub const DECIMAL_PATTERN: &str = r"^[0-9]{1,14}(\.[0-9]{1,2})?$";
+
+    /// Parses an amount such as `"199.50"` exactly, naming `field` when it
+    /// is not a decimal with at most two fraction digits.
+    pub fn parse_decimal(field: &str, raw: &str) -> Result<Self, InvalidField> {
+        decimal_minor_units(raw)
+            .map(Money)
+            .ok_or_else(|| malformed_decimal(field))
+    }
 
     pub const fn from_minor_units(minor_units: u64) -> Self {
         Self(minor_units)
@@ -37,6 +49,31 @@ impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
     }
+}
+
+/// The minor units `raw` names: digits, then optionally a dot and one or
+/// two digits; at most 14 whole digits, so the result fits a `u64`.
+fn decimal_minor_units(raw: &str) -> Option<u64> {
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 14 || !digits_only(whole) {
+        return None;
+    }
+    if fraction.len() > 2 || !digits_only(fraction) || (raw.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let cents: u64 = format!("{fraction:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+fn malformed_decimal(field: &str) -> InvalidField {
+    InvalidField::new(
+        field,
+        Problem::Malformed {
+            what: "decimal amount with at most two fraction digits",
+        },
+    )
 }
 
 /// A product's unit price: strictly positive and at most
@@ -69,25 +106,8 @@ impl Price {
     /// Parses a decimal string with at most two fraction digits (`"199.5"`,
     /// `"199.50"`, `"199"`), exactly, without going through a float.
     pub fn parse_decimal(raw: &str) -> Result<Self, InvalidField> {
-        let malformed = || {
-            InvalidField::new(
-                "price",
-                Problem::Malformed {
-                    what: "decimal amount with at most two fraction digits",
-                },
-            )
-        };
-        let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || whole.len() > 12 || !digits_only(whole) {
-            return Err(malformed());
-        }
-        if fraction.len() > 2 || !digits_only(fraction) || (raw.contains('.') && fraction.is_empty()) {
-            return Err(malformed());
-        }
-        let whole: u64 = whole.parse().map_err(|_| malformed())?;
-        let cents: u64 = format!("{fraction:0<2}").parse().map_err(|_| malformed())?;
-        Self::from_minor_units(whole * 100 + cents)
+        let minor_units = decimal_minor_units(raw).ok_or_else(|| malformed_decimal("price"))?;
+        Self::from_minor_units(minor_units)
     }
 
     pub const fn money(self) -> Money {
@@ -142,6 +162,24 @@ mod tests {
             let error = Price::parse_decimal(raw).unwrap_err();
             assert_eq!(error.field, "price", "case {raw:?}");
         }
+    }
+
+    #[test]
+    fn an_amount_parses_exactly_up_to_any_order_total_and_names_its_field() {
+        assert_eq!(Money::parse_decimal("amount", "199.5"), Ok(Money(19_950)));
+        assert_eq!(Money::parse_decimal("amount", "0"), Ok(Money::ZERO));
+        let largest = Money::parse_decimal("amount", "99999999999999.99").unwrap();
+        assert_eq!(largest.minor_units(), 9_999_999_999_999_999);
+        let pattern = regex::Regex::new(Money::DECIMAL_PATTERN).unwrap();
+        for raw in ["", "1.", "1.234", "-1", "1e3", "999999999999999", " 1"] {
+            assert_eq!(
+                Money::parse_decimal("amount", raw).unwrap_err().field,
+                "amount",
+                "{raw:?}"
+            );
+            assert!(!pattern.is_match(raw), "the pattern refuses {raw:?} too");
+        }
+        assert!(pattern.is_match("99999999999999.99") && pattern.is_match("0.5"));
     }
 
     #[test]

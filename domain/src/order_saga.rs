@@ -11,16 +11,22 @@
 //! OrderPlaced ──▶ Reserve every line
 //! all lines reserved ──▶ Confirm (price snapshot from the reservations)
 //! a line refused (and every line answered) ──▶ Reject
-//! OrderRejected ──▶ Release every reservation
+//! OrderRejected, OrderRefused ──▶ Release every reservation
 //! OrderCancelled ──▶ Release every line (the event names them, so this
 //!                    needs no saga state: cancellations come any time later)
 //! a reservation arriving after the order ended ──▶ Release it
 //! ```
+//!
+//! Beside it, [`Unsettled`] counts each customer's orders waiting for a
+//! decision or a payment: an order placed over `MAX_UNSETTLED_ORDERS` is
+//! refused before anything is reserved ([`SagaCommand::Refuse`]), and a
+//! confirmed order still unpaid when its payment is due is cancelled
+//! ([`SagaCommand::Expire`]).
 
 use std::collections::BTreeMap;
 
 use crate::ids::{OrderId, ProductId};
-use crate::order::{LineFailure, OrderEvent, OrderLine, RejectionReason, ReservedLine};
+use crate::order::{LineFailure, OrderEvent, OrderLine, Refusal, RejectionReason, ReservedLine};
 use crate::product::ProductEvent;
 use crate::quantity::Quantity;
 
@@ -73,6 +79,15 @@ pub enum SagaCommand {
     Reject {
         order_id: OrderId,
         failures: Vec<LineFailure>,
+    },
+    /// The customer has too many orders waiting: refuse this one whole.
+    Refuse {
+        order_id: OrderId,
+        refusal: Refusal,
+    },
+    /// The payment window passed: cancel the order, its stock goes back.
+    Expire {
+        order_id: OrderId,
     },
 }
 
@@ -134,7 +149,7 @@ pub fn evolve(state: SagaState, event: SagaEvent<'_>) -> SagaState {
         }
         (
             SagaState::Reserving(reservations) | SagaState::Confirmed(reservations),
-            SagaEvent::Order(OrderEvent::Rejected { .. } | OrderEvent::Cancelled { .. }),
+            SagaEvent::Order(OrderEvent::Rejected { .. } | OrderEvent::Refused { .. } | OrderEvent::Cancelled { .. }),
         ) => SagaState::Ended(reservations),
         (SagaState::Reserving(reservations), event) => SagaState::Reserving(record_answer(reservations, event)),
         (SagaState::Confirmed(reservations), _) => SagaState::Confirmed(reservations),
@@ -218,7 +233,10 @@ pub fn react(state: &SagaState, event: SagaEvent<'_>) -> Vec<SagaCommand> {
                 order_id: *order_id,
             })
             .collect(),
-        (SagaState::Ended(reservations), SagaEvent::Order(OrderEvent::Rejected { .. })) => reservations.release_all(),
+        (
+            SagaState::Ended(reservations),
+            SagaEvent::Order(OrderEvent::Rejected { .. } | OrderEvent::Refused { .. }),
+        ) => reservations.release_all(),
         (SagaState::Ended(reservations), SagaEvent::Product(ProductEvent::StockReserved { product_id, .. })) => {
             vec![SagaCommand::Release {
                 product_id: *product_id,
@@ -269,3 +287,6 @@ pub fn step(state: SagaState, event: SagaEvent<'_>) -> (SagaState, Vec<SagaComma
 mod implied;
 #[cfg(test)]
 mod tests;
+mod unsettled;
+
+pub use unsettled::{Admission, Unsettled};

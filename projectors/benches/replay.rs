@@ -312,8 +312,17 @@ impl Generator {
                 SagaCommand::Release { product_id, order_id } => {
                     (Some((product_id, ProductCommand::Release { order_id, now })), None)
                 }
-                SagaCommand::Confirm { lines, .. } => (None, Some(OrderCommand::Confirm { lines, now })),
+                SagaCommand::Confirm { lines, .. } => (
+                    None,
+                    Some(OrderCommand::Confirm {
+                        lines,
+                        now,
+                        payment_due: now + chrono::TimeDelta::minutes(30),
+                    }),
+                ),
                 SagaCommand::Reject { failures, .. } => (None, Some(OrderCommand::Reject { failures, now })),
+                SagaCommand::Refuse { refusal, .. } => (None, Some(OrderCommand::Refuse { refusal, now })),
+                SagaCommand::Expire { .. } => unreachable!("the bench's log has no payment window"),
             };
             if let Some((product_id, command)) = product_command {
                 for (event, id) in self.product(product_id, command, correlation, Some(cause), None) {
@@ -915,6 +924,10 @@ impl Written {
                     );
                     (header.cancel_reason, header.updated_at) = (Some(reason.to_string()), at);
                 }
+                OrderEvent::Refused { .. }
+                | OrderEvent::PaymentSettled { .. }
+                | OrderEvent::PaymentRefunded { .. }
+                | OrderEvent::Closed { .. } => unreachable!("the bench's log has no payments and no limit"),
             }
         }
         upsert(transaction, &mut self.writes, touched.iter().map(|id| &self.orders[id])).await;

@@ -77,6 +77,7 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
         (Some(rows), OrderEvent::Confirmed { lines, total, at, .. }) => Some(confirmed(rows, lines, *total, *at)),
         (Some(rows), OrderEvent::Rejected { failures, at, .. }) => Some(rejected(rows, failures, *at)),
         (Some(rows), OrderEvent::Cancelled { reason, at, .. }) => Some(cancelled(rows, reason, *at)),
+        (Some(rows), _) => Some(rows),
     }
 }
 
@@ -252,6 +253,7 @@ mod tests {
                 }],
                 total: Price::from_minor_units(2_500).unwrap().money(),
                 at: self.at + chrono::Duration::seconds(1),
+                payment_due: Some(self.at + chrono::Duration::minutes(30)),
             }
         }
 

@@ -107,8 +107,9 @@ fn unfinished(log: &[RecordedEvent]) -> Vec<String> {
         match event {
             OrderEvent::Placed { .. } => placed.insert(order),
             OrderEvent::Confirmed { .. } => decided.insert(order),
-            OrderEvent::Rejected { .. } => decided.insert(order) && ended.insert(order),
+            OrderEvent::Rejected { .. } | OrderEvent::Refused { .. } => decided.insert(order) && ended.insert(order),
             OrderEvent::Cancelled { .. } => ended.insert(order),
+            OrderEvent::PaymentSettled { .. } | OrderEvent::PaymentRefunded { .. } | OrderEvent::Closed { .. } => false,
         };
     }
     let (mut reserved, mut released) = (HashSet::new(), HashSet::new());

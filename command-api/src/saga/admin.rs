@@ -59,10 +59,10 @@ pub struct ParkedAdmin {
 impl ParkedAdmin {
     /// Products are loaded through an `Aggregates` of its own: retries are
     /// rare, and every load catches up with the store.
-    pub fn new(store: Arc<dyn EventStore>, orders: Arc<Aggregates<Order>>) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, orders: Arc<Aggregates<Order>>, payment_window: chrono::TimeDelta) -> Self {
         let products = Arc::new(Aggregates::<Product>::new(Arc::clone(&store)));
         Self {
-            commands: Commands::new(products, Arc::clone(&orders)),
+            commands: Commands::new(products, Arc::clone(&orders), payment_window),
             forgotten: Forgotten::new(Arc::clone(&orders)),
             store,
             orders,

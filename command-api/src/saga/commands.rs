@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use domain::event::DomainEvent;
 use domain::ids::{OrderId, ProductId};
 use domain::order::{Order, OrderCommand, OrderError, OrderEvent};
@@ -27,11 +27,21 @@ type Found = (SagaEvent<'static>, Causation);
 pub(super) struct Commands {
     products: Arc<Aggregates<Product>>,
     orders: Arc<Aggregates<Order>>,
+    /// How long a confirmed order's payment may take.
+    payment_window: TimeDelta,
 }
 
 impl Commands {
-    pub(super) fn new(products: Arc<Aggregates<Product>>, orders: Arc<Aggregates<Order>>) -> Self {
-        Self { products, orders }
+    pub(super) fn new(
+        products: Arc<Aggregates<Product>>,
+        orders: Arc<Aggregates<Order>>,
+        payment_window: TimeDelta,
+    ) -> Self {
+        Self {
+            products,
+            orders,
+            payment_window,
+        }
     }
 
     /// Executes `commands`, each stream's in their order, and returns what
@@ -95,8 +105,20 @@ impl Commands {
                 let confirm = || OrderCommand::Confirm {
                     lines: lines.clone(),
                     now,
+                    payment_due: now + self.payment_window,
                 };
                 self.decide_order(*order_id, causation, confirm).await
+            }
+            SagaCommand::Refuse { order_id, refusal } => {
+                let refuse = || OrderCommand::Refuse { refusal: *refusal, now };
+                self.decide_order(*order_id, causation, refuse).await
+            }
+            SagaCommand::Expire { order_id } => {
+                let expire = || OrderCommand::Expire {
+                    now,
+                    window: self.payment_window,
+                };
+                self.decide_order(*order_id, causation, expire).await
             }
             SagaCommand::Reject { order_id, failures } => {
                 let reject = || OrderCommand::Reject {
@@ -134,8 +156,14 @@ impl Commands {
             // Decided the other way already (another runner saw a product
             // that this one did not): the order's own stream is the truth,
             // and the saga releases what a rejection leaves held.
-            Err(CommandError::Refused(OrderError::InvalidTransition { status, action })) => {
+            Err(CommandError::Refused(OrderError::InvalidTransition { status, action, .. })) => {
                 tracing::info!(%order_id, ?status, action, "order already decided");
+                Ok(None)
+            }
+            // Another runner's clock is behind: the order stays scheduled
+            // with whichever runner finds it due.
+            Err(CommandError::Refused(OrderError::NotDue { due })) => {
+                tracing::info!(%order_id, %due, "order payment not due yet");
                 Ok(None)
             }
             Err(error) => Err(failed(error)),
@@ -169,7 +197,9 @@ fn order_of(command: &SagaCommand) -> OrderId {
         SagaCommand::Reserve { order_id, .. }
         | SagaCommand::Release { order_id, .. }
         | SagaCommand::Confirm { order_id, .. }
-        | SagaCommand::Reject { order_id, .. } => *order_id,
+        | SagaCommand::Reject { order_id, .. }
+        | SagaCommand::Refuse { order_id, .. }
+        | SagaCommand::Expire { order_id } => *order_id,
     }
 }
 
@@ -179,8 +209,9 @@ fn target_stream(command: &SagaCommand) -> String {
         SagaCommand::Reserve { product_id, .. } | SagaCommand::Release { product_id, .. } => {
             ProductEvent::stream_name(product_id)
         }
-        SagaCommand::Confirm { order_id, .. } | SagaCommand::Reject { order_id, .. } => {
-            OrderEvent::stream_name(order_id)
-        }
+        SagaCommand::Confirm { order_id, .. }
+        | SagaCommand::Reject { order_id, .. }
+        | SagaCommand::Refuse { order_id, .. }
+        | SagaCommand::Expire { order_id } => OrderEvent::stream_name(order_id),
     }
 }

@@ -77,6 +77,12 @@ pub struct SagaOptions {
     /// How long it may stay behind the log head continuously before
     /// readiness reports it lagging (`SUBSCRIBER_LAG_LIMIT_MS`).
     pub lag_limit: Duration,
+    /// How long a confirmed order waits for its payment before the saga
+    /// cancels it (`ORDER_PAYMENT_WINDOW`).
+    pub payment_window: chrono::TimeDelta,
+    /// The most orders a customer may have waiting for a decision or a
+    /// payment; the saga refuses the next (`MAX_UNSETTLED_ORDERS`).
+    pub max_unsettled: u32,
 }
 
 impl Default for SagaOptions {
@@ -87,6 +93,8 @@ impl Default for SagaOptions {
             poison_attempts: 5,
             retry_pause: Duration::from_secs(1),
             lag_limit: Duration::from_secs(30),
+            payment_window: chrono::TimeDelta::minutes(30),
+            max_unsettled: 5,
         }
     }
 }
@@ -140,7 +148,7 @@ impl OrderSaga {
         Self {
             store,
             forgotten: Forgotten::new(Arc::clone(&orders)),
-            commands: Commands::new(products, orders),
+            commands: Commands::new(products, orders, options.payment_window),
             health: SagaHealth::new(options.lag_limit),
             options,
             instance: instance_name(),

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Customer, OrderLines, ShippingAddress};
+use super::{Customer, OrderLines, PaymentReference, Refusal, ShippingAddress};
 use crate::Timestamp;
 use crate::event::DomainEvent;
 use crate::ids::{OrderId, ProductId, UserId};
@@ -64,7 +64,9 @@ pub enum OrderEvent {
         shipping: ShippingAddress,
         at: Timestamp,
     },
-    /// Stock is held for every line; payment is arranged for `total`.
+    /// Stock is held for every line; payment is arranged for `total`, due
+    /// by `payment_due` (absent from orders confirmed before payment
+    /// windows existed: their window counts from `at`).
     #[serde(rename = "OrderConfirmed", rename_all = "camelCase")]
     Confirmed {
         order_id: OrderId,
@@ -72,6 +74,8 @@ pub enum OrderEvent {
         lines: Vec<PricedLine>,
         total: Money,
         at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_due: Option<Timestamp>,
     },
     #[serde(rename = "OrderRejected", rename_all = "camelCase")]
     Rejected {
@@ -80,13 +84,48 @@ pub enum OrderEvent {
         failures: Vec<LineFailure>,
         at: Timestamp,
     },
-    /// The stock of `lines` goes back and the payment is refunded.
+    /// The saga refused the order as a whole; nothing was reserved.
+    #[serde(rename = "OrderRefused", rename_all = "camelCase")]
+    Refused {
+        order_id: OrderId,
+        customer_id: UserId,
+        refusal: Refusal,
+        at: Timestamp,
+    },
+    /// The stock of `lines` goes back. A settled order's payment is given
+    /// back by the [`OrderEvent::PaymentRefunded`] appended with it.
     #[serde(rename = "OrderCancelled", rename_all = "camelCase")]
     Cancelled {
         order_id: OrderId,
         customer_id: UserId,
         lines: OrderLines,
         reason: Reason,
+        at: Timestamp,
+    },
+    /// A payment provider took `amount`, the order's total.
+    #[serde(rename = "PaymentSettled", rename_all = "camelCase")]
+    PaymentSettled {
+        order_id: OrderId,
+        customer_id: UserId,
+        reference: PaymentReference,
+        amount: Money,
+        at: Timestamp,
+    },
+    /// The settled payment `reference` is to be given back: what a payment
+    /// integration acts on.
+    #[serde(rename = "PaymentRefunded", rename_all = "camelCase")]
+    PaymentRefunded {
+        order_id: OrderId,
+        customer_id: UserId,
+        reference: PaymentReference,
+        amount: Money,
+        at: Timestamp,
+    },
+    /// Paid and fulfilled; the order holds its stock for good.
+    #[serde(rename = "OrderClosed", rename_all = "camelCase")]
+    Closed {
+        order_id: OrderId,
+        customer_id: UserId,
         at: Timestamp,
     },
 }
@@ -97,12 +136,25 @@ impl OrderEvent {
             Self::Placed { order_id, .. }
             | Self::Confirmed { order_id, .. }
             | Self::Rejected { order_id, .. }
-            | Self::Cancelled { order_id, .. } => *order_id,
+            | Self::Refused { order_id, .. }
+            | Self::Cancelled { order_id, .. }
+            | Self::PaymentSettled { order_id, .. }
+            | Self::PaymentRefunded { order_id, .. }
+            | Self::Closed { order_id, .. } => *order_id,
         }
     }
 }
 
 impl DomainEvent for OrderEvent {
     const CATEGORY: &'static str = "order";
-    const EVENT_TYPES: &'static [&'static str] = &["OrderPlaced", "OrderConfirmed", "OrderRejected", "OrderCancelled"];
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "OrderPlaced",
+        "OrderConfirmed",
+        "OrderRejected",
+        "OrderRefused",
+        "OrderCancelled",
+        "PaymentSettled",
+        "PaymentRefunded",
+        "OrderClosed",
+    ];
 }

@@ -13,8 +13,11 @@ pub enum OrderStatus {
     Confirmed,
     /// Some line could not be reserved; nothing is held.
     Rejected,
-    /// Cancelled by its customer; the stock went back.
+    /// Cancelled by its customer, or by the system when its payment window
+    /// expired; the stock went back.
     Cancelled,
+    /// Paid and fulfilled: the end of a sale. It can no longer be cancelled.
+    Closed,
 }
 
 /// Where an order's payment stands.
@@ -27,7 +30,11 @@ pub enum PaymentStatus {
     Arranged,
     /// Never taken: the order was rejected.
     Void,
-    /// Given back: the order was cancelled.
+    /// Paid: a payment provider's reference is recorded for the total.
+    Settled,
+    /// Never taken: the order was cancelled before it was paid.
+    Cancelled,
+    /// Given back: the order was cancelled after it was paid.
     Refunded,
 }
 
@@ -40,7 +47,13 @@ pub struct UnknownStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Confirmed, Self::Rejected, Self::Cancelled];
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::Closed,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -48,18 +61,28 @@ impl OrderStatus {
             Self::Confirmed => "confirmed",
             Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
+            Self::Closed => "closed",
         }
     }
 }
 
 impl PaymentStatus {
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Arranged, Self::Void, Self::Refunded];
+    pub const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::Arranged,
+        Self::Void,
+        Self::Settled,
+        Self::Cancelled,
+        Self::Refunded,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Arranged => "arranged",
             Self::Void => "void",
+            Self::Settled => "settled",
+            Self::Cancelled => "cancelled",
             Self::Refunded => "refunded",
         }
     }

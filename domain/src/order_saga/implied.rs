@@ -13,9 +13,10 @@ use crate::order::OrderState;
 impl SagaState {
     /// The saga state of the order in `order`, with no answers recorded:
     ///
-    /// - rejected or cancelled: [`SagaState::Ended`], so a reservation
-    ///   still arriving is released;
-    /// - confirmed: [`SagaState::Confirmed`]; it holds its reservations;
+    /// - rejected, refused or cancelled: [`SagaState::Ended`], so a
+    ///   reservation still arriving is released;
+    /// - confirmed (paid or closed since, too): [`SagaState::Confirmed`]; it
+    ///   holds its reservations;
     /// - pending, or not placed: [`SagaState::Idle`]. The runner reserving
     ///   it decides, and reads every answer before its decision in the log;
     ///   an answer after the decision finds the order ended.
@@ -28,8 +29,11 @@ impl SagaState {
         };
         match order {
             OrderState::NotPlaced | OrderState::Placed(_) => Self::Idle,
-            OrderState::Confirmed { order, .. } => Self::Confirmed(unanswered(order)),
-            OrderState::Rejected { order, .. } | OrderState::Cancelled { order, .. } => Self::Ended(unanswered(order)),
+            OrderState::Confirmed(confirmed)
+            | OrderState::Settled { order: confirmed, .. }
+            | OrderState::Closed { order: confirmed, .. } => Self::Confirmed(unanswered(&confirmed.placed)),
+            OrderState::Cancelled { order: confirmed, .. } => Self::Ended(unanswered(&confirmed.placed)),
+            OrderState::Rejected { order, .. } | OrderState::Refused { order, .. } => Self::Ended(unanswered(order)),
         }
     }
 }

@@ -78,6 +78,7 @@ fn confirmed() -> OrderEvent {
         lines: vec![],
         total: Money::ZERO,
         at: now(),
+        payment_due: None,
     }
 }
 

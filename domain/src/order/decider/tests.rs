@@ -10,6 +10,11 @@ fn now() -> Timestamp {
     chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
 }
 
+/// When a payment confirmed at [`now`] is due.
+fn due() -> Timestamp {
+    now() + chrono::TimeDelta::minutes(30)
+}
+
 fn alice() -> UserId {
     UserId::from_uuid(uuid::Uuid::from_u128(0xa))
 }
@@ -58,6 +63,7 @@ fn confirm_all(state: &OrderState) -> OrderCommand {
     OrderCommand::Confirm {
         lines: vec![reserved(&lines[1], 300), reserved(&lines[0], 1_050)],
         now: now(),
+        payment_due: due(),
     }
 }
 
@@ -166,6 +172,7 @@ fn confirm_refuses_reservations_that_do_not_match_the_lines() {
         let command = OrderCommand::Confirm {
             lines: lines.clone(),
             now: now(),
+            payment_due: due(),
         };
         assert_eq!(
             Order::decide(&state, command),
@@ -186,7 +193,9 @@ fn confirm_and_reject_are_idempotent_and_exclusive() {
         Order::decide(&confirmed_state, reject()),
         Err(OrderError::InvalidTransition {
             status: OrderStatus::Confirmed,
-            action: "rejected"
+            payment: PaymentStatus::Arranged,
+            action: "rejected",
+            cancelled_because: None,
         })
     );
     let rejected = history(&[place_any, reject_any]);
@@ -200,7 +209,9 @@ fn confirm_and_reject_are_idempotent_and_exclusive() {
         Order::decide(&rejected_state, confirm_all(&rejected_state)),
         Err(OrderError::InvalidTransition {
             status: OrderStatus::Rejected,
-            action: "confirmed"
+            payment: PaymentStatus::Void,
+            action: "confirmed",
+            cancelled_because: None,
         })
     );
 }
@@ -216,12 +227,12 @@ fn reject_needs_a_failure() {
 }
 
 #[test]
-fn the_owner_cancels_a_confirmed_order_once_and_payment_is_refunded() {
+fn the_owner_cancels_a_confirmed_order_once_and_its_unpaid_payment_is_cancelled() {
     let mut events = confirmed();
     let state = Order::fold(&events);
     events.extend(Order::decide(&state, cancel(alice())).unwrap());
     let state = Order::fold(&events);
-    assert_eq!(state.status(), Some((OrderStatus::Cancelled, PaymentStatus::Refunded)));
+    assert_eq!(state.status(), Some((OrderStatus::Cancelled, PaymentStatus::Cancelled)));
     assert_eq!(Order::decide(&state, cancel(alice())), Ok(vec![]));
 }
 
@@ -238,7 +249,9 @@ fn only_confirmed_orders_can_be_cancelled() {
         Order::decide(&pending, cancel(alice())),
         Err(OrderError::InvalidTransition {
             status: OrderStatus::Pending,
-            action: "cancelled"
+            payment: PaymentStatus::Pending,
+            action: "cancelled",
+            cancelled_because: None,
         })
     );
     let rejected = Order::fold(&history(&[place_any, reject_any]));
@@ -246,7 +259,9 @@ fn only_confirmed_orders_can_be_cancelled() {
         Order::decide(&rejected, cancel(alice())),
         Err(OrderError::InvalidTransition {
             status: OrderStatus::Rejected,
-            action: "cancelled"
+            payment: PaymentStatus::Void,
+            action: "cancelled",
+            cancelled_because: None,
         })
     );
 }
@@ -266,6 +281,7 @@ fn confirm_all_of_nothing() -> OrderCommand {
     OrderCommand::Confirm {
         lines: vec![],
         now: now(),
+        payment_due: due(),
     }
 }
 
