@@ -101,6 +101,33 @@ fn cancelled() -> OrderEvent {
     }
 }
 
+fn order_refused() -> OrderEvent {
+    OrderEvent::Refused {
+        order_id: order_id(),
+        customer_id: customer_id(),
+        refusal: crate::order::Refusal::TooManyUnsettledOrders { limit: 5 },
+        at: now(),
+    }
+}
+
+fn payment_settled() -> OrderEvent {
+    OrderEvent::PaymentSettled {
+        order_id: order_id(),
+        customer_id: customer_id(),
+        reference: crate::order::PaymentReference::parse("pi_1").unwrap(),
+        amount: Money::ZERO,
+        at: now(),
+    }
+}
+
+fn closed() -> OrderEvent {
+    OrderEvent::Closed {
+        order_id: order_id(),
+        customer_id: customer_id(),
+        at: now(),
+    }
+}
+
 /// Runs the saga over `events` and returns the final state with the commands
 /// that followed the last event.
 fn run(events: &[SagaEvent<'_>]) -> (SagaState, Vec<SagaCommand>) {
@@ -226,6 +253,38 @@ fn a_rejected_order_releases_what_was_reserved() {
 }
 
 #[test]
+fn an_order_refused_by_another_runner_releases_what_this_one_reserved() {
+    let (placed, first, refused) = (placed(), reserved(1, 2), order_refused());
+    let (state, commands) = run(&[
+        SagaEvent::Order(&placed),
+        SagaEvent::Product(&first),
+        SagaEvent::Order(&refused),
+    ]);
+    assert_eq!(commands, vec![release(1)]);
+    assert!(matches!(state, SagaState::Ended(_)));
+}
+
+#[test]
+fn paying_and_closing_ask_nothing_of_the_saga() {
+    let (placed, first, second, confirmed) = (placed(), reserved(1, 2), reserved(2, 3), confirmed());
+    let (paid, closed) = (payment_settled(), closed());
+    for last in [&paid, &closed] {
+        let (state, commands) = run(&[
+            SagaEvent::Order(&placed),
+            SagaEvent::Product(&first),
+            SagaEvent::Product(&second),
+            SagaEvent::Order(&confirmed),
+            SagaEvent::Order(last),
+        ]);
+        assert_eq!(commands, vec![], "after {last:?}");
+        assert!(
+            matches!(state, SagaState::Confirmed(_)),
+            "the stock stays held: {state:?}"
+        );
+    }
+}
+
+#[test]
 fn a_cancelled_order_releases_every_line() {
     let (placed, first, second, confirmed, cancelled) =
         (placed(), reserved(1, 2), reserved(2, 3), confirmed(), cancelled());
@@ -320,7 +379,12 @@ fn implied(events: &[OrderEvent]) -> SagaState {
 #[test]
 fn a_reservation_for_a_forgotten_rejected_or_cancelled_order_is_released() {
     let late = reserved(1, 2);
-    for ended in [vec![placed(), rejected()], vec![placed(), confirmed(), cancelled()]] {
+    for ended in [
+        vec![placed(), rejected()],
+        vec![placed(), order_refused()],
+        vec![placed(), confirmed(), cancelled()],
+        vec![placed(), confirmed(), payment_settled(), cancelled()],
+    ] {
         let state = implied(&ended);
         assert!(matches!(state, SagaState::Ended(_)), "{state:?}");
         let (_, commands) = step(state, SagaEvent::Product(&late));
@@ -331,7 +395,13 @@ fn a_reservation_for_a_forgotten_rejected_or_cancelled_order_is_released() {
 #[test]
 fn a_reservation_for_a_forgotten_confirmed_or_pending_order_asks_nothing() {
     let answer = reserved(1, 2);
-    for order in [vec![], vec![placed()], vec![placed(), confirmed()]] {
+    for order in [
+        vec![],
+        vec![placed()],
+        vec![placed(), confirmed()],
+        vec![placed(), confirmed(), payment_settled()],
+        vec![placed(), confirmed(), payment_settled(), closed()],
+    ] {
         let (_, commands) = step(implied(&order), SagaEvent::Product(&answer));
         assert_eq!(commands, vec![], "after {order:?}");
     }
