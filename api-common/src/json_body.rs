@@ -63,18 +63,24 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        let value: Value =
-            serde_json::from_slice(&data).map_err(|e| poem_openapi::error::ParseRequestPayloadError {
-                reason: format!("the body is not valid JSON: {e}"),
-            })?;
-        validate::<T>(&value)?;
-        T::parse_from_json(Some(value)).map(Self).map_err(|e| {
-            poem_openapi::error::ParseRequestPayloadError {
-                reason: e.into_message(),
-            }
-            .into()
-        })
+        parse(&data).map(Self)
     }
+}
+
+/// Parses `data` as [`JsonBody`] does: checked against `T`'s schema first,
+/// naming the field at fault. For a payload that also keeps the bytes it
+/// was parsed from (a signed body).
+pub fn parse<T: ParseFromJSON>(data: &[u8]) -> poem::Result<T> {
+    let value: Value = serde_json::from_slice(data).map_err(|e| poem_openapi::error::ParseRequestPayloadError {
+        reason: format!("the body is not valid JSON: {e}"),
+    })?;
+    validate::<T>(&value)?;
+    T::parse_from_json(Some(value)).map_err(|e| {
+        poem_openapi::error::ParseRequestPayloadError {
+            reason: e.into_message(),
+        }
+        .into()
+    })
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);

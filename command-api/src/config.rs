@@ -13,6 +13,7 @@ use crate::auth::Budget;
 use crate::auth::throttle::ThrottleConfig;
 use crate::auth::tokens::SigningKey;
 use crate::saga::SagaOptions;
+use crate::webhook::WebhookSecret;
 
 /// Where the command API listens when `COMMAND_API_ADDR` is unset.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
@@ -65,6 +66,10 @@ pub struct Config {
     pub hash_queue: usize,
     /// Its connections' limits (`HTTP_*`, shared by every service).
     pub http: HttpLimits,
+    /// The secret payment webhooks are signed with
+    /// (`PAYMENT_WEBHOOK_SECRET`); `None`: webhooks are refused and only
+    /// administrators settle payments.
+    pub payment_webhook_secret: Option<WebhookSecret>,
 }
 
 impl Config {
@@ -104,6 +109,7 @@ impl Config {
             },
             hash_queue: 32,
             http: HttpLimits::default(),
+            payment_webhook_secret: None,
         }
     }
 
@@ -127,6 +133,7 @@ impl Config {
             throttle: throttle(env, &defaults.throttle)?,
             hash_queue: env.parse_or("PASSWORD_HASH_QUEUE", defaults.hash_queue)?,
             http: HttpLimits::from_env(env)?,
+            payment_webhook_secret: payment_webhook_secret(env)?,
             ..defaults
         })
     }
@@ -157,6 +164,14 @@ fn signing_key(env: &Env, missing_key: MissingKey) -> Result<SigningKey, ConfigE
         None if missing_key == MissingKey::Generate => SigningKey::generate().map_err(invalid),
         None => Err(ConfigError::missing("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE")),
     }
+}
+
+/// `PAYMENT_WEBHOOK_SECRET` or the file `PAYMENT_WEBHOOK_SECRET_FILE`
+/// names, at least [`WebhookSecret::MIN_BYTES`] bytes; unset is allowed.
+fn payment_webhook_secret(env: &Env) -> Result<Option<WebhookSecret>, ConfigError> {
+    env.value_or_file("PAYMENT_WEBHOOK_SECRET", "PAYMENT_WEBHOOK_SECRET_FILE")?
+        .map(|raw| WebhookSecret::parse(&raw).map_err(|e| ConfigError::invalid("PAYMENT_WEBHOOK_SECRET", e)))
+        .transpose()
 }
 
 /// `JWT_TTL_SECONDS`, at most [`MAX_TOKEN_LIFETIME`]: verifiers refuse
@@ -428,6 +443,23 @@ mod tests {
             .is_ok(),
             "a year is allowed"
         );
+    }
+
+    #[test]
+    fn the_payment_webhook_secret_is_optional_and_at_least_32_bytes() {
+        assert!(from_pairs(&[], MissingKey::Generate).unwrap().payment_webhook_secret.is_none());
+        let secret = "s".repeat(32);
+        let config = from_pairs(&[("PAYMENT_WEBHOOK_SECRET", &secret)], MissingKey::Generate).unwrap();
+        assert_eq!(config.payment_webhook_secret.unwrap().as_bytes(), secret.as_bytes());
+        let short = error(&[("PAYMENT_WEBHOOK_SECRET", &"s".repeat(31))]);
+        assert_eq!(short.variable, "PAYMENT_WEBHOOK_SECRET", "{short}");
+        assert!(!short.to_string().contains("sss"), "the secret is not printed: {short}");
+        let path = std::env::temp_dir().join(format!("command-api-webhook-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, format!("{secret}\n")).unwrap();
+        let path_text = path.display().to_string();
+        let config = from_pairs(&[("PAYMENT_WEBHOOK_SECRET_FILE", &path_text)], MissingKey::Generate);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(config.unwrap().payment_webhook_secret.unwrap().as_bytes(), secret.as_bytes());
     }
 
     #[test]

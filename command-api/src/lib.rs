@@ -4,7 +4,9 @@
 //!
 //! - `http/`: the API, one struct per resource; each turns the services'
 //!   errors into problem details once;
-//! - `accounts.rs`, `catalog.rs`, `orders.rs`: the application services;
+//! - `accounts.rs`, `catalog.rs`, `orders.rs`, `settlement.rs`: the
+//!   application services;
+//! - `webhook.rs`: the payment provider's signed requests;
 //! - `aggregates.rs`: load, decide, append, with optimistic concurrency, and
 //!   `CommandError`, the one error of the services, which keeps its causes;
 //! - `saga/`: the order saga's runner and its checkpoint;
@@ -20,4 +22,6 @@ pub mod http;
 pub mod order_outcomes;
 pub mod orders;
 pub mod saga;
+pub mod settlement;
 pub mod startup;
+pub mod webhook;

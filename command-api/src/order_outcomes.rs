@@ -106,12 +106,14 @@ impl OrderOutcomes {
     }
 }
 
-/// A confirmation or a rejection: what a waiting request waits for. An
+/// A confirmation, a rejection or a refusal: what a waiting request waits for. An
 /// event this build cannot read wakes nobody; the request reads the order
 /// again when its wait ends.
 fn is_decision(event: &RecordedEvent) -> bool {
     matches!(
         OrderEvent::decode_known(&event.event_type, event.metadata.schema_version, &event.data),
-        Ok(Some(OrderEvent::Confirmed { .. } | OrderEvent::Rejected { .. }))
+        Ok(Some(
+            OrderEvent::Confirmed { .. } | OrderEvent::Rejected { .. } | OrderEvent::Refused { .. }
+        ))
     )
 }

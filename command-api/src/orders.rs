@@ -9,8 +9,8 @@ use std::time::Duration;
 use domain::ids::{OrderId, ProductId, UserId};
 use domain::money::Money;
 use domain::order::{
-    ConfirmedOrder, Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, PlacedOrder,
-    PricedLine, ShippingAddress,
+    ConfirmedOrder, Customer, LineFailure, Order, OrderCommand, OrderError, OrderLines, OrderState, PaymentStatus,
+    PlacedOrder, PricedLine, Refusal, ShippingAddress,
 };
 use domain::text::Reason;
 use domain::validation::{InvalidField, Problem};
@@ -64,6 +64,13 @@ pub enum Placed {
     Rejected {
         order_id: OrderId,
         failures: Vec<LineFailure>,
+        position: Position,
+    },
+    /// Refused as a whole before anything was reserved (too many orders
+    /// waiting for payment).
+    Refused {
+        order_id: OrderId,
+        refusal: Refusal,
         position: Position,
     },
     Pending {
@@ -151,13 +158,15 @@ impl Orders {
         Ok(answer(order_id, current.state, current.position.unwrap_or(placed_at)))
     }
 
+    /// The order's payment status after the cancel (`cancelled` if it was
+    /// unpaid, `refunded` if it was paid) and its position.
     pub async fn cancel(
         &self,
         customer_id: UserId,
         order_id: OrderId,
         reason: &str,
         causation: Causation,
-    ) -> Result<Position, OrdersError> {
+    ) -> Result<(PaymentStatus, Position), OrdersError> {
         let reason = Reason::parse(reason)?;
         let now = chrono::Utc::now();
         let decided = self
@@ -170,7 +179,12 @@ impl Orders {
             .await?;
         // The aggregate refuses to cancel an order that was never placed,
         // so its stream is not empty here.
-        decided.position.ok_or(CommandError::Refused(OrderError::NotFound))
+        let position = decided.position.ok_or(CommandError::Refused(OrderError::NotFound))?;
+        let (_, payment) = decided
+            .state
+            .status()
+            .ok_or(CommandError::Refused(OrderError::NotFound))?;
+        Ok((payment, position))
     }
 }
 
@@ -199,9 +213,9 @@ fn answer(order_id: OrderId, state: OrderState, position: Position) -> Placed {
             total,
             position,
         },
-        OrderState::Refused { .. } => Placed::Rejected {
+        OrderState::Refused { refusal, .. } => Placed::Refused {
             order_id,
-            failures: Vec::new(),
+            refusal,
             position,
         },
         OrderState::Rejected { failures, .. } => Placed::Rejected {

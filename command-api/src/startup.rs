@@ -27,6 +27,8 @@ use crate::orders::Orders;
 use crate::saga::admin::ParkedAdmin;
 use crate::saga::health::SagaHealth;
 use crate::saga::{self, OrderSaga};
+use crate::settlement::Settlement;
+use crate::webhook::Webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -110,6 +112,8 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
             config.order_wait,
             config.max_order_waiters,
         )),
+        settlement: Arc::new(Settlement::new(Arc::clone(&orders))),
+        webhooks: Arc::new(Webhooks::new(config.payment_webhook_secret.clone())),
         tokens,
         store,
         parked,

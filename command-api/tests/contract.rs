@@ -48,8 +48,18 @@ fn each_operation_documents_exactly_its_statuses() {
         ("PUT", "/products/{id}/name", admin_change.clone()),
         ("PUT", "/products/{id}/price", admin_change.clone()),
         ("POST", "/products/{id}/restock", admin_change),
-        ("POST", "/orders", with(&["201", "202", "401", "409", "422"])),
+        ("POST", "/orders", with(&["201", "202", "401", "409", "422", "429"])),
         ("POST", "/orders/{id}/cancel", with(&["200", "401", "404", "409"])),
+        (
+            "POST",
+            "/orders/{id}/payment",
+            with(&["200", "401", "403", "404", "409", "422"]),
+        ),
+        (
+            "POST",
+            "/orders/{id}/close",
+            statuses(&["200", "400", "401", "403", "404", "409", "500", "503"]),
+        ),
         ("GET", "/.well-known/jwks.json", ["200".to_owned()].into()),
         ("GET", "/saga/parked", statuses(&["200", "401", "403", "500", "503"])),
         (
@@ -112,7 +122,7 @@ async fn every_json_operation_answers_a_wrong_content_type_and_an_oversized_body
         .into_iter()
         .filter(|(method, path, _)| takes_json(&spec, method, path))
         .collect();
-    assert_eq!(json_operations.len(), 8);
+    assert_eq!(json_operations.len(), 9);
     let oversized = json!({"padding": "x".repeat(command_api::http::MAX_BODY_BYTES)}).to_string();
     for (method, path, _) in &json_operations {
         let url = app.url(&concrete(path, &product));
@@ -152,7 +162,7 @@ async fn operations_without_a_body_answer_as_documented_whatever_body_is_sent() 
         .into_iter()
         .filter(|(method, path, _)| spec["paths"][path][method.to_lowercase()]["requestBody"].is_null())
         .collect();
-    assert_eq!(bodiless.len(), 6, "{bodiless:?}");
+    assert_eq!(bodiless.len(), 7, "{bodiless:?}");
     let address = app.base.trim_start_matches("http://");
     let announced = 2 * command_api::http::MAX_BODY_BYTES;
     for (method, path, statuses) in &bodiless {

@@ -12,9 +12,9 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use domain::account::{DisplayName, Password, Username};
-use domain::money::Price;
-use domain::order::OrderLines;
+use domain::money::{Money, Price};
 use domain::order::contact::{self, City, Country, CustomerName, Region, StreetAddress};
+use domain::order::{OrderLines, PaymentReference};
 use domain::product::{ProductName, Sku};
 use domain::quantity::{Quantity, RestockQuantity, StockLevel};
 use domain::text::Reason;
@@ -166,6 +166,8 @@ specs! {
     );
     ReasonSpec: String => |s| text(s, Reason::MIN_CHARS, Reason::MAX_CHARS, Reason::PATTERN);
     IdempotencyKeySpec: String => |s| text(s, 1, crate::orders::MAX_IDEMPOTENCY_KEY_BYTES, IDEMPOTENCY_KEY_PATTERN);
+    PaymentReferenceSpec: String => |s| text(s, 1, PaymentReference::MAX_CHARS, PaymentReference::PATTERN);
+    AmountSpec: String => |s| s.pattern = Some(Money::DECIMAL_PATTERN.to_owned());
 }
 
 /// What an `Idempotency-Key` may hold: printable ASCII without spaces (one
@@ -301,6 +303,40 @@ mod tests {
             "",
         ]);
         agree::<PriceSpec>("price", &samples, |v| Price::parse_decimal(text_of(v)).is_ok());
+    }
+
+    #[test]
+    fn payments() {
+        let references = strings(&[
+            "pi_3Nx",
+            "a",
+            "",
+            "with space",
+            "tab\t",
+            "é",
+            &"r".repeat(128),
+            &"r".repeat(129),
+        ]);
+        agree::<PaymentReferenceSpec>("reference", &references, |v| {
+            PaymentReference::parse(text_of(v)).is_ok()
+        });
+        let amounts = strings(&[
+            "0",
+            "0.00",
+            "43.47",
+            "43.4",
+            "43.",
+            ".5",
+            "1.234",
+            "-1",
+            "1e3",
+            " 1",
+            "99999999999999.99",
+            "999999999999999",
+        ]);
+        agree::<AmountSpec>("amount", &amounts, |v| {
+            Money::parse_decimal("amount", text_of(v)).is_ok()
+        });
     }
 
     #[test]

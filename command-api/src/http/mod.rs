@@ -3,12 +3,16 @@
 
 mod accounts_api;
 mod fields;
+mod fulfilment_api;
 mod keys_api;
 mod links;
+mod order_refusals;
 mod orders_api;
+mod payment_auth;
 mod products_api;
 mod request;
 mod saga_parked_api;
+mod signed_body;
 
 use std::sync::Arc;
 
@@ -26,6 +30,8 @@ use crate::catalog::Catalog;
 use crate::orders::Orders;
 use crate::saga::admin::ParkedAdmin;
 use crate::saga::health::SagaHealth;
+use crate::settlement::Settlement;
+use crate::webhook::Webhooks;
 
 /// The largest request body accepted: an order of 50 lines with long
 /// addresses fits many times over.
@@ -155,6 +161,10 @@ pub struct Services {
     pub accounts: Arc<Accounts>,
     pub catalog: Arc<Catalog>,
     pub orders: Arc<Orders>,
+    /// Settling payments and closing orders.
+    pub settlement: Arc<Settlement>,
+    /// The payment provider's signatures.
+    pub webhooks: Arc<Webhooks>,
     pub tokens: Arc<Tokens>,
     pub store: Arc<dyn event_store::EventStore>,
     /// The saga's parked events, for administrators.
@@ -168,6 +178,7 @@ type Apis = (
     accounts_api::AccountsApi,
     products_api::ProductsApi,
     orders_api::OrdersApi,
+    fulfilment_api::FulfilmentApi,
     keys_api::KeysApi,
     saga_parked_api::SagaParkedApi,
     HealthApi,
@@ -178,6 +189,7 @@ fn service() -> OpenApiService<Apis, ()> {
         accounts_api::AccountsApi,
         products_api::ProductsApi,
         orders_api::OrdersApi,
+        fulfilment_api::FulfilmentApi,
         keys_api::KeysApi,
         saga_parked_api::SagaParkedApi,
         HealthApi,
@@ -244,6 +256,8 @@ pub fn routes(services: &Services) -> impl Endpoint + use<> {
     .data(Arc::clone(&services.accounts))
     .data(Arc::clone(&services.catalog))
     .data(Arc::clone(&services.orders))
+    .data(Arc::clone(&services.settlement))
+    .data(Arc::clone(&services.webhooks))
     .data(Arc::clone(&services.tokens))
     .data(Arc::clone(&services.parked))
 }

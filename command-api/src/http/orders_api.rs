@@ -21,8 +21,10 @@ use crate::aggregates::CommandError;
 use crate::orders::{Orders, OrdersError, PlaceOrder, Placed};
 use api_common::bearer::BearerAuth;
 use api_common::json_body::JsonBody;
-use api_common::order_schema::{Failure, OrderStatus};
+use api_common::order_schema::{Failure, OrderStatus, PaymentStatus};
 use api_common::problem::{Problem, ProblemResponse};
+
+use super::order_refusals;
 
 #[derive(Tags)]
 enum Tag {
@@ -173,6 +175,12 @@ enum PlaceOrderResponse {
     #[oai(status = 415, content_type = "application/problem+json")]
     #[expect(dead_code, reason = "answered by from_poem_error before the operation runs")]
     UnsupportedMediaType(Json<Problem>),
+    /// The order is refused as a whole and nothing is reserved: you have
+    /// as many orders waiting for payment as allowed
+    /// (`MAX_UNSETTLED_ORDERS`). Pay or cancel one, then order again (type
+    /// `too-many-unsettled-orders`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyUnsettledOrders(Json<Problem>),
     /// The `Idempotency-Key` was used before with a different order, or the
     /// lines of one product add up to more than a line may hold (named in
     /// `field`).
@@ -230,6 +238,13 @@ impl From<Placed> for PlaceOrderResponse {
                 failures: failures.iter().map(Failure::from).collect(),
                 position: position.to_string(),
             }))),
+            Placed::Refused { refusal, .. } => Self::TooManyUnsettledOrders(Json(Problem {
+                kind: "/problems/too-many-unsettled-orders".to_owned(),
+                title: "Too Many Requests".to_owned(),
+                status: 429,
+                detail: refusal.to_string(),
+                field: None,
+            })),
             Placed::Pending { order_id, position } => Self::Pending(Json(OrderPending {
                 order_id: order_id.as_uuid(),
                 status: OrderStatus::Pending,
@@ -288,12 +303,16 @@ struct OrderCancelled {
     order_id: Uuid,
     // Always `cancelled`.
     status: OrderStatus,
+    // `cancelled` for an order that was not paid, `refunded` for a paid one.
+    payment_status: PaymentStatus,
     position: String,
 }
 
 #[derive(ApiResponse)]
 enum CancelResponse {
-    /// Cancelled: the stock goes back and the payment is refunded.
+    /// Cancelled (or cancelled before: nothing changed): the stock goes
+    /// back once; `paymentStatus` is `cancelled` for an order that was not
+    /// paid, `refunded` for a paid one.
     #[oai(status = 200)]
     Ok(Json<OrderCancelled>),
 }
@@ -304,7 +323,7 @@ problems! {
         400 BadRequest => "The body is malformed, or a field or the id is invalid (named in `field`).",
         401 Unauthorized => "No valid access token.",
         404 NotFound => "No such order, or not one of yours.",
-        409 Conflict => "The order is not confirmed (only confirmed orders can be cancelled), or others changed it at the same time: retry.",
+        409 Conflict => "The order cannot be cancelled (`detail` says why: still pending, rejected, or closed), or others changed it at the same time: retry.",
         413 PayloadTooLarge => "The body is too large.",
         415 UnsupportedMediaType => "The body is not `application/json`.",
         500 Internal => "Something failed on our side.",
@@ -321,10 +340,12 @@ impl From<OrdersError> for ProblemResponse {
                 Some("Idempotency-Key"),
             ),
             CommandError::Refused(OrderError::NotFound | OrderError::NotOwner) => Self::not_found("no such order"),
-            CommandError::Refused(OrderError::InvalidTransition { status, .. }) => Self::conflict(
-                "not-cancellable",
-                format!("only confirmed orders can be cancelled; this one is {status}"),
-            ),
+            CommandError::Refused(OrderError::InvalidTransition {
+                status,
+                payment,
+                cancelled_because,
+                ..
+            }) => order_refusals::not_cancellable(status, payment, cancelled_because.as_ref()),
             other => super::failure(other),
         }
     }
@@ -367,9 +388,12 @@ impl OrdersApi {
         }
     }
 
-    /// Cancel one of your confirmed orders.
+    /// Cancel one of your confirmed orders, paid or not.
     ///
-    /// Another customer's order answers 404: its existence is not revealed.
+    /// Its stock goes back; a paid order's payment is refunded. A closed
+    /// order cannot be cancelled. Cancelling again answers 200 and changes
+    /// nothing. Another customer's order answers 404: its existence is not
+    /// revealed.
     #[oai(
         path = "/orders/:id/cancel",
         method = "post",
@@ -386,7 +410,7 @@ impl OrdersApi {
         body: JsonBody<CancelRequest>,
     ) -> Result<CancelResponse, CancelProblem> {
         let order_id = OrderId::from_uuid(super::request::path_id(&id)?);
-        let position = orders
+        let (payment, position) = orders
             .cancel(
                 auth.user_id(),
                 order_id,
@@ -398,6 +422,7 @@ impl OrdersApi {
         Ok(CancelResponse::Ok(Json(OrderCancelled {
             order_id: order_id.as_uuid(),
             status: OrderStatus::Cancelled,
+            payment_status: payment.into(),
             position: position.to_string(),
         })))
     }
