@@ -14,6 +14,7 @@ mod m20261126_000002_projection_leases;
 mod m20261126_000003_credential_versions;
 mod m20261126_000004_products_name_folded;
 mod m20261126_000005_parked_events;
+mod m20261126_000006_order_lifecycle;
 pub mod projections;
 mod schema;
 pub mod tables;

@@ -9,7 +9,7 @@ use sea_orm_migration::seaql_migrations;
 
 use crate::{
     m20261126_000001_views, m20261126_000002_projection_leases, m20261126_000003_credential_versions,
-    m20261126_000004_products_name_folded, m20261126_000005_parked_events,
+    m20261126_000004_products_name_folded, m20261126_000005_parked_events, m20261126_000006_order_lifecycle,
 };
 
 /// Every migration, oldest first. sea-orm-migration records the applied
@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_credential_versions::Migration),
             Box::new(m20261126_000004_products_name_folded::Migration),
             Box::new(m20261126_000005_parked_events::Migration),
+            Box::new(m20261126_000006_order_lifecycle::Migration),
         ]
     }
 }

