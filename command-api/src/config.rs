@@ -140,7 +140,9 @@ impl Config {
 }
 
 /// The saga's quarantine settings, shared with the projectors:
-/// `POISON_ATTEMPTS` (at least 1) and `SUBSCRIBER_LAG_LIMIT_MS`.
+/// `POISON_ATTEMPTS` (at least 1) and `SUBSCRIBER_LAG_LIMIT_MS`; and the
+/// saga's own order limits: `ORDER_PAYMENT_WINDOW` and
+/// `MAX_UNSETTLED_ORDERS` (at least 1).
 fn saga_options(env: &Env, defaults: &SagaOptions) -> Result<SagaOptions, ConfigError> {
     let poison_attempts = env.parse_or("POISON_ATTEMPTS", defaults.poison_attempts)?;
     if poison_attempts == 0 {
@@ -149,10 +151,32 @@ fn saga_options(env: &Env, defaults: &SagaOptions) -> Result<SagaOptions, Config
             "0: an event is tried at least once",
         ));
     }
+    let max_unsettled = env.parse_or("MAX_UNSETTLED_ORDERS", defaults.max_unsettled)?;
+    if max_unsettled == 0 {
+        return Err(ConfigError::invalid(
+            "MAX_UNSETTLED_ORDERS",
+            "0: a customer may have at least one order waiting",
+        ));
+    }
     Ok(SagaOptions {
         poison_attempts,
         lag_limit: env.millis_or("SUBSCRIBER_LAG_LIMIT_MS", defaults.lag_limit)?,
+        payment_window: payment_window(env, defaults.payment_window)?,
+        max_unsettled,
         ..defaults.clone()
+    })
+}
+
+/// `ORDER_PAYMENT_WINDOW`, a duration with its unit (`30m`, `90s`, `2h`,
+/// `1500ms`): a bare number could be read as seconds or minutes alike.
+fn payment_window(env: &Env, default: chrono::TimeDelta) -> Result<chrono::TimeDelta, ConfigError> {
+    env.parse_with("ORDER_PAYMENT_WINDOW", |raw| {
+        let Some(raw) = raw else { return Ok(default) };
+        let window = humantime::parse_duration(raw).map_err(|e| format!("{raw:?}: {e} (a duration such as 30m)"))?;
+        if window.is_zero() {
+            return Err("0: an order must have time to be paid".to_owned());
+        }
+        chrono::TimeDelta::from_std(window).map_err(|_| format!("{raw:?} is too long"))
     })
 }
 
@@ -295,6 +319,41 @@ mod tests {
                 .to_string()
                 .starts_with("POISON_ATTEMPTS")
         );
+    }
+
+    #[test]
+    fn the_order_limits_are_read_and_checked() {
+        let config = from_pairs(&[], MissingKey::Generate).unwrap();
+        assert_eq!(config.saga.payment_window, chrono::TimeDelta::minutes(30));
+        assert_eq!(config.saga.max_unsettled, 5);
+        for (window, expected) in [
+            ("30m", chrono::TimeDelta::minutes(30)),
+            ("90s", chrono::TimeDelta::seconds(90)),
+            ("2h", chrono::TimeDelta::hours(2)),
+            ("1500ms", chrono::TimeDelta::milliseconds(1500)),
+        ] {
+            let pairs = [("ORDER_PAYMENT_WINDOW", window), ("MAX_UNSETTLED_ORDERS", "1")];
+            let config = from_pairs(&pairs, MissingKey::Generate).unwrap();
+            assert_eq!(config.saga.payment_window, expected, "{window}");
+            assert_eq!(config.saga.max_unsettled, 1);
+        }
+        for (variable, bad) in [
+            ("ORDER_PAYMENT_WINDOW", "30"),
+            ("ORDER_PAYMENT_WINDOW", "0s"),
+            ("ORDER_PAYMENT_WINDOW", "-5m"),
+            ("ORDER_PAYMENT_WINDOW", "soon"),
+            ("ORDER_PAYMENT_WINDOW", "100000000000000000h"),
+            ("MAX_UNSETTLED_ORDERS", "0"),
+            ("MAX_UNSETTLED_ORDERS", "-1"),
+            ("MAX_UNSETTLED_ORDERS", "five"),
+        ] {
+            let error = error(&[(variable, bad)]);
+            assert_eq!(error.variable, variable, "{bad}: {error}");
+            assert!(
+                error.to_string().starts_with(&format!("{variable} is not valid")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

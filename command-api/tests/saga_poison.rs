@@ -60,6 +60,8 @@ async fn parked(app: &App, admin: &str) -> Vec<Value> {
     body["parked"].as_array().unwrap().clone()
 }
 
+/// Up to where the saga's last checkpoint says it executed every command
+/// (where it resumes stays before the unpaid orders).
 async fn saved_checkpoint(app: &App) -> Option<Position> {
     let checkpoint = app
         .store
@@ -67,7 +69,7 @@ async fn saved_checkpoint(app: &App) -> Option<Position> {
         .await
         .unwrap()?;
     let data: Value = serde_json::from_slice(&checkpoint.data).unwrap();
-    data["after"].as_str().map(|after| after.parse().unwrap())
+    data["handled"].as_str().map(|handled| handled.parse().unwrap())
 }
 
 /// A placement written by a newer build (schema version 2) of an order of

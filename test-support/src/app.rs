@@ -46,8 +46,15 @@ impl App {
         let mut config = Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
         config.admin = Some((Self::ADMIN.0.to_owned(), Self::ADMIN.1.to_owned()));
         config.order_wait = PATIENCE;
+        // Tests place many orders for one customer and pay none; a test of
+        // `MAX_UNSETTLED_ORDERS` sets its own limit.
+        config.saga.max_unsettled = Self::MAX_UNSETTLED;
         config
     }
+
+    /// The most unpaid orders per customer [`App::config`] allows: more
+    /// than any test that is not about the limit places.
+    pub const MAX_UNSETTLED: u32 = 10_000;
 
     /// With [`App::config`], on a fresh store.
     pub async fn start() -> Self {

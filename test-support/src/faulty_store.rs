@@ -29,7 +29,9 @@ pub const OUTAGE: &str = "connection refused by the test's outage switch";
 ///   deliver again events its reader has seen.
 ///
 /// It also records where each subscription started
-/// ([`subscriptions_started`](Self::subscriptions_started)).
+/// ([`subscriptions_started`](Self::subscriptions_started)) and which
+/// streams were read ([`streams_read`](Self::streams_read)): what a command
+/// executed on an aggregate loads, even when it decides nothing.
 pub struct FaultyStore {
     inner: Arc<dyn EventStore>,
     failing_stream: Mutex<Option<StreamName>>,
@@ -37,6 +39,7 @@ pub struct FaultyStore {
     down: AtomicBool,
     deliver_again_after: Mutex<Option<Option<Position>>>,
     subscriptions_started: Mutex<Vec<Option<Position>>>,
+    streams_read: Mutex<Vec<String>>,
 }
 
 impl FaultyStore {
@@ -49,6 +52,7 @@ impl FaultyStore {
             down: AtomicBool::new(false),
             deliver_again_after: Mutex::new(None),
             subscriptions_started: Mutex::new(Vec::new()),
+            streams_read: Mutex::new(Vec::new()),
         }
     }
 
@@ -81,6 +85,16 @@ impl FaultyStore {
     /// Where each subscription asked to start, in order.
     pub fn subscriptions_started(&self) -> Vec<Option<Position>> {
         self.subscriptions_started.lock().unwrap().clone()
+    }
+
+    /// The streams read one by one (their events, last event or snapshot),
+    /// in order.
+    pub fn streams_read(&self) -> Vec<String> {
+        self.streams_read.lock().unwrap().clone()
+    }
+
+    fn note_read(&self, stream: &StreamName) {
+        self.streams_read.lock().unwrap().push(stream.to_string());
     }
 
     fn check_up(&self, context: &'static str) -> Result<(), StoreError> {
@@ -120,11 +134,13 @@ impl EventStore for FaultyStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.check_up("reading a stream")?;
+        self.note_read(stream);
         self.inner.read_stream(stream, from, limit).await
     }
 
     async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError> {
         self.check_up("reading a stream")?;
+        self.note_read(stream);
         self.inner.read_last(stream).await
     }
 
@@ -154,6 +170,7 @@ impl EventStore for FaultyStore {
 
     async fn read_snapshot(&self, stream: &StreamName) -> Result<Option<Snapshot>, StoreError> {
         self.check_up("reading a snapshot")?;
+        self.note_read(stream);
         self.inner.read_snapshot(stream).await
     }
 

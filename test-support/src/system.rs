@@ -55,6 +55,7 @@ pub async fn start_with(views_url: &str, settings: Settings) -> System {
     let views = projectors::database::connect_and_migrate(views_url, 8).await.unwrap();
     let mut config = command_api::config::Config::with_defaults(([127, 0, 0, 1], 0).into(), settings.signing_key);
     config.admin = App::config().admin;
+    config.saga.max_unsettled = App::MAX_UNSETTLED;
     if let Some(order_wait) = settings.order_wait {
         config.order_wait = order_wait;
     }

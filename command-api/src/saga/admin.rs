@@ -133,7 +133,9 @@ impl ParkedAdmin {
     /// succeeds: its events up to the parked one are stepped and the
     /// commands that follow executed. Outages are errors, not answers.
     async fn run_again(&self, list: &ParkedList, record: &ParkedEvent) -> Result<Option<String>, ParkedError> {
-        let mut progress = Progress::resuming_after(record.replay_after);
+        // One order is rehearsed: a ledger of one place admits it.
+        let ledger = domain::order_saga::Unsettled::new(1, chrono::TimeDelta::zero());
+        let mut progress = Progress::resuming_after(record.replay_after, None, ledger);
         let mut culprits = Culprits::default();
         let rehearsed = redrive::rehearse(self.store.as_ref(), &mut progress, list, record, &mut culprits).await;
         let outcome = match rehearsed {

@@ -2,6 +2,12 @@
 //! (the command side writes nothing else) as a stream of snapshots, of
 //! which the store keeps only the latest: the saga saves one a second while
 //! orders flow.
+//!
+//! A checkpoint also records `handled`, the last position whose commands
+//! were all executed, usually well past where the saga resumes (an unpaid
+//! order pins that for up to its payment window): a restart folds the
+//! events up to it in without executing their commands again. A checkpoint
+//! saved by an older build has none, and the saga executes all it reads.
 
 use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 use serde::{Deserialize, Serialize};
@@ -16,6 +22,16 @@ struct Checkpoint {
     /// The saga resumes strictly after this position; `None` means from the
     /// start of the log.
     after: Option<String>,
+    /// Every command of the events up to this position was executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handled: Option<String>,
+}
+
+/// Where the saga resumes, and up to where it had executed every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resume {
+    pub after: Option<Position>,
+    pub handled: Option<Position>,
 }
 
 fn stream() -> StreamName {
@@ -25,25 +41,30 @@ fn stream() -> StreamName {
 /// Where to resume. The saga loads once as it starts, so this is also where
 /// the stream is set to keep only its latest checkpoint (older ones, from
 /// before the setting existed, go too).
-pub async fn load(store: &dyn EventStore) -> Result<Option<Position>, StoreError> {
+pub async fn load(store: &dyn EventStore) -> Result<Resume, StoreError> {
     store.set_max_count(&stream(), 1).await?;
     let Some(last) = store.read_last(&stream()).await? else {
-        return Ok(None);
+        return Ok(Resume::default());
     };
     let corrupt = |detail: String| StoreError::Corrupt {
         position: last.position,
         detail,
     };
     let checkpoint: Checkpoint = serde_json::from_slice(&last.data).map_err(|e| corrupt(e.to_string()))?;
-    checkpoint
-        .after
-        .map(|after| after.parse().map_err(|e| corrupt(format!("position {after:?}: {e}"))))
-        .transpose()
+    let parse = |text: Option<String>| {
+        text.map(|text| text.parse().map_err(|e| corrupt(format!("position {text:?}: {e}"))))
+            .transpose()
+    };
+    Ok(Resume {
+        after: parse(checkpoint.after)?,
+        handled: parse(checkpoint.handled)?,
+    })
 }
 
-pub async fn save(store: &dyn EventStore, after: Option<Position>) -> Result<(), StoreError> {
+pub async fn save(store: &dyn EventStore, resume: Resume) -> Result<(), StoreError> {
     let checkpoint = Checkpoint {
-        after: after.map(|p| p.to_string()),
+        after: resume.after.map(|p| p.to_string()),
+        handled: resume.handled.map(|p| p.to_string()),
     };
     let event = NewEvent {
         id: Uuid::now_v7(),
@@ -71,15 +92,44 @@ mod tests {
         let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
         // Saved before a max count existed (an older build), then a restart.
         for n in 1..=3 {
-            save(&store, Some(Position::at(n))).await.expect("saved");
+            save(&store, at(n, None)).await.expect("saved");
         }
-        assert_eq!(load(&store).await.expect("loaded"), Some(Position::at(3)));
+        assert_eq!(load(&store).await.expect("loaded"), at(3, None));
         for n in 4..=10 {
-            save(&store, Some(Position::at(n))).await.expect("saved");
+            save(&store, at(n, Some(n + 5))).await.expect("saved");
         }
         let kept = store.read_stream(&stream(), 0, 100).await.expect("read");
         assert_eq!(kept.len(), 1, "checkpoints kept");
         assert_eq!(kept[0].revision, 9);
-        assert_eq!(load(&store).await.expect("loaded"), Some(Position::at(10)));
+        assert_eq!(load(&store).await.expect("loaded"), at(10, Some(15)));
+    }
+
+    fn at(after: u64, handled: Option<u64>) -> Resume {
+        Resume {
+            after: Some(Position::at(after)),
+            handled: handled.map(Position::at),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_of_an_older_build_has_nothing_handled() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
+        let older = NewEvent {
+            id: Uuid::now_v7(),
+            event_type: EVENT_TYPE.to_owned(),
+            data: br#"{"after":"7"}"#.to_vec(),
+            metadata: EventMetadata {
+                correlation_id: Uuid::now_v7(),
+                causation_id: None,
+                user_id: None,
+                schema_version: 1,
+            },
+        };
+        store
+            .append(&stream(), ExpectedRevision::Any, vec![older])
+            .await
+            .expect("saved");
+        assert_eq!(load(&store).await.expect("loaded"), at(7, None));
     }
 }

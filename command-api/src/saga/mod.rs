@@ -5,13 +5,24 @@
 //! its aggregate, so replaying events after a crash repeats commands
 //! harmlessly, and two runners at once cannot apply anything twice. The
 //! checkpoint it saves is the position before the oldest order still being
-//! reserved, so a restart replays every unfinished order from its start.
+//! reserved or waiting for its payment, so a restart replays every
+//! unfinished order from its start and rebuilds each customer's count of
+//! waiting orders (`MAX_UNSETTLED_ORDERS`) and their due times from the
+//! log; it also saves how far every command was executed, so the replay
+//! executes nothing twice.
+//!
+//! Besides the log, the loop wakes when the next payment falls due and
+//! expires the orders due (`ORDER_PAYMENT_WINDOW`). Two runners may both
+//! ask: the order's decider turns an expiry of an order no longer confirmed
+//! into nothing, and the append's expected revision makes one of two
+//! concurrent expiries decide again on the cancelled order, so an order is
+//! cancelled, and its stock released, once.
 //!
 //! - this module: the run loop, batches from the log and when to save the
 //!   checkpoint;
 //! - `decode`: recorded events to the domain events the saga reads;
-//! - `progress`: stepping the pure saga order by order, and where a restart
-//!   must resume;
+//! - `progress`: stepping the pure saga order by order, the ledger of
+//!   waiting orders, and where a restart must resume;
 //! - `commands`: executing the commands, grouped by the stream they append
 //!   to;
 //! - `forgotten`: reservations for orders the runner does not remember,
@@ -40,14 +51,17 @@ mod redrive;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use domain::event::DomainEvent;
 use domain::ids::OrderId;
 use domain::order::{Order, OrderEvent};
+use domain::order_saga::{SagaCommand, Unsettled};
 use domain::product::{Product, ProductEvent};
 use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use self::checkpoint::Resume;
 pub use self::checkpoint::STREAM as CHECKPOINT_STREAM;
 use self::commands::Commands;
 use self::decode::{Decoded, decode};
@@ -58,7 +72,7 @@ use self::parked::{Change, ParkedEvent, ParkedList};
 pub use self::poison::Culprit;
 use self::poison::{Culprits, concerned_order};
 use self::progress::{Caused, Progress};
-use crate::aggregates::Aggregates;
+use crate::aggregates::{Aggregates, Causation};
 
 /// The subscriber name of the saga in parked events, metrics and readiness.
 pub const SUBSCRIBER: &str = "saga";
@@ -134,8 +148,15 @@ pub struct OrderSaga {
 
 /// The checkpoint last saved, and when.
 struct Saved {
-    after: Option<Position>,
+    resume: Resume,
     at: Instant,
+}
+
+impl SagaOptions {
+    /// An empty ledger of the orders waiting, with these limits.
+    fn ledger(&self) -> Unsettled {
+        Unsettled::new(self.max_unsettled, self.payment_window)
+    }
 }
 
 impl OrderSaga {
@@ -170,28 +191,63 @@ impl OrderSaga {
     /// the last checkpoint saved and replays what came after it.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), SagaError> {
         let resume = checkpoint::load(self.store.as_ref()).await?;
-        let mut list = parked::load_at(self.store.as_ref(), resume).await?;
+        let mut list = parked::load_at(self.store.as_ref(), resume.after).await?;
         count_parked(&list);
-        tracing::info!(resume = ?resume.map(|p| p.to_string()), "order saga started");
-        self.health.started(resume);
-        let mut progress = Progress::resuming_after(resume);
+        tracing::info!(resume = ?resume.after.map(|p| p.to_string()), handled = ?resume.handled.map(|p| p.to_string()), "order saga started");
+        self.health.started(resume.after);
+        let mut progress = Progress::resuming_after(resume.after, resume.handled, self.options.ledger());
         let mut saved = Saved {
-            after: resume,
+            resume,
             at: Instant::now(),
         };
-        let mut events = self.store.subscribe_all(resume, saga_filter(true));
+        let mut events = self.store.subscribe_all(resume.after, saga_filter(true));
         loop {
+            let due = until_due(progress.next_due());
             let batch = tokio::select! {
                 () = shutdown.cancelled() => break,
-                next = events.next_batch(self.options.batch) => next.ok_or(SagaError::SubscriptionEnded)??,
+                () = tokio::time::sleep(due) => None,
+                next = events.next_batch(self.options.batch) => Some(next.ok_or(SagaError::SubscriptionEnded)??),
             };
-            self.handle(&mut progress, &mut list, &batch).await?;
-            self.health.handled(progress.last());
+            if let Some(batch) = batch {
+                self.handle(&mut progress, &mut list, &batch).await?;
+                self.health.handled(progress.last());
+            }
+            self.expire_due(&mut progress).await?;
             if saved.at.elapsed() >= self.options.checkpoint_every {
-                self.save(&mut saved, progress.resume_point()).await?;
+                self.save(&mut saved, &progress).await?;
             }
         }
-        self.save(&mut saved, progress.resume_point()).await
+        self.save(&mut saved, &progress).await
+    }
+
+    /// Cancels the orders whose payment is due now, each on its own
+    /// correlation; the cancellations come back through the log, and their
+    /// stock is released as for any cancellation.
+    async fn expire_due(&self, progress: &mut Progress) -> Result<(), SagaError> {
+        let due = progress.take_due(Utc::now());
+        if due.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(orders = due.len(), "expiring orders whose payment window passed");
+        let commands = due
+            .into_iter()
+            .map(|order_id| {
+                let causation = Causation {
+                    correlation_id: Uuid::now_v7(),
+                    causation_id: None,
+                    user_id: None,
+                };
+                (SagaCommand::Expire { order_id }, causation)
+            })
+            .collect();
+        redrive::settle(
+            &self.commands,
+            &self.forgotten,
+            progress,
+            &Culprits::default(),
+            commands,
+        )
+        .await
     }
 
     /// Steps the saga through `batch`, then executes the commands that
@@ -208,21 +264,29 @@ impl OrderSaga {
         let mut culprits = Culprits::default();
         let mut commands = Vec::new();
         for recorded in batch {
-            if recorded.stream == PARKED_STREAM {
-                commands.extend(self.take_record(progress, list, recorded, &mut culprits).await?);
+            let handled_before = progress.handled_before(recorded.position);
+            let caused = if recorded.stream == PARKED_STREAM {
+                let caused = self.take_record(progress, list, recorded, &mut culprits).await?;
                 progress.pass(recorded.position);
-                continue;
+                caused
+            } else {
+                let order = concerned_order(recorded);
+                if list.passes_over(recorded.position) || order.is_some_and(|order| list.holds(order)) {
+                    progress.pass(recorded.position);
+                    continue;
+                }
+                let (after, from_start) = progress.replay_point(recorded, order);
+                culprits.note(recorded, after, from_start);
+                let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
+                progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event))
+            };
+            if handled_before {
+                progress.hush(caused);
+            } else {
+                commands.extend(caused);
             }
-            let order = concerned_order(recorded);
-            if list.passes_over(recorded.position) || order.is_some_and(|order| list.holds(order)) {
-                progress.pass(recorded.position);
-                continue;
-            }
-            let (after, from_start) = progress.replay_point(recorded, order);
-            culprits.note(recorded, after, from_start);
-            let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
-            commands.extend(progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event)));
         }
+        commands.extend(progress.take_deferred());
         redrive::settle(&self.commands, &self.forgotten, progress, &culprits, commands).await
     }
 
@@ -282,12 +346,17 @@ impl OrderSaga {
         Ok(())
     }
 
-    /// Saves `resume_point` unless it is saved already.
-    async fn save(&self, saved: &mut Saved, resume_point: Option<Position>) -> Result<(), SagaError> {
-        if resume_point != saved.after {
-            checkpoint::save(self.store.as_ref(), resume_point).await?;
+    /// Saves where `progress` would resume, and how far it handled,
+    /// unless that is saved already.
+    async fn save(&self, saved: &mut Saved, progress: &Progress) -> Result<(), SagaError> {
+        let resume = Resume {
+            after: progress.resume_point(),
+            handled: progress.handled(),
+        };
+        if resume != saved.resume {
+            checkpoint::save(self.store.as_ref(), resume).await?;
             *saved = Saved {
-                after: resume_point,
+                resume,
                 at: Instant::now(),
             };
         }
@@ -347,6 +416,12 @@ pub(crate) fn count_parked(list: &ParkedList) {
     #[allow(clippy::cast_precision_loss)] // a count far below 2^52
     let parked = list.parked().count() as f64;
     metrics::gauge!("parked_events", "subscriber" => SUBSCRIBER).set(parked);
+}
+
+/// How long until `due`: at once if it passed, never if there is none.
+fn until_due(due: Option<chrono::DateTime<Utc>>) -> Duration {
+    const NEVER: Duration = Duration::from_secs(86_400 * 365);
+    due.map_or(NEVER, |due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// This process in parked events: its host and process id.

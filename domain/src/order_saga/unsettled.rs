@@ -5,7 +5,9 @@
 //! (replicas, restarts) counts the same orders at the same point of the
 //! log: whether a placement is admitted and which orders are due follow
 //! from the log alone. An order counts from its placement until it is
-//! paid, rejected, refused or cancelled.
+//! paid, rejected, refused or cancelled. A confirmation counts its order
+//! too if the placement was not (a runner that resumed after it, or judged
+//! it otherwise): the order's own stream says it was admitted.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -58,13 +60,15 @@ impl Unsettled {
             } => self.admit(*order_id, *customer_id),
             OrderEvent::Confirmed {
                 order_id,
+                customer_id,
                 at,
                 payment_due,
                 ..
             } => {
-                if self.waiting.contains_key(order_id) {
-                    self.due.insert((payment_due.unwrap_or(*at + self.window), *order_id));
+                if !self.waiting.contains_key(order_id) {
+                    self.count(*order_id, *customer_id);
                 }
+                self.due.insert((payment_due.unwrap_or(*at + self.window), *order_id));
                 Admission::NotAPlacement
             }
             OrderEvent::PaymentSettled { order_id, .. }
@@ -82,13 +86,20 @@ impl Unsettled {
         if self.waiting.contains_key(&order_id) {
             return Admission::NotAPlacement;
         }
-        let count = self.per_customer.entry(customer_id).or_default();
-        if *count >= self.limit {
+        if self
+            .per_customer
+            .get(&customer_id)
+            .is_some_and(|count| *count >= self.limit)
+        {
             return Admission::Refused(Refusal::TooManyUnsettledOrders { limit: self.limit });
         }
-        *count += 1;
-        self.waiting.insert(order_id, customer_id);
+        self.count(order_id, customer_id);
         Admission::Admitted
+    }
+
+    fn count(&mut self, order_id: OrderId, customer_id: UserId) {
+        *self.per_customer.entry(customer_id).or_default() += 1;
+        self.waiting.insert(order_id, customer_id);
     }
 
     /// Stops counting `order_id`: it is no longer waiting, or it is held
@@ -235,5 +246,19 @@ mod tests {
         ledger.forget(order(1));
         assert_eq!(ledger.next_due(), None);
         assert_eq!(ledger.observe(&placed(2, alice)), Admission::Admitted);
+    }
+
+    #[test]
+    fn a_confirmation_counts_an_order_whose_placement_was_not_counted() {
+        let mut ledger = Unsettled::new(1, TimeDelta::seconds(60));
+        let alice = user(1);
+        // Placed before the ledger started reading, confirmed after.
+        ledger.observe(&confirmed(1, alice, 0, Some(5)));
+        assert!(ledger.holds(order(1)));
+        assert_eq!(ledger.next_due(), Some(at(5)));
+        let refused = Admission::Refused(Refusal::TooManyUnsettledOrders { limit: 1 });
+        assert_eq!(ledger.observe(&placed(2, alice)), refused);
+        ledger.observe(&settled(1, alice));
+        assert_eq!(ledger.observe(&placed(3, alice)), Admission::Admitted);
     }
 }
