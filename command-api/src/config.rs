@@ -506,7 +506,12 @@ mod tests {
 
     #[test]
     fn the_payment_webhook_secret_is_optional_and_at_least_32_bytes() {
-        assert!(from_pairs(&[], MissingKey::Generate).unwrap().payment_webhook_secret.is_none());
+        assert!(
+            from_pairs(&[], MissingKey::Generate)
+                .unwrap()
+                .payment_webhook_secret
+                .is_none()
+        );
         let secret = "s".repeat(32);
         let config = from_pairs(&[("PAYMENT_WEBHOOK_SECRET", &secret)], MissingKey::Generate).unwrap();
         assert_eq!(config.payment_webhook_secret.unwrap().as_bytes(), secret.as_bytes());
@@ -518,7 +523,10 @@ mod tests {
         let path_text = path.display().to_string();
         let config = from_pairs(&[("PAYMENT_WEBHOOK_SECRET_FILE", &path_text)], MissingKey::Generate);
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(config.unwrap().payment_webhook_secret.unwrap().as_bytes(), secret.as_bytes());
+        assert_eq!(
+            config.unwrap().payment_webhook_secret.unwrap().as_bytes(),
+            secret.as_bytes()
+        );
     }
 
     #[test]

@@ -75,4 +75,28 @@ pub const LINKS: &[Link] = &[
         parameters: ORDER_AT_POSITION,
         description: "Read the cancelled order back on the query API once the views show it.",
     },
+    Link {
+        from: "settlePayment",
+        status: "200",
+        name: "closeOrder",
+        to: Target::Operation("closeOrder"),
+        parameters: ORDER_ID,
+        description: "Close the order once it is fulfilled.",
+    },
+    Link {
+        from: "settlePayment",
+        status: "200",
+        name: "getOrder",
+        to: GET_ORDER,
+        parameters: ORDER_AT_POSITION,
+        description: "Read the paid order back on the query API once the views show it.",
+    },
+    Link {
+        from: "closeOrder",
+        status: "200",
+        name: "getOrder",
+        to: GET_ORDER,
+        parameters: ORDER_AT_POSITION,
+        description: "Read the closed order back on the query API once the views show it.",
+    },
 ];
