@@ -108,9 +108,10 @@ async fn settle(system: &System, order_id: &str, reference: &str) -> String {
     decide(system, order_id, command).await
 }
 
-/// A refused order of `customer`: placed and refused in one append, as the
-/// saga's refusal comes before any reservation; the position it ends at.
-async fn refused_order(system: &System, customer: UserId) -> (String, String) {
+/// A refused order of `customer` placed `now`: placed and refused in one
+/// append, as the saga's refusal comes before any reservation; its id and
+/// the position it ends at.
+async fn refused_order(system: &System, customer: UserId, now: domain::Timestamp) -> (String, String) {
     let order_id = OrderId::from_uuid(uuid::Uuid::now_v7());
     let order = PlacedOrder {
         order_id,
@@ -119,7 +120,6 @@ async fn refused_order(system: &System, customer: UserId) -> (String, String) {
         customer: Customer::parse(Some("Ann"), None, "0812345678").unwrap(),
         shipping: ShippingAddress::parse("1 Main St", "Bangkok", "Bangkok", "TH", "10110").unwrap(),
     };
-    let now = chrono::Utc::now();
     let placed = Order::decide(&OrderState::NotPlaced, OrderCommand::Place(PlaceOrder { order, now })).unwrap();
     let refusal = OrderCommand::Refuse {
         refusal: Refusal::TooManyUnsettledOrders { limit: 5 },
@@ -259,7 +259,7 @@ async fn each_stage_of_the_lifecycle_shows_its_own_fields(views_url: &str) {
     );
     assert_eq!(shown["cancelReason"], "payment window expired");
 
-    let (refused, at) = refused_order(&system, alice_id).await;
+    let (refused, at) = refused_order(&system, alice_id, chrono::Utc::now()).await;
     let shown = detail(&system, &alice, &refused, &at).await;
     assert_eq!(
         (stands(&shown), fields_of(&shown)),
@@ -380,6 +380,28 @@ async fn admins_list_every_order_filtered_newest_first_without_gaps_or_repeats(v
     .await;
     assert_eq!(ids(&paged), newest_first, "no gaps, no repeats");
     assert_eq!(arrived.borrow().len(), 3, "an order arrived between each two pages");
+
+    // Orders placed at the same instant come by id, highest first, and
+    // page through a cursor between them.
+    let customer = UserId::from_uuid(uuid::Uuid::new_v4());
+    let instant = chrono::Utc::now();
+    let mut twins = Vec::new();
+    for _ in 0..3 {
+        twins.push(refused_order(system, customer, instant).await);
+    }
+    let head = &twins[2].1;
+    let rejected = every_page(
+        system,
+        &admin,
+        &format!("status=rejected&minPosition={head}"),
+        1,
+        || async {},
+    )
+    .await;
+    let mut by_id: Vec<String> = twins.into_iter().map(|(id, _)| id).collect();
+    by_id.sort();
+    by_id.reverse();
+    assert_eq!(ids(&rejected), by_id);
 }
 
 async fn only_admins_list_every_order_and_bad_filters_are_named(views_url: &str) {

@@ -6,8 +6,8 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
@@ -389,12 +389,12 @@ fn newest_first(query: Select<orders::Entity>, after: Option<OrdersCursor>) -> S
         .order_by_desc(orders::Column::OrderId);
     match after {
         None => query,
+        // One row comparison, which Postgres reads as a bound of the
+        // newest-first indexes; the same test spelt with OR is a filter
+        // over every row before the page.
         Some(OrdersCursor { placed_at, order_id }) => query.filter(
-            Condition::any().add(orders::Column::PlacedAt.lt(placed_at)).add(
-                Condition::all()
-                    .add(orders::Column::PlacedAt.eq(placed_at))
-                    .add(orders::Column::OrderId.lt(order_id)),
-            ),
+            Expr::tuple([Expr::col(orders::Column::PlacedAt), Expr::col(orders::Column::OrderId)])
+                .lt(Expr::tuple([Expr::val(placed_at), Expr::val(order_id)])),
         ),
     }
 }
