@@ -422,3 +422,33 @@ async fn cancelling_gives_the_stock_back_once_and_refunds_a_paid_order() {
     app.assert_stock_balances().await;
     app.stop().await;
 }
+
+/// The saga refuses the order past `MAX_UNSETTLED_ORDERS`: 429 at once (the
+/// waiting request is woken by the refusal: with the wait set far past the
+/// client's patience it would otherwise get no answer), nothing reserved;
+/// paying an order frees a place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_unsettled_limit_an_order_is_refused_429_until_one_is_paid() {
+    let mut config = App::config();
+    config.saga.max_unsettled = 1;
+    config.order_wait = std::time::Duration::from_secs(3600);
+    config.http.request_timeout = std::time::Duration::from_secs(7200);
+    let app = App::start_with(config).await;
+    let admin = app.admin().await;
+    let alice = app.customer("alice").await;
+    let (first, mug) = confirmed_order(&app, &alice, &admin, "MUG-1").await;
+    let (status, problem) = app.order(&alice, &[(&mug, 1)]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    assert_eq!(problem["type"], "/problems/too-many-unsettled-orders");
+    assert_eq!(
+        problem["detail"],
+        Refusal::TooManyUnsettledOrders { limit: 1 }.to_string()
+    );
+    assert_eq!(app.available(&mug).await, 8, "the refused order reserved nothing");
+
+    let (status, _) = settle(&app, &first, Some(&admin), None, &payment("pi_1", "25.00")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, order) = app.order(&alice, &[(&mug, 1)]).await;
+    assert_eq!(status, StatusCode::CREATED, "a paid order frees a place: {order}");
+    app.stop().await;
+}
