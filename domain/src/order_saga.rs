@@ -9,12 +9,16 @@
 //!
 //! ```text
 //! OrderPlaced ──▶ Reserve every line
+//! OrderPlaced over the customer's limit ([`Unsettled`]) ──▶ Refuse (nothing
+//!                    is reserved)
 //! all lines reserved ──▶ Confirm (price snapshot from the reservations)
 //! a line refused (and every line answered) ──▶ Reject
 //! OrderRejected, OrderRefused ──▶ Release every reservation
 //! OrderCancelled ──▶ Release every line (the event names them, so this
 //!                    needs no saga state: cancellations come any time later)
 //! a reservation arriving after the order ended ──▶ Release it
+//! a confirmed order unpaid when due ([`Unsettled`]) ──▶ Expire (its
+//!                    OrderCancelled releases every line as above)
 //! ```
 //!
 //! Beside it, [`Unsettled`] counts each customer's orders waiting for a
