@@ -255,6 +255,9 @@ impl System {
                 // Short, so some orders are answered 202 pending while a
                 // saga catches up after a restart.
                 ("ORDER_WAIT_MS", "100".to_owned()),
+                // Customers order far more than the default limit of
+                // unpaid orders and pay none.
+                ("MAX_UNSETTLED_ORDERS", "10000".to_owned()),
             ]
         };
         let (commands_env, replica_env) = (commands_env(&commands_addr), commands_env(&replica_addr));
