@@ -24,6 +24,10 @@ pub const OUTAGE: &str = "connection refused by the test's outage switch";
 /// - [`go_down`](Self::go_down) until [`come_back`](Self::come_back): every
 ///   read and append fails as an unreachable store's do. Subscriptions
 ///   already open carry on.
+/// - [`hold_appends_to`](Self::hold_appends_to) a stream: appends to it
+///   wait (after their command decided) until
+///   [`release_held`](Self::release_held), so two commands can be made to
+///   decide on the same revision and then race for it.
 /// - [`deliver_again_after`](Self::deliver_again_after) a position:
 ///   subscriptions start there at the latest, as one that reconnects may
 ///   deliver again events its reader has seen.
@@ -40,6 +44,10 @@ pub struct FaultyStore {
     deliver_again_after: Mutex<Option<Option<Position>>>,
     subscriptions_started: Mutex<Vec<Option<Position>>>,
     streams_read: Mutex<Vec<String>>,
+    holding: Mutex<Option<StreamName>>,
+    held_appends: AtomicUsize,
+    /// `true` once held appends may go on.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 impl FaultyStore {
@@ -53,7 +61,27 @@ impl FaultyStore {
             deliver_again_after: Mutex::new(None),
             subscriptions_started: Mutex::new(Vec::new()),
             streams_read: Mutex::new(Vec::new()),
+            holding: Mutex::new(None),
+            held_appends: AtomicUsize::new(0),
+            released: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// From now on appends to `stream` wait until [`Self::release_held`].
+    pub fn hold_appends_to(&self, stream: StreamName) {
+        self.released.send_replace(false);
+        *self.holding.lock().unwrap() = Some(stream);
+    }
+
+    /// How many appends [`Self::hold_appends_to`] has held so far.
+    pub fn held_appends(&self) -> usize {
+        self.held_appends.load(Ordering::SeqCst)
+    }
+
+    /// Lets the held appends go on, all at once, and holds no more.
+    pub fn release_held(&self) {
+        *self.holding.lock().unwrap() = None;
+        self.released.send_replace(true);
     }
 
     /// From now on every append to `stream` fails.
@@ -123,6 +151,11 @@ impl EventStore for FaultyStore {
                 context: "appending",
                 source: format!("the test made the append to {stream} fail").into(),
             });
+        }
+        if self.holding.lock().unwrap().as_ref() == Some(stream) {
+            let mut released = self.released.subscribe();
+            self.held_appends.fetch_add(1, Ordering::SeqCst);
+            let _ = released.wait_for(|released| *released).await;
         }
         self.inner.append(stream, expected, events).await
     }
