@@ -462,3 +462,112 @@ async fn a_customer_past_the_limit_is_refused_until_an_order_is_paid_also_after_
     saga.stop().await;
     assert_eq!(app.available(&mug).await, 94);
 }
+
+/// An order of one `product_id` confirmed by an older build, `ago` before
+/// now, with no due time recorded, and that build's saga checkpoint past
+/// it, without the `handled` position newer builds record.
+async fn confirmed_by_an_older_build(app: &App, product_id: &str, ago: TimeDelta) -> String {
+    use domain::order::{Customer, OrderLines, PlaceOrder, PlacedOrder, PricedLine, ShippingAddress};
+    let order_id = domain::ids::OrderId::from_uuid(Uuid::now_v7());
+    let product_id: domain::ids::ProductId = product_id.parse().unwrap();
+    let at = Utc::now() - ago;
+    let causation = Causation::request(Uuid::now_v7(), None);
+    let placed = PlacedOrder {
+        order_id,
+        customer_id: domain::ids::UserId::from_uuid(Uuid::now_v7()),
+        lines: OrderLines::parse(&[(product_id, 1)]).unwrap(),
+        customer: Customer::parse(None, None, "0812345678").unwrap(),
+        shipping: ShippingAddress::parse("1 Main St", "Bangkok", "Bangkok", "Thailand", "10110").unwrap(),
+    };
+    let orders = Aggregates::<Order>::new(Arc::clone(&app.store));
+    let place = || {
+        OrderCommand::Place(PlaceOrder {
+            order: placed.clone(),
+            now: at,
+        })
+    };
+    orders.execute(order_id, causation, place).await.unwrap();
+    let products = Aggregates::<Product>::new(Arc::clone(&app.store));
+    let reserve = || ProductCommand::Reserve {
+        order_id,
+        quantity: placed.lines.as_slice()[0].quantity,
+        now: at,
+    };
+    let reserved = products.execute(product_id, causation, reserve).await.unwrap();
+    let [
+        ProductEvent::StockReserved {
+            sku,
+            name,
+            quantity,
+            unit_price,
+            ..
+        },
+    ] = &reserved.events[..]
+    else {
+        panic!("reserved: {:?}", reserved.events)
+    };
+    let line = PricedLine {
+        product_id,
+        sku: sku.clone(),
+        name: name.clone(),
+        quantity: *quantity,
+        unit_price: *unit_price,
+        line_total: unit_price.money(),
+    };
+    let confirmed = OrderEvent::Confirmed {
+        order_id,
+        customer_id: placed.customer_id,
+        lines: vec![line],
+        total: unit_price.money(),
+        at,
+        payment_due: None,
+    }
+    .encode()
+    .unwrap();
+    let confirmed = test_support::new_event(&confirmed.event_type, confirmed.schema_version, confirmed.data);
+    let stream = order_stream_name(&order_id.to_string());
+    app.store
+        .append(&stream, event_store::ExpectedRevision::after(Some(0)), vec![confirmed])
+        .await
+        .unwrap();
+    let checkpoint = format!(r#"{{"after":"{}"}}"#, app.head().await);
+    let checkpoint = test_support::new_event("SagaCheckpointed", 1, checkpoint.into_bytes());
+    let checkpoints = event_store::StreamName::new(command_api::saga::CHECKPOINT_STREAM).unwrap();
+    app.store
+        .append(&checkpoints, event_store::ExpectedRevision::Any, vec![checkpoint])
+        .await
+        .unwrap();
+    order_id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_confirmed_by_an_older_build_expires_a_window_after_its_confirmation() {
+    let app = app_without_saga().await;
+    let admin = app.admin().await;
+    let pen = app.product(&admin, "PEN-1", "5.00", 10).await;
+    let overdue = confirmed_by_an_older_build(&app, &pen, TimeDelta::hours(2)).await;
+    let within = confirmed_by_an_older_build(&app, &pen, TimeDelta::minutes(10)).await;
+    assert_eq!(app.available(&pen).await, 8);
+
+    let saga = start_saga(Arc::clone(&app.store), LONG, 5);
+    wait_until_expired(&app, &overdue).await;
+    wait_for("the overdue order's stock back", || {
+        let (app, pen) = (&app, pen.as_str());
+        async move {
+            match app.available(pen).await {
+                9 => Ok(()),
+                n => Err(format!("{n} available")),
+            }
+        }
+    })
+    .await;
+    saga.stop().await;
+    assert_eq!(
+        status(&app, &within).await,
+        OrderStatus::Confirmed,
+        "confirmed 10 minutes ago with a window of an hour: not due"
+    );
+    let counts = counts(&app).await;
+    assert_eq!(count(&counts, "OrderCancelled", &overdue), 1);
+    assert_eq!(count(&counts, "StockReserved", &overdue), 1, "nothing executed again");
+}

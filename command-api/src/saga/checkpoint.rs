@@ -7,7 +7,10 @@
 //! were all executed, usually well past where the saga resumes (an unpaid
 //! order pins that for up to its payment window): a restart folds the
 //! events up to it in without executing their commands again. A checkpoint
-//! saved by an older build has none, and the saga executes all it reads.
+//! saved by an older build has none: everything up to its `after` was
+//! executed, and the saga then folds the whole log from its start up to
+//! there, so orders confirmed before payment windows existed are counted
+//! and expire too (once, at the first start of this build).
 
 use event_store::{EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
 use serde::{Deserialize, Serialize};
@@ -55,10 +58,20 @@ pub async fn load(store: &dyn EventStore) -> Result<Resume, StoreError> {
         text.map(|text| text.parse().map_err(|e| corrupt(format!("position {text:?}: {e}"))))
             .transpose()
     };
-    Ok(Resume {
-        after: parse(checkpoint.after)?,
-        handled: parse(checkpoint.handled)?,
-    })
+    Ok(resume_from(parse(checkpoint.after)?, parse(checkpoint.handled)?))
+}
+
+/// Where to resume from a checkpoint's positions. An older build's
+/// (`after` without `handled`) pinned no unpaid order: read the log again
+/// from its start, executing nothing up to its `after`.
+fn resume_from(after: Option<Position>, handled: Option<Position>) -> Resume {
+    match (after, handled) {
+        (Some(after), None) => Resume {
+            after: None,
+            handled: Some(after),
+        },
+        (after, handled) => Resume { after, handled },
+    }
 }
 
 pub async fn save(store: &dyn EventStore, resume: Resume) -> Result<(), StoreError> {
@@ -87,14 +100,56 @@ mod tests {
     use event_store::sqlite::SqliteEventStore;
 
     #[tokio::test]
+    async fn an_older_builds_checkpoint_folds_the_log_from_its_start_executing_nothing_up_to_it() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
+        let older = NewEvent {
+            data: br#"{"after":"7"}"#.to_vec(),
+            ..test_event()
+        };
+        store
+            .append(&stream(), ExpectedRevision::Any, vec![older])
+            .await
+            .expect("appended");
+        let resume = load(&store).await.expect("loaded");
+        assert_eq!(
+            resume,
+            Resume {
+                after: None,
+                handled: Some(Position::at(7)),
+            }
+        );
+        let current = Resume {
+            after: Some(Position::at(3)),
+            handled: Some(Position::at(9)),
+        };
+        save(&store, current).await.expect("saved");
+        assert_eq!(load(&store).await.expect("loaded"), current);
+    }
+
+    fn test_event() -> NewEvent {
+        NewEvent {
+            id: Uuid::now_v7(),
+            event_type: EVENT_TYPE.to_owned(),
+            data: Vec::new(),
+            metadata: EventMetadata {
+                correlation_id: Uuid::now_v7(),
+                causation_id: None,
+                user_id: None,
+                schema_version: 1,
+            },
+        }
+    }
+
+    #[tokio::test]
     async fn the_stream_keeps_only_the_latest_checkpoint() {
         let folder = tempfile::tempdir().expect("a temporary folder");
         let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
         // Saved before a max count existed (an older build), then a restart.
         for n in 1..=3 {
-            save(&store, at(n, None)).await.expect("saved");
+            save(&store, at(n, Some(n))).await.expect("saved");
         }
-        assert_eq!(load(&store).await.expect("loaded"), at(3, None));
+        assert_eq!(load(&store).await.expect("loaded"), at(3, Some(3)));
         for n in 4..=10 {
             save(&store, at(n, Some(n + 5))).await.expect("saved");
         }
@@ -109,27 +164,5 @@ mod tests {
             after: Some(Position::at(after)),
             handled: handled.map(Position::at),
         }
-    }
-
-    #[tokio::test]
-    async fn a_checkpoint_of_an_older_build_has_nothing_handled() {
-        let folder = tempfile::tempdir().expect("a temporary folder");
-        let store = SqliteEventStore::open(folder.path().join("events.db")).expect("the store opens");
-        let older = NewEvent {
-            id: Uuid::now_v7(),
-            event_type: EVENT_TYPE.to_owned(),
-            data: br#"{"after":"7"}"#.to_vec(),
-            metadata: EventMetadata {
-                correlation_id: Uuid::now_v7(),
-                causation_id: None,
-                user_id: None,
-                schema_version: 1,
-            },
-        };
-        store
-            .append(&stream(), ExpectedRevision::Any, vec![older])
-            .await
-            .expect("saved");
-        assert_eq!(load(&store).await.expect("loaded"), at(7, None));
     }
 }
