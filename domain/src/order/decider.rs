@@ -286,8 +286,10 @@ impl Decider for Order {
             (S::Settled { order, payment }, C::Cancel { reason, now, .. }) => Ok(refund(order, payment, reason, now)),
             (S::Confirmed(order), C::Expire { now, window }) => expire(order, now, window),
             (S::Confirmed(order), C::Settle { reference, amount, now }) => settle(order, reference, amount, now),
-            (state, C::Settle { reference, .. }) if state.payment().is_some_and(|p| p.reference == reference) => {
-                Ok(vec![])
+            (state, C::Settle { reference, amount, .. })
+                if state.payment().is_some_and(|p| p.reference == reference) =>
+            {
+                paid_already(state.payment(), amount)
             }
             (S::Settled { .. } | S::Closed { .. }, C::Settle { .. }) => Err(OrderError::AlreadySettled),
             (S::Settled { order, .. }, C::Close { now }) => Ok(vec![closed(order, now)]),
@@ -305,23 +307,7 @@ impl Decider for Order {
         use OrderEvent as E;
         use OrderState as S;
         match (state, event) {
-            (
-                S::NotPlaced,
-                E::Placed {
-                    order_id,
-                    customer_id,
-                    lines,
-                    customer,
-                    shipping,
-                    ..
-                },
-            ) => S::Placed(PlacedOrder {
-                order_id: *order_id,
-                customer_id: *customer_id,
-                lines: lines.clone(),
-                customer: customer.clone(),
-                shipping: shipping.clone(),
-            }),
+            (S::NotPlaced, E::Placed { .. }) => placed_by(event).map_or(S::NotPlaced, S::Placed),
             (
                 S::Placed(placed),
                 E::Confirmed {
@@ -377,6 +363,28 @@ impl Decider for Order {
             (state, _) => state,
         }
     }
+}
+
+/// The order an `OrderPlaced` event places.
+fn placed_by(event: &OrderEvent) -> Option<PlacedOrder> {
+    let OrderEvent::Placed {
+        order_id,
+        customer_id,
+        lines,
+        customer,
+        shipping,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    Some(PlacedOrder {
+        order_id: *order_id,
+        customer_id: *customer_id,
+        lines: lines.clone(),
+        customer: customer.clone(),
+        shipping: shipping.clone(),
+    })
 }
 
 /// Whether `state` is already what `command` (a saga decision) would make
@@ -482,6 +490,15 @@ fn refund(order: &ConfirmedOrder, payment: &Payment, reason: Reason, now: Timest
             at: now,
         },
     ]
+}
+
+/// The same payment again: nothing to decide, unless it names another
+/// amount than the payment recorded.
+fn paid_already(payment: Option<&Payment>, amount: Money) -> Result<Vec<OrderEvent>, OrderError> {
+    match payment {
+        Some(payment) if payment.amount != amount => Err(OrderError::AmountMismatch { total: payment.amount }),
+        _ => Ok(vec![]),
+    }
 }
 
 fn expire(order: &ConfirmedOrder, now: Timestamp, window: TimeDelta) -> Result<Vec<OrderEvent>, OrderError> {

@@ -33,7 +33,9 @@ pub struct Unsettled {
     /// How long a confirmed order waits for its payment, for orders whose
     /// event does not record when it is due (`ORDER_PAYMENT_WINDOW`).
     window: TimeDelta,
-    waiting: HashMap<OrderId, UserId>,
+    /// Each counted order's customer, and when its payment is due once
+    /// confirmed (to take it out of `due` without a search).
+    waiting: HashMap<OrderId, (UserId, Option<Timestamp>)>,
     per_customer: HashMap<UserId, u32>,
     /// Confirmed orders by the time their payment is due; an order leaves
     /// when it is taken as due, or stops waiting.
@@ -68,7 +70,7 @@ impl Unsettled {
                 if !self.waiting.contains_key(order_id) {
                     self.count(*order_id, *customer_id);
                 }
-                self.due.insert((payment_due.unwrap_or(*at + self.window), *order_id));
+                self.schedule(*order_id, payment_due.unwrap_or(*at + self.window));
                 Admission::NotAPlacement
             }
             OrderEvent::PaymentSettled { order_id, .. }
@@ -99,22 +101,35 @@ impl Unsettled {
 
     fn count(&mut self, order_id: OrderId, customer_id: UserId) {
         *self.per_customer.entry(customer_id).or_default() += 1;
-        self.waiting.insert(order_id, customer_id);
+        self.waiting.insert(order_id, (customer_id, None));
+    }
+
+    /// Schedules the counted order `order_id` to fall due at `due`.
+    fn schedule(&mut self, order_id: OrderId, due: Timestamp) {
+        let Some((_, scheduled)) = self.waiting.get_mut(&order_id) else {
+            return;
+        };
+        if let Some(before) = scheduled.replace(due) {
+            self.due.remove(&(before, order_id));
+        }
+        self.due.insert((due, order_id));
     }
 
     /// Stops counting `order_id`: it is no longer waiting, or it is held
     /// back for an operator.
     pub fn forget(&mut self, order_id: OrderId) {
-        let Some(customer_id) = self.waiting.remove(&order_id) else {
+        let Some((customer_id, due)) = self.waiting.remove(&order_id) else {
             return;
         };
+        if let Some(due) = due {
+            self.due.remove(&(due, order_id));
+        }
         if let Some(count) = self.per_customer.get_mut(&customer_id) {
             *count -= 1;
             if *count == 0 {
                 self.per_customer.remove(&customer_id);
             }
         }
-        self.due.retain(|(_, order)| *order != order_id);
     }
 
     /// Whether `order_id` is counted.

@@ -123,6 +123,17 @@ fn the_same_reference_again_decides_nothing_in_every_later_state() {
 }
 
 #[test]
+fn the_same_reference_with_another_amount_is_refused_naming_the_amount_paid() {
+    for events in [settled(), closed()] {
+        let state = Order::fold(&events);
+        assert_eq!(
+            Order::decide(&state, settle("pi_1", Money::from_minor_units(1))),
+            Err(OrderError::AmountMismatch { total: total() })
+        );
+    }
+}
+
+#[test]
 fn another_reference_after_settling_is_refused() {
     for events in [settled(), closed()] {
         let state = Order::fold(&events);
