@@ -6,7 +6,9 @@
 //! The new columns are empty on the rows already there: nothing before this
 //! migration was settled, closed or refused, and an order confirmed before
 //! it shows no deadline until `projectors replay orders` (its event may
-//! carry none anyway).
+//! carry none anyway). Orders cancelled before it were never paid: their
+//! payment, which older builds showed as `refunded`, becomes `cancelled`,
+//! as the projection now writes it.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{string_null, text_null, timestamp_with_time_zone_null};
@@ -45,7 +47,16 @@ impl MigrationTrait for Migration {
         for index in indexes() {
             manager.create_index(index).await?;
         }
-        Ok(())
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Orders::Table)
+                    .value(Orders::PaymentStatus, "cancelled")
+                    .and_where(Expr::col(Orders::Status).eq("cancelled"))
+                    .and_where(Expr::col(Orders::PaymentStatus).eq("refunded"))
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -128,3 +128,50 @@ async fn the_lifecycle_migration_adds_its_columns_and_indexes_and_takes_them_bac
     views::migrate(&db).await.unwrap();
     assert_eq!(names_of(&db, "table_info", "orders").await, columns);
 }
+
+#[tokio::test]
+async fn orders_cancelled_before_the_lifecycle_migration_show_their_unpaid_payment_cancelled() {
+    let (db, _folder) = empty_file().await;
+    Migrator::up(&db, Some(names().len() as u32 - 1)).await.unwrap();
+    let insert = |id: u8, status: &str, payment: &str| {
+        format!(
+            "INSERT INTO orders (order_id, customer_id, status, payment_status, customer_phone, address, city, \
+             state, country, postal_code, placed_at, updated_at) VALUES ('00000000-0000-0000-0000-00000000000{id}', \
+             '00000000-0000-0000-0000-0000000000aa', '{status}', '{payment}', '0812345678', '1 Main St', 'Bangkok', \
+             'Bangkok', 'Thailand', '10110', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        )
+    };
+    for sql in [
+        insert(1, "cancelled", "refunded"),
+        insert(2, "confirmed", "arranged"),
+        insert(3, "rejected", "void"),
+    ] {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    views::migrate(&db).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT status, payment_status FROM orders ORDER BY order_id",
+        ))
+        .await
+        .unwrap();
+    let statuses: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "status").unwrap(),
+                row.try_get("", "payment_status").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("cancelled", "cancelled"),
+            ("confirmed", "arranged"),
+            ("rejected", "void")
+        ]
+        .map(|(s, p)| (s.to_owned(), p.to_owned()))
+    );
+}
