@@ -62,7 +62,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Self::TooManyUnsettledOrders { limit } => write!(
                 f,
-                "you have {limit} orders waiting for payment (the most allowed): pay or cancel one first"
+                "you have {limit} orders waiting for a decision or a payment, the most allowed: pay for one, or cancel a confirmed one, first"
             ),
         }
     }

@@ -12,7 +12,8 @@ use views::tables::orders;
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "camelCase")]
 pub enum RefusalCode {
-    /// The customer already had `limit` orders confirmed and unpaid.
+    /// The customer already had `limit` orders waiting for a decision or
+    /// a payment.
     TooManyUnsettledOrders,
 }
 
