@@ -160,8 +160,10 @@ impl Commands {
                 tracing::info!(%order_id, ?status, action, "order already decided");
                 Ok(None)
             }
-            // Another runner's clock is behind: the order stays scheduled
-            // with whichever runner finds it due.
+            // Only when this runner's clock stepped back since it took the
+            // order as due: the order is no longer scheduled here, and
+            // expires at the next restart (or on another replica), unless
+            // it is paid first.
             Err(CommandError::Refused(OrderError::NotDue { due })) => {
                 tracing::info!(%order_id, %due, "order payment not due yet");
                 Ok(None)
