@@ -1,8 +1,9 @@
 //! Payment providers' webhooks: a request to settle a payment signed with
 //! the secret shared with the provider (`PAYMENT_WEBHOOK_SECRET`) instead
-//! of an administrator's token. The signature covers the raw body and a
-//! timestamp, so a body cannot be changed, and a captured request is
-//! refused once stale or once used.
+//! of an administrator's token. The signature covers a timestamp, the
+//! order's id and the raw body, so neither the body nor the order can be
+//! changed, and a captured request is refused once stale or once it
+//! settled.
 
 mod replays;
 pub mod signature;
@@ -59,14 +60,22 @@ impl std::fmt::Debug for WebhookSecret {
 pub enum WebhookRefusal {
     #[error("payment webhooks are not accepted here (no PAYMENT_WEBHOOK_SECRET): an administrator's token is required")]
     NotConfigured,
-    #[error("the Shop-Signature header must read t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">")]
+    #[error("the Shop-Signature header must read t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<order id>.<body>\">")]
     Malformed,
-    #[error("the Shop-Signature does not match the body")]
+    #[error("the Shop-Signature does not match this order and body")]
     WrongSignature,
     #[error("the Shop-Signature's timestamp is more than {TOLERANCE_SECONDS} seconds from now")]
     Stale,
     #[error("this Shop-Signature was used already")]
     Replayed,
+}
+
+/// A signature that verified, to record once its request settled
+/// ([`Webhooks::settled`]).
+#[derive(Debug)]
+pub struct Verified {
+    signature: Vec<u8>,
+    stale_after: i64,
 }
 
 /// Checks the signatures of webhook requests.
@@ -84,29 +93,44 @@ impl Webhooks {
         }
     }
 
-    /// Whether `header` signs `body` now.
-    pub fn verify(&self, header: &str, body: &[u8]) -> Result<(), WebhookRefusal> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
-        self.verify_at(header, body, now)
+    /// Whether `header` signs `body` for the order `order_id` now. Records
+    /// nothing: a request whose settle fails may be sent again.
+    pub fn verify(&self, header: &str, order_id: &str, body: &[u8]) -> Result<Verified, WebhookRefusal> {
+        self.verify_at(header, order_id, body, unix_now())
+    }
+
+    /// Spends the signature of a request that settled: the same request
+    /// again is refused. Settling is idempotent by reference, so a
+    /// duplicate that verified before this settles nothing more.
+    pub fn settled(&self, verified: &Verified) {
+        self.replays
+            .record(&verified.signature, verified.stale_after, unix_now());
     }
 
     /// The signature first, so a caller without the secret learns nothing
-    /// else; then its age; then whether it was used.
-    fn verify_at(&self, header: &str, body: &[u8], now: i64) -> Result<(), WebhookRefusal> {
+    /// else; then its age; then whether a request with it settled.
+    fn verify_at(&self, header: &str, order_id: &str, body: &[u8], now: i64) -> Result<Verified, WebhookRefusal> {
         let secret = self.secret.as_ref().ok_or(WebhookRefusal::NotConfigured)?;
         let header = signature::parse(header)?;
-        let matched = signature::matching(secret.as_bytes(), &header, body).ok_or(WebhookRefusal::WrongSignature)?;
+        let matched =
+            signature::matching(secret.as_bytes(), &header, order_id, body).ok_or(WebhookRefusal::WrongSignature)?;
         if header.timestamp.abs_diff(now) > TOLERANCE_SECONDS.unsigned_abs() {
             return Err(WebhookRefusal::Stale);
         }
-        let stale_after = header.timestamp.saturating_add(TOLERANCE_SECONDS);
-        if !self.replays.first_use(matched, stale_after, now) {
+        if self.replays.used(matched, now) {
             return Err(WebhookRefusal::Replayed);
         }
-        Ok(())
+        Ok(Verified {
+            signature: matched.to_vec(),
+            stale_after: header.timestamp.saturating_add(TOLERANCE_SECONDS),
+        })
     }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -119,10 +143,12 @@ mod tests {
         Webhooks::new(Some(WebhookSecret::parse(SECRET).unwrap()))
     }
 
+    const ORDER: &str = "0190a3c2-7b1e-7c4d-9f00-5a6b7c8d9e0f";
+
     fn header(timestamp: i64, body: &[u8]) -> String {
         format!(
             "t={timestamp},v1={}",
-            signature::sign(SECRET.as_bytes(), timestamp, body)
+            signature::sign(SECRET.as_bytes(), timestamp, ORDER, body)
         )
     }
 
@@ -144,29 +170,48 @@ mod tests {
     fn each_refusal_in_its_turn() {
         let body = br#"{"reference":"pi_1","amount":"1.00"}"#;
         let now = 1_700_000_000;
+        let verify = |webhooks: &Webhooks, header: &str, order: &str, body: &[u8]| {
+            webhooks.verify_at(header, order, body, now).map(|_| ())
+        };
         assert_eq!(
-            Webhooks::new(None).verify_at(&header(now, body), body, now),
+            verify(&Webhooks::new(None), &header(now, body), ORDER, body),
             Err(WebhookRefusal::NotConfigured)
         );
         let webhooks = webhooks();
-        assert_eq!(webhooks.verify_at("t=1", body, now), Err(WebhookRefusal::Malformed));
+        assert_eq!(verify(&webhooks, "t=1", ORDER, body), Err(WebhookRefusal::Malformed));
         assert_eq!(
-            webhooks.verify_at(&header(now, body), b"{}", now),
+            verify(&webhooks, &header(now, body), ORDER, b"{}"),
             Err(WebhookRefusal::WrongSignature)
+        );
+        assert_eq!(
+            verify(
+                &webhooks,
+                &header(now, body),
+                "0190a3c2-7b1e-7c4d-9f00-5a6b7c8d9e10",
+                body
+            ),
+            Err(WebhookRefusal::WrongSignature),
+            "signed for another order"
         );
         for skew in [TOLERANCE_SECONDS + 1, -TOLERANCE_SECONDS - 1] {
             assert_eq!(
-                webhooks.verify_at(&header(now - skew, body), body, now),
+                verify(&webhooks, &header(now - skew, body), ORDER, body),
                 Err(WebhookRefusal::Stale),
                 "{skew}"
             );
         }
         let at_the_edge = header(now - TOLERANCE_SECONDS, body);
-        assert_eq!(webhooks.verify_at(&at_the_edge, body, now), Ok(()));
+        let verified = webhooks.verify_at(&at_the_edge, ORDER, body, now).unwrap();
         assert_eq!(
-            webhooks.verify_at(&at_the_edge, body, now),
+            verify(&webhooks, &at_the_edge, ORDER, body),
+            Ok(()),
+            "not spent until settled"
+        );
+        webhooks.replays.record(&verified.signature, verified.stale_after, now);
+        assert_eq!(
+            verify(&webhooks, &at_the_edge, ORDER, body),
             Err(WebhookRefusal::Replayed)
         );
-        assert_eq!(webhooks.verify_at(&header(now, body), body, now), Ok(()));
+        assert_eq!(verify(&webhooks, &header(now, body), ORDER, body), Ok(()));
     }
 }

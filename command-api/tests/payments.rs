@@ -27,11 +27,11 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// `Shop-Signature` of `body` at `timestamp` with `secret`.
-fn signed(secret: &str, timestamp: i64, body: &str) -> String {
+/// `Shop-Signature` of `body` for the order at `timestamp` with `secret`.
+fn signed(secret: &str, timestamp: i64, order_id: &str, body: &str) -> String {
     format!(
         "t={timestamp},v1={}",
-        signature::sign(secret.as_bytes(), timestamp, body.as_bytes())
+        signature::sign(secret.as_bytes(), timestamp, order_id, body.as_bytes())
     )
 }
 
@@ -213,19 +213,22 @@ async fn a_signed_webhook_settles_and_wrong_stale_malformed_or_replayed_signatur
 
     let refusals = [
         (
-            signed("another secret of at least thirty-two bytes", now(), &body),
+            signed("another secret of at least thirty-two bytes", now(), &order_id, &body),
             "does not match",
         ),
         (
-            signed(SECRET, now() - TOLERANCE_SECONDS - 60, &body),
+            signed(SECRET, now() - TOLERANCE_SECONDS - 60, &order_id, &body),
             "more than 300 seconds",
         ),
         (
-            signed(SECRET, now() + TOLERANCE_SECONDS + 60, &body),
+            signed(SECRET, now() + TOLERANCE_SECONDS + 60, &order_id, &body),
             "more than 300 seconds",
         ),
         ("v1=00".to_owned(), "must read t="),
-        (signed(SECRET, now(), &payment("pi_hook", "25.0")), "does not match"),
+        (
+            signed(SECRET, now(), &order_id, &payment("pi_hook", "25.0")),
+            "does not match",
+        ),
     ];
     for (header, detail) in &refusals {
         let (status, problem) = settle(&app, &order_id, None, Some(header), &body).await;
@@ -237,7 +240,7 @@ async fn a_signed_webhook_settles_and_wrong_stale_malformed_or_replayed_signatur
     }
     assert_eq!(stream(&app, &order_id).await, ["OrderPlaced", "OrderConfirmed"]);
 
-    let header = signed(SECRET, now(), &body);
+    let header = signed(SECRET, now(), &order_id, &body);
     let (status, settled) = settle(&app, &order_id, None, Some(&header), &body).await;
     assert_eq!(status, StatusCode::OK, "{settled}");
     assert_eq!(settled["paymentStatus"], "settled");
@@ -248,7 +251,7 @@ async fn a_signed_webhook_settles_and_wrong_stale_malformed_or_replayed_signatur
 
     // The provider retries, signing anew: the same answer, nothing new.
     let spaced = format!(" {body}");
-    let retry = signed(SECRET, now() + 1, &spaced);
+    let retry = signed(SECRET, now() + 1, &order_id, &spaced);
     let (status, again) = settle(&app, &order_id, None, Some(&retry), &spaced).await;
     assert_eq!((status, &again), (StatusCode::OK, &settled));
     assert_eq!(
@@ -260,6 +263,100 @@ async fn a_signed_webhook_settles_and_wrong_stale_malformed_or_replayed_signatur
     app.stop().await;
 }
 
+/// A captured signed request re-sent to another order of the same total
+/// settles nothing there: the signature binds the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_signed_for_one_order_is_refused_for_another_and_appends_nothing() {
+    let app = start_with_secret().await;
+    let admin = app.admin().await;
+    let alice = app.customer("alice").await;
+    let (signed_for, _) = confirmed_order(&app, &alice, &admin, "MUG-1").await;
+    let (other, _) = confirmed_order(&app, &alice, &admin, "CUP-1").await;
+    let body = payment("pi_hook", "25.00");
+    let header = signed(SECRET, now(), &signed_for, &body);
+
+    let before = app.decisions().await.len();
+    let (status, problem) = settle(&app, &other, None, Some(&header), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "the Shop-Signature does not match this order and body"
+    );
+    assert_eq!(app.decisions().await.len(), before, "nothing appended");
+    assert_eq!(stream(&app, &other).await, ["OrderPlaced", "OrderConfirmed"]);
+
+    let (status, settled) = settle(&app, &signed_for, None, Some(&header), &body).await;
+    assert_eq!(status, StatusCode::OK, "its own order it settles: {settled}");
+    app.stop().await;
+}
+
+/// A signed request whose settle failed is not spent: the provider's
+/// resend of it settles once it can; a replay after that 200 is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_request_answered_503_settles_when_resent_and_only_a_settled_one_is_spent() {
+    let mut config = App::config();
+    config.payment_webhook_secret = Some(WebhookSecret::parse(SECRET).unwrap());
+    let (app, faulty) = App::start_faulty(config).await;
+    let admin = app.admin().await;
+    let alice = app.customer("alice").await;
+    let (order_id, _) = confirmed_order(&app, &alice, &admin, "MUG-1").await;
+    let body = payment("pi_hook", "25.00");
+    let header = signed(SECRET, now(), &order_id, &body);
+
+    faulty.go_down();
+    let (status, problem) = settle(&app, &order_id, None, Some(&header), &body).await;
+    faulty.come_back();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+
+    let (status, settled) = settle(&app, &order_id, None, Some(&header), &body).await;
+    assert_eq!(status, StatusCode::OK, "the resend settles: {settled}");
+    assert_eq!(settled["paymentReference"], "pi_hook");
+    let (status, problem) = settle(&app, &order_id, None, Some(&header), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem["detail"], "this Shop-Signature was used already");
+    assert_eq!(
+        stream(&app, &order_id).await,
+        ["OrderPlaced", "OrderConfirmed", "PaymentSettled"]
+    );
+    app.stop().await;
+}
+
+/// Who asks is judged before what is asked: a malformed body tells an
+/// unauthorised caller nothing about its fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_body_is_401_unsigned_403_for_a_customer_and_400_naming_the_field_for_an_admin() {
+    let app = start_with_secret().await;
+    let admin = app.admin().await;
+    let alice = app.customer("alice").await;
+    let (order_id, _) = confirmed_order(&app, &alice, &admin, "MUG-1").await;
+    let body = payment("pi 1", "25.00");
+
+    let forged = signed("another secret of at least thirty-two bytes", now(), &order_id, &body);
+    let (status, problem) = settle(&app, &order_id, None, Some(&forged), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a forged signature: {problem}");
+    assert_eq!(
+        problem["detail"],
+        "the Shop-Signature does not match this order and body"
+    );
+    let (status, problem) = settle(&app, &order_id, None, None, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no credentials: {problem}");
+    let (status, problem) = settle(&app, &order_id, Some(&alice), None, &body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a customer: {problem}");
+    let (status, problem) = settle(&app, &order_id, Some(&admin), None, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["field"], "reference", "{problem}");
+    let (status, problem) = settle(&app, &order_id, Some(&admin), None, "{").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not JSON: {problem}");
+
+    let signed_body = payment("pi_1", "25.0x");
+    let header = signed(SECRET, now(), &order_id, &signed_body);
+    let (status, problem) = settle(&app, &order_id, None, Some(&header), &signed_body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the provider, authorised: {problem}");
+    assert_eq!(problem["field"], "amount", "{problem}");
+    assert_eq!(stream(&app, &order_id).await, ["OrderPlaced", "OrderConfirmed"]);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_a_signed_request_is_refused_and_an_admin_still_settles() {
     let app = App::start().await;
@@ -267,7 +364,14 @@ async fn without_a_secret_a_signed_request_is_refused_and_an_admin_still_settles
     let alice = app.customer("alice").await;
     let (order_id, _) = confirmed_order(&app, &alice, &admin, "MUG-1").await;
     let body = payment("pi_1", "25.00");
-    let (status, problem) = settle(&app, &order_id, None, Some(&signed(SECRET, now(), &body)), &body).await;
+    let (status, problem) = settle(
+        &app,
+        &order_id,
+        None,
+        Some(&signed(SECRET, now(), &order_id, &body)),
+        &body,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("PAYMENT_WEBHOOK_SECRET"),

@@ -14,7 +14,7 @@ use super::request::causation;
 use super::signed_body::SignedBody;
 use super::{order_refusals, problems};
 use crate::settlement::{Changed, Settlement};
-use crate::webhook::Webhooks;
+use crate::webhook::{Verified, Webhooks};
 use api_common::bearer::BearerAuth;
 use api_common::order_schema::{OrderStatus, PaymentStatus};
 use api_common::problem::ProblemResponse;
@@ -82,8 +82,8 @@ enum CloseResponse {
 problems! {
     /// The errors of `POST /orders/{id}/payment`.
     SettleProblem {
-        400 BadRequest => "The body is malformed, or a field or the id is invalid (named in `field`).",
-        401 Unauthorized => "No valid access token, or a `Shop-Signature` refused: no secret configured, malformed, not matching the body, more than 5 minutes old or ahead, or used before (`detail` says which).",
+        400 BadRequest => "The body is malformed, or a field or the id is invalid (named in `field`); only once the caller is authorised.",
+        401 Unauthorized => "No valid access token, or a `Shop-Signature` refused: no secret configured, malformed, not matching this order and body, more than 5 minutes old or ahead, or spent by a request that settled (`detail` says which).",
         403 Forbidden => "The token's user is not an administrator.",
         404 NotFound => "No such order.",
         409 Conflict => "The order cannot be paid (`detail` says why: pending, rejected, cancelled and why, or paid already with another reference), or others changed it at the same time: retry.",
@@ -108,15 +108,34 @@ problems! {
     503 => "The event store is unavailable: retry after the number of seconds in `Retry-After`."
 }
 
-/// The acting user (`None` for the provider), once allowed to settle.
-fn authorise(auth: &PaymentAuth, webhooks: &Webhooks, body: &[u8]) -> Result<Option<Uuid>, ProblemResponse> {
+/// Who settles: an administrator, or the payment provider with the
+/// signature to spend once the settle succeeded.
+enum Payer {
+    Admin(Uuid),
+    Provider(Verified),
+}
+
+impl Payer {
+    /// The acting user recorded with the events; the provider is none.
+    fn user(&self) -> Option<Uuid> {
+        match self {
+            Self::Admin(user) => Some(*user),
+            Self::Provider(_) => None,
+        }
+    }
+}
+
+/// Who asks, judged before the body is parsed (a signature covers its raw
+/// bytes and the order id as the path names it), so a caller who may not
+/// settle learns nothing of the body's fields.
+fn authorise(auth: &PaymentAuth, webhooks: &Webhooks, order_id: &str, body: &[u8]) -> Result<Payer, ProblemResponse> {
     match auth {
-        PaymentAuth::Bearer(bearer) if bearer.is_admin() => Ok(Some(bearer.0.sub)),
+        PaymentAuth::Bearer(bearer) if bearer.is_admin() => Ok(Payer::Admin(bearer.0.sub)),
         PaymentAuth::Bearer(_) => Err(ProblemResponse::forbidden(
             "only administrators and the payment provider settle payments",
         )),
-        PaymentAuth::Signature(signature) => match webhooks.verify(&signature.0.key, body) {
-            Ok(()) => Ok(None),
+        PaymentAuth::Signature(signature) => match webhooks.verify(&signature.0.key, order_id, body) {
+            Ok(verified) => Ok(Payer::Provider(verified)),
             Err(refusal) => {
                 tracing::info!(%refusal, "payment webhook refused");
                 Err(ProblemResponse::unauthorized(refusal.to_string()))
@@ -164,7 +183,12 @@ impl FulfilmentApi {
     /// Settle a confirmed order's payment.
     ///
     /// Called by an administrator, or by the payment provider's webhook
-    /// signed with `Shop-Signature` (then judged by the signature alone).
+    /// signed with `Shop-Signature` (then judged by the signature alone):
+    /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<order id>.<raw body>">`
+    /// with the order id as in the path, so a signed request settles only
+    /// the order it was signed for. The caller is authorised before the
+    /// body is parsed. A signature is spent only by a request answered 200:
+    /// one refused for any other reason may be sent again.
     /// The amount must be the order's total exactly. Idempotent by
     /// `reference`: the same reference again answers 200 as the first time
     /// and records nothing; another reference for a paid order is a 409.
@@ -184,18 +208,23 @@ impl FulfilmentApi {
         id: Path<Field<UuidSpec>>,
         body: SignedBody<SettleRequest>,
     ) -> Result<SettleResponse, SettleProblem> {
-        let user = authorise(&auth, &webhooks, &body.raw)?;
+        let payer = authorise(&auth, &webhooks, &id, &body.raw)?;
         let order_id = OrderId::from_uuid(super::request::path_id(&id)?);
+        let payment = body.parse()?;
         let changed = settlement
             .settle(
                 order_id,
-                &body.value.reference,
-                &body.value.amount,
-                causation(request, user),
+                &payment.reference,
+                &payment.amount,
+                causation(request, payer.user()),
             )
             .await
             .map_err(order_refusals::settle)?;
-        Ok(SettleResponse::Ok(Json(settled(order_id, changed)?)))
+        let answer = settled(order_id, changed)?;
+        if let Payer::Provider(verified) = &payer {
+            webhooks.settled(verified);
+        }
+        Ok(SettleResponse::Ok(Json(answer)))
     }
 
     /// Close a settled order: fulfilled, the end of the sale.

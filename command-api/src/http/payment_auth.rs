@@ -1,6 +1,6 @@
 //! Who may settle a payment: an administrator's bearer token, or the
-//! payment provider's `Shop-Signature` (checked against the raw body by
-//! the operation, as a security scheme sees no body).
+//! payment provider's `Shop-Signature` (checked against the order id and
+//! the raw body by the operation, as a security scheme sees no body).
 
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::ApiKey;
@@ -8,9 +8,11 @@ use poem_openapi::auth::ApiKey;
 use api_common::bearer::BearerAuth;
 
 /// The payment provider's webhook signature:
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` keyed with
-/// the shared secret (`PAYMENT_WEBHOOK_SECRET`), as Stripe signs. Refused
-/// when more than 5 minutes from now either way, or used before.
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<order id>.<raw body>">`
+/// keyed with the shared secret (`PAYMENT_WEBHOOK_SECRET`), after Stripe's
+/// scheme with the order id (as in the path) signed too, so a signed
+/// request settles no other order. Refused when more than 5 minutes from
+/// now either way, or spent by a request that settled.
 #[derive(SecurityScheme)]
 #[oai(ty = "api_key", key_name = "Shop-Signature", key_in = "header")]
 pub struct PaymentSignature(pub ApiKey);

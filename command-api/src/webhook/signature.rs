@@ -1,6 +1,8 @@
-//! The `Shop-Signature` header, in Stripe's scheme: `t=<unix seconds>,
-//! v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, with more than one `v1` while
-//! a provider rotates its secret.
+//! The `Shop-Signature` header, after Stripe's scheme: `t=<unix seconds>,
+//! v1=<hex HMAC-SHA256 of "<t>.<order id>.<raw body>">`, with more than one
+//! `v1` while a provider rotates its secret. The order id is signed because
+//! the body does not name the order: a signature over the body alone would
+//! settle any other order of the same total it was sent to.
 
 use hmac::{KeyInit, Mac};
 
@@ -46,16 +48,17 @@ pub fn parse(header: &str) -> Result<SignatureHeader, WebhookRefusal> {
     }
 }
 
-/// The `v1` signature of `body` signed at `timestamp` with `secret`, in
-/// hex: what a provider sends.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+/// The `v1` signature of `body` for the order `order_id` (as the path
+/// names it), signed at `timestamp` with `secret`, in hex: what a provider
+/// sends.
+pub fn sign(secret: &[u8], timestamp: i64, order_id: &str, body: &[u8]) -> String {
+    hex::encode(mac(secret, timestamp, order_id, body).finalize().into_bytes())
 }
 
-/// The signature of `header` that matches `body`, if one does, compared
-/// in constant time (`Mac::verify_slice`).
-pub fn matching<'a>(secret: &[u8], header: &'a SignatureHeader, body: &[u8]) -> Option<&'a [u8]> {
-    let expected = mac(secret, header.timestamp, body);
+/// The signature of `header` that matches `body` for `order_id`, if one
+/// does, compared in constant time (`Mac::verify_slice`).
+pub fn matching<'a>(secret: &[u8], header: &'a SignatureHeader, order_id: &str, body: &[u8]) -> Option<&'a [u8]> {
+    let expected = mac(secret, header.timestamp, order_id, body);
     header
         .signatures
         .iter()
@@ -63,9 +66,13 @@ pub fn matching<'a>(secret: &[u8], header: &'a SignatureHeader, body: &[u8]) -> 
         .map(Vec::as_slice)
 }
 
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
+/// Over `"<t>.<order id>.<body>"`. An order id is a UUID, without a dot,
+/// so no other split of the same bytes names a valid order.
+fn mac(secret: &[u8], timestamp: i64, order_id: &str, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(order_id.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
@@ -77,13 +84,16 @@ mod tests {
 
     const SECRET: &[u8] = b"whsec_0123456789abcdef0123456789abcdef";
 
-    /// Computed apart from this code: Python's
-    /// `hmac.new(SECRET, b'1700000000.{"a":1}', hashlib.sha256).hexdigest()`.
-    const KNOWN: &str = "c1fdbee94e006c1ee2b03ad4166411f2d89824ec39aa8fa23dfdae06b759e2ed";
+    const ORDER: &str = "0190a3c2-7b1e-7c4d-9f00-5a6b7c8d9e0f";
+
+    /// Computed apart from this code: Python's `hmac.new(SECRET,
+    /// b'1700000000.0190a3c2-7b1e-7c4d-9f00-5a6b7c8d9e0f.{"a":1}',
+    /// hashlib.sha256).hexdigest()`.
+    const KNOWN: &str = "c121bf1872bd778e7de952528af3a56311e45e61adfbd964c28ff9653e8ca2e5";
 
     #[test]
-    fn a_signature_is_the_hmac_of_timestamp_dot_body() {
-        assert_eq!(sign(SECRET, 1_700_000_000, br#"{"a":1}"#), KNOWN);
+    fn a_signature_is_the_hmac_of_timestamp_dot_order_dot_body() {
+        assert_eq!(sign(SECRET, 1_700_000_000, ORDER, br#"{"a":1}"#), KNOWN);
     }
 
     #[test]
@@ -113,12 +123,20 @@ mod tests {
     #[test]
     fn any_v1_may_match_and_nothing_else_does() {
         let body = br#"{"reference":"pi_1"}"#;
-        let good = sign(SECRET, 5, body);
+        let good = sign(SECRET, 5, ORDER, body);
         let header = parse(&format!("t=5,v1={},v1={good}", "00".repeat(32))).unwrap();
-        assert!(matching(SECRET, &header, body).is_some());
-        assert!(matching(SECRET, &header, br#"{"reference":"pi_2"}"#).is_none());
-        assert!(matching(b"another secret of thirty-two bytes!!", &header, body).is_none());
+        assert!(matching(SECRET, &header, ORDER, body).is_some());
+        assert!(matching(SECRET, &header, ORDER, br#"{"reference":"pi_2"}"#).is_none());
+        assert!(matching(b"another secret of thirty-two bytes!!", &header, ORDER, body).is_none());
         let moved = parse(&format!("t=6,v1={good}")).unwrap();
-        assert!(matching(SECRET, &moved, body).is_none(), "the timestamp is signed too");
+        assert!(
+            matching(SECRET, &moved, ORDER, body).is_none(),
+            "the timestamp is signed too"
+        );
+        let other = "0190a3c2-7b1e-7c4d-9f00-5a6b7c8d9e10";
+        assert!(
+            matching(SECRET, &header, other, body).is_none(),
+            "the order is signed too"
+        );
     }
 }
