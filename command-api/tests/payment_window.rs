@@ -77,24 +77,10 @@ async fn place(app: &App, token: &str, items: &[(&str, i64)]) -> String {
     body["orderId"].as_str().unwrap().to_owned()
 }
 
-async fn status(app: &App, order_id: &str) -> OrderStatus {
-    app.order_state(order_id).await.status().unwrap().0
-}
-
-async fn wait_for_status(app: &App, order_id: &str, wanted: OrderStatus) {
-    wait_for(&format!("order {order_id} reaching {wanted:?}"), || async move {
-        match status(app, order_id).await {
-            found if found == wanted => Ok(()),
-            found => Err(format!("it is {found:?}")),
-        }
-    })
-    .await;
-}
-
 /// Waits until the order is decided, and says how.
 async fn decided(app: &App, order_id: &str) -> OrderStatus {
     wait_for(&format!("a decision on order {order_id}"), || async move {
-        match status(app, order_id).await {
+        match app.order_status(order_id).await {
             OrderStatus::Pending => Err("it is pending".to_owned()),
             found => Ok(found),
         }
@@ -104,7 +90,7 @@ async fn decided(app: &App, order_id: &str) -> OrderStatus {
 
 /// Waits until the saga expired the order: cancelled, for that reason.
 async fn wait_until_expired(app: &App, order_id: &str) {
-    wait_for_status(app, order_id, OrderStatus::Cancelled).await;
+    app.wait_for_status(order_id, OrderStatus::Cancelled).await;
     let OrderState::Cancelled { reason, payment, .. } = app.order_state(order_id).await else {
         unreachable!("cancelled")
     };
@@ -296,7 +282,7 @@ async fn the_deadline_survives_a_restart() {
     assert!(matches!(stopped, Ok(()) | Err(SagaError::Command(_))), "{stopped:?}");
     wait_until_past(due(&app, &order_id).await).await;
     assert_eq!(
-        status(&app, &order_id).await,
+        app.order_status(&order_id).await,
         OrderStatus::Confirmed,
         "no saga cancelled it"
     );
@@ -331,7 +317,7 @@ async fn a_restarted_saga_executes_no_command_it_executed_before() {
         earlier.push(place(&app, &buyer, &[(&mug, quantity)]).await);
     }
     for order_id in &earlier {
-        wait_for_status(&app, order_id, OrderStatus::Confirmed).await;
+        app.wait_for_status(order_id, OrderStatus::Confirmed).await;
     }
     saga.stop().await;
 
@@ -340,7 +326,7 @@ async fn a_restarted_saga_executes_no_command_it_executed_before() {
     let saga = start_saga(store.clone(), LONG, 5);
     let pen = app.product(&admin, "PEN-1", "2.00", 10).await;
     let later = place(&app, &app.customer("other").await, &[(&pen, 1)]).await;
-    wait_for_status(&app, &later, OrderStatus::Confirmed).await;
+    app.wait_for_status(&later, OrderStatus::Confirmed).await;
     saga.stop().await;
 
     let own = |stream: &str| stream.starts_with("checkpoint-") || stream.starts_with("saga-");
@@ -378,7 +364,7 @@ async fn a_restarted_saga_still_hears_of_a_missing_product_it_found_before_its_c
     assert!(handled(&app).await.is_some_and(|handled| handled >= placed_at));
 
     let saga = start_saga(Arc::clone(&app.store), LONG, 5);
-    wait_for_status(&app, &order_id, OrderStatus::Rejected).await;
+    app.wait_for_status(&order_id, OrderStatus::Rejected).await;
     app.assert_stock_balances().await;
     saga.stop().await;
     assert_eq!(app.available(&pen).await, 10);
@@ -563,7 +549,7 @@ async fn an_order_confirmed_by_an_older_build_expires_a_window_after_its_confirm
     .await;
     saga.stop().await;
     assert_eq!(
-        status(&app, &within).await,
+        app.order_status(&within).await,
         OrderStatus::Confirmed,
         "confirmed 10 minutes ago with a window of an hour: not due"
     );

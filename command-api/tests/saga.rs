@@ -123,31 +123,16 @@ fn assert_answered_once(answers: &HashMap<(Answer, String, String), usize>) {
     );
 }
 
-async fn order_status(app: &App, order_id: &str) -> OrderStatus {
-    let state = app.order_state(order_id).await;
-    state.status().expect("the order is placed").0
-}
-
-async fn wait_for_status(app: &App, order_id: &str, wanted: OrderStatus) {
-    wait_for(&format!("order {order_id} reaching {wanted:?}"), || async move {
-        match order_status(app, order_id).await {
-            status if status == wanted => Ok(()),
-            status => Err(format!("it is {status:?}")),
-        }
-    })
-    .await;
-}
-
 /// Waits for a decision on the order: confirmed or rejected.
 async fn wait_until_decided(app: &App, order_id: &str) -> OrderStatus {
     wait_for(&format!("a decision on order {order_id}"), || async move {
-        match order_status(app, order_id).await {
+        match app.order_status(order_id).await {
             OrderStatus::Pending => Err("it is pending".to_owned()),
             _ => Ok(()),
         }
     })
     .await;
-    order_status(app, order_id).await
+    app.order_status(order_id).await
 }
 
 /// A position the saga's last saved checkpoint records: `after`, where it
@@ -193,17 +178,17 @@ async fn a_saga_that_crashed_between_two_reservations_confirms_after_restart() {
         [(Answer::Reserved, mug.clone(), order_id.clone())],
         "the crash came between the two reservations"
     );
-    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
+    assert_eq!(app.order_status(&order_id).await, OrderStatus::Pending);
 
     // Restarted, it replays the order and reserves the pen, saves its
     // checkpoint after that batch, and dies before confirming. The
     // checkpoint must still lie before the order, which is unfinished.
     run_until_it_dies_before_appending_to(&app, order_stream_name(&order_id)).await;
     assert_eq!(app.available(&pen).await, 7);
-    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
+    assert_eq!(app.order_status(&order_id).await, OrderStatus::Pending);
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
-    wait_for_status(&app, &order_id, OrderStatus::Confirmed).await;
+    app.wait_for_status(&order_id, OrderStatus::Confirmed).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 
@@ -227,11 +212,11 @@ async fn a_saga_that_crashed_mid_order_rejects_after_restart_and_releases_what_i
     // Restarted, it hears the refusal, saves its checkpoint and dies before
     // rejecting: the order still holds the mug.
     run_until_it_dies_before_appending_to(&app, order_stream_name(&order_id)).await;
-    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Pending);
+    assert_eq!(app.order_status(&order_id).await, OrderStatus::Pending);
     assert_eq!(app.available(&mug).await, 8);
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
-    wait_for_status(&app, &order_id, OrderStatus::Rejected).await;
+    app.wait_for_status(&order_id, OrderStatus::Rejected).await;
     app.assert_stock_balances().await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
@@ -250,7 +235,7 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
     let first_id = first["orderId"].as_str().unwrap().to_owned();
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
-    wait_for_status(&app, &first_id, OrderStatus::Confirmed).await;
+    app.wait_for_status(&first_id, OrderStatus::Confirmed).await;
     let first_done = wait_for_checkpoint_past(&app, &first_id).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
@@ -261,7 +246,7 @@ async fn a_restarted_saga_resumes_from_its_checkpoint_not_from_the_start() {
     let second_id = second["orderId"].as_str().unwrap().to_owned();
     let store = Arc::new(FaultyStore::new(Arc::clone(&app.store)));
     let (shutdown, running) = start_saga(store.clone());
-    wait_for_status(&app, &second_id, OrderStatus::Confirmed).await;
+    app.wait_for_status(&second_id, OrderStatus::Confirmed).await;
     shutdown.cancel();
     running.await.unwrap().unwrap();
 
@@ -348,7 +333,7 @@ async fn two_sagas_at_once_apply_everything_once() {
         }
     }
     for order_id in &orders {
-        let status = order_status(&app, order_id).await;
+        let status = app.order_status(order_id).await;
         let ended = [OrderStatus::Confirmed, OrderStatus::Rejected, OrderStatus::Cancelled];
         assert!(ended.contains(&status), "{order_id} is {status:?}");
     }

@@ -99,10 +99,6 @@ async fn wait_for_answers(app: &App, product_id: &str, order_id: &str, wanted: &
     .await;
 }
 
-async fn order_status(app: &App, order_id: &str) -> OrderStatus {
-    app.order_state(order_id).await.status().expect("the order is placed").0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_after_a_rejection_is_released_by_a_saga_restarted_from_an_older_checkpoint() {
     let app = app_without_saga().await;
@@ -119,7 +115,7 @@ async fn a_reservation_after_a_rejection_is_released_by_a_saga_restarted_from_an
     // mug, then dies before its checkpoint is due: nothing was saved.
     let (_, first) = start_saga(Arc::clone(&app.store), Duration::from_secs(3600));
     wait_for_answers(&app, &mug, &order_id, &["Reserved", "Released"]).await;
-    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Rejected);
+    assert_eq!(app.order_status(&order_id).await, OrderStatus::Rejected);
     first.abort();
     assert!(first.await.unwrap_err().is_cancelled());
     let checkpoint = StreamName::new(CHECKPOINT_STREAM).unwrap();
@@ -144,7 +140,7 @@ async fn a_reservation_after_a_rejection_is_released_by_a_saga_restarted_from_an
 
     // The order stays rejected, so that reservation must be released.
     wait_for_answers(&app, &late, &order_id, &["Reserved", "Released"]).await;
-    assert_eq!(order_status(&app, &order_id).await, OrderStatus::Rejected);
+    assert_eq!(app.order_status(&order_id).await, OrderStatus::Rejected);
     assert_eq!(app.available(&late).await, 5);
     assert_eq!(app.available(&mug).await, 10);
     app.assert_stock_balances().await;

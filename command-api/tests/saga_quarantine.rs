@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use command_api::aggregates::Aggregates;
 use command_api::saga::{self, OrderSaga, PARKED_STREAM, SagaOptions};
-use domain::decider::Decider;
-use domain::event::DomainEvent;
-use domain::order::{Order, OrderEvent, OrderStatus};
+use domain::order::OrderStatus;
 use event_store::{EventStore, ExpectedRevision, Position, StreamName};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -60,27 +58,6 @@ async fn place(app: &App, token: &str, items: &[(&str, i64)]) -> String {
         "{status} {body}"
     );
     body["orderId"].as_str().unwrap().to_owned()
-}
-
-/// An order's status from its stream, which these tests keep readable.
-async fn status(app: &App, order_id: &str) -> OrderStatus {
-    let events: Vec<OrderEvent> = app
-        .order_stream(order_id)
-        .await
-        .iter()
-        .map(|e| OrderEvent::decode(&e.event_type, e.metadata.schema_version, &e.data).unwrap())
-        .collect();
-    Order::fold(&events).status().expect("placed").0
-}
-
-async fn wait_for_status(app: &App, order_id: &str, wanted: OrderStatus) {
-    wait_for(&format!("order {order_id} reaching {wanted:?}"), || async move {
-        match status(app, order_id).await {
-            found if found == wanted => Ok(()),
-            found => Err(format!("it is {found:?}")),
-        }
-    })
-    .await;
 }
 
 async fn parked(app: &App, admin: &str) -> Vec<Value> {
@@ -137,7 +114,7 @@ async fn a_poison_event_holds_back_only_its_order_which_goes_on_once_it_is_skipp
     let other = place(&app, &buyer, &[(&mug, 1)]).await;
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
-    wait_for_status(&app, &other, OrderStatus::Confirmed).await;
+    app.wait_for_status(&other, OrderStatus::Confirmed).await;
     let listed = wait_for_parked(&app, &admin, 1).await;
     assert_eq!(listed[0]["position"], poison.to_string());
     assert_eq!(
@@ -148,13 +125,13 @@ async fn a_poison_event_holds_back_only_its_order_which_goes_on_once_it_is_skipp
     assert_eq!(listed[0]["eventType"], "StockReserved");
     // Later orders flow; the held-back order waits.
     let later = place(&app, &buyer, &[(&mug, 3)]).await;
-    wait_for_status(&app, &later, OrderStatus::Confirmed).await;
-    assert_eq!(status(&app, &held).await, OrderStatus::Pending);
+    app.wait_for_status(&later, OrderStatus::Confirmed).await;
+    assert_eq!(app.order_status(&held).await, OrderStatus::Pending);
 
     let path = format!("/saga/parked/{poison}/skip");
     let (status, body) = test_support::respond(app.http.post(app.url(&path)).bearer_auth(&admin)).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    wait_for_status(&app, &held, OrderStatus::Confirmed).await;
+    app.wait_for_status(&held, OrderStatus::Confirmed).await;
     assert_eq!(app.available(&mug).await, 4, "10 - 1 - 3 - 2");
     assert_eq!(reservations(&app, &mug, &held).await, 1, "reserved once");
     shutdown.cancel();
@@ -170,7 +147,7 @@ async fn a_late_reservation_for_an_order_whose_stream_cannot_be_read_is_parked()
     let mug = app.product(&admin, "MUG-1", "12.50", 10).await;
     let first = place(&app, &buyer, &[(&mug, 2)]).await;
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
-    wait_for_status(&app, &first, OrderStatus::Confirmed).await;
+    app.wait_for_status(&first, OrderStatus::Confirmed).await;
     shutdown.cancel();
     running.await.unwrap();
 
@@ -200,7 +177,7 @@ async fn a_late_reservation_for_an_order_whose_stream_cannot_be_read_is_parked()
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
     let second = place(&app, &buyer, &[(&mug, 1)]).await;
-    wait_for_status(&app, &second, OrderStatus::Confirmed).await;
+    app.wait_for_status(&second, OrderStatus::Confirmed).await;
     let listed = wait_for_parked(&app, &admin, 1).await;
     assert_eq!(listed[0]["position"], late.position.to_string());
     assert_eq!(listed[0]["orderId"], first.as_str());
@@ -234,7 +211,7 @@ async fn an_outage_parks_nothing() {
     shutdown.cancel();
     running.await.unwrap();
     assert!(parked(&app, &admin).await.is_empty(), "an outage parks nothing");
-    assert_eq!(status(&app, &order).await, OrderStatus::Pending);
+    assert_eq!(app.order_status(&order).await, OrderStatus::Pending);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,11 +224,11 @@ async fn two_sagas_park_an_event_once() {
     newer_reservation(&app, &held).await;
     let runners: Vec<_> = (0..2).map(|_| start_saga(Arc::clone(&app.store))).collect();
     let other = place(&app, &buyer, &[(&mug, 1)]).await;
-    wait_for_status(&app, &other, OrderStatus::Confirmed).await;
+    app.wait_for_status(&other, OrderStatus::Confirmed).await;
     wait_for_parked(&app, &admin, 1).await;
     // Both have gone past it: their checkpoints' saves come after the other order.
     let later = place(&app, &buyer, &[(&mug, 1)]).await;
-    wait_for_status(&app, &later, OrderStatus::Confirmed).await;
+    app.wait_for_status(&later, OrderStatus::Confirmed).await;
     for (shutdown, running) in runners {
         shutdown.cancel();
         running.await.unwrap();
@@ -307,7 +284,7 @@ async fn a_retry_of_an_event_whose_command_is_still_refused_answers_409() {
     assert_eq!(after[0]["attempts"], ATTEMPTS + 1);
     shutdown.cancel();
     running.await.unwrap();
-    assert_eq!(status(&app, &held).await, OrderStatus::Pending);
+    assert_eq!(app.order_status(&held).await, OrderStatus::Pending);
     let records = event_store::read_whole_stream(app.store.as_ref(), &StreamName::new(PARKED_STREAM).unwrap())
         .await
         .unwrap();
@@ -347,8 +324,8 @@ async fn a_retry_of_an_event_that_now_succeeds_answers_204_and_its_order_goes_on
 
     let (shutdown, running) = start_saga(Arc::clone(&app.store));
     let other = place(&app, &buyer, &[(&mug, 1)]).await;
-    wait_for_status(&app, &other, OrderStatus::Confirmed).await;
-    assert_eq!(status(&app, &held).await, OrderStatus::Pending, "held back");
+    app.wait_for_status(&other, OrderStatus::Confirmed).await;
+    assert_eq!(app.order_status(&held).await, OrderStatus::Pending, "held back");
     let path = format!("/saga/parked/{}/retry", placed.position);
     let (answer, body) = test_support::respond(app.http.post(app.url(&path)).bearer_auth(&admin)).await;
     assert_eq!(answer, StatusCode::NO_CONTENT, "{body}");
@@ -357,7 +334,7 @@ async fn a_retry_of_an_event_that_now_succeeds_answers_204_and_its_order_goes_on
         1,
         "the retry reserved before answering"
     );
-    wait_for_status(&app, &held, OrderStatus::Confirmed).await;
+    app.wait_for_status(&held, OrderStatus::Confirmed).await;
     assert!(parked(&app, &admin).await.is_empty());
     assert_eq!(reservations(&app, &mug, &held).await, 1, "reserved once");
     assert_eq!(app.available(&mug).await, 7, "10 - 1 - 2");

@@ -10,7 +10,7 @@ use command_api::config::Config;
 use command_api::startup::{self, CommandApi};
 use domain::decider::Decider;
 use domain::event::DomainEvent;
-use domain::order::{Order, OrderEvent, OrderState};
+use domain::order::{Order, OrderEvent, OrderState, OrderStatus};
 use domain::product::{Product, ProductEvent, ProductState};
 use event_store::{EventStore, Position, RecordedEvent, StreamFilter, StreamName};
 use reqwest::{RequestBuilder, StatusCode};
@@ -238,6 +238,26 @@ impl App {
     /// side decides the order's next step from.
     pub async fn order_state(&self, order_id: &str) -> OrderState {
         Order::fold(&decode_all(&self.order_stream(order_id).await))
+    }
+
+    /// An order's status, folded from its stream in the log.
+    pub async fn order_status(&self, order_id: &str) -> OrderStatus {
+        self.order_state(order_id)
+            .await
+            .status()
+            .expect("the order is placed")
+            .0
+    }
+
+    /// Waits until the order's status is `wanted`.
+    pub async fn wait_for_status(&self, order_id: &str, wanted: OrderStatus) {
+        crate::wait_for(&format!("order {order_id} reaching {wanted:?}"), || async move {
+            match self.order_status(order_id).await {
+                found if found == wanted => Ok(()),
+                found => Err(format!("it is {found:?}")),
+            }
+        })
+        .await;
     }
 
     /// A product's available stock, folded from its stream in the log.
