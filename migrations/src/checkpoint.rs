@@ -72,6 +72,17 @@ pub async fn advance(
     Ok(moved == 1)
 }
 
+/// Gives `from`'s checkpoint to `to` (which has none): a generation of a
+/// projection taking another's place (`projectors::generations::swap`).
+pub async fn rename(db: &impl ConnectionTrait, from: &str, to: &str) -> Result<(), DbErr> {
+    checkpoints::Entity::update_many()
+        .col_expr(checkpoints::Column::Projection, Expr::value(to))
+        .filter(checkpoints::Column::Projection.eq(from))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Sets the checkpoint to `position` whatever it was; `None` forgets it.
 pub async fn overwrite(db: &impl ConnectionTrait, projection: &str, position: Option<Position>) -> Result<(), DbErr> {
     let Some(position) = position else {

@@ -15,11 +15,14 @@ mod m20261126_000003_credential_versions;
 mod m20261126_000004_products_name_folded;
 mod m20261126_000005_parked_events;
 mod m20261126_000006_order_lifecycle;
+mod m20261127_000007_projection_generations;
 pub mod projections;
 mod schema;
 pub mod tables;
 
-pub use connect::{DEFAULT_URL, connect, cores, pool_size};
+pub use connect::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_URL, Pool, connect, cores, is_unavailable, pool_size,
+};
 pub use schema::{Migrator, SchemaError, migrate, require_current};
 /// What [`connect`] returns, for callers that hold one without using sea-orm.
 pub use sea_orm::DatabaseConnection;

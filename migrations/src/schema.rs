@@ -3,13 +3,17 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::seaql_migrations;
 
 use crate::{
     m20261126_000001_views, m20261126_000002_projection_leases, m20261126_000003_credential_versions,
     m20261126_000004_products_name_folded, m20261126_000005_parked_events, m20261126_000006_order_lifecycle,
+    m20261127_000007_projection_generations,
 };
 
 /// Every migration, oldest first. sea-orm-migration records the applied
@@ -26,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_products_name_folded::Migration),
             Box::new(m20261126_000005_parked_events::Migration),
             Box::new(m20261126_000006_order_lifecycle::Migration),
+            Box::new(m20261127_000007_projection_generations::Migration),
         ]
     }
 }
@@ -47,10 +52,32 @@ pub enum SchemaError {
 }
 
 /// Applies every migration `db` does not have yet (DDL: the projectors'
-/// job, never the query API's).
+/// job, never the query API's), in one transaction that holds the schema's
+/// lock first, so processes migrating at once take turns: the first
+/// applies them, the next finds nothing left to do. On Postgres the lock is
+/// a transaction-scoped advisory lock ([`SCHEMA_LOCK`]); on SQLite the
+/// database's write lock, taken at `BEGIN` (a process that waits for it
+/// longer than SQLite's busy timeout gets "database is locked", which
+/// [`crate::is_unavailable`] counts as an outage to wait out). The
+/// migrations commit together, or none does.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let transaction = db.begin_with_options(options).await?;
+    if transaction.get_database_backend() == DbBackend::Postgres {
+        let lock = "SELECT pg_advisory_xact_lock($1)";
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, lock, [SCHEMA_LOCK.into()]);
+        transaction.execute_raw(statement).await?;
+    }
+    Migrator::up(&transaction, None).await?;
+    transaction.commit().await
 }
+
+/// The key of the advisory lock that serializes migrations on Postgres:
+/// "shopview" in ASCII, apart from the projections' keys (UUIDv5-derived).
+const SCHEMA_LOCK: i64 = 0x7368_6f70_7669_6577;
 
 /// Checks that `db` has every migration of this build, without changing
 /// it: `seaql_migrations` is only read, never created (sea-orm-migration's

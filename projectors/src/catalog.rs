@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use domain::product::ProductEvent;
 use domain::search::fold;
 use event_store::RecordedEvent;
-use sea_orm::DatabaseTransaction;
 use views::tables::products;
 
-use crate::projection::{ApplyError, Projection, decode_all};
+use crate::generations::Writer;
+use crate::projection::{ApplyError, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Catalog;
@@ -65,15 +65,18 @@ impl Projection for Catalog {
         views::projections::CATALOG
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["products"]
+    fn tables(&self) -> &'static [Table] {
+        &[Table {
+            name: "products",
+            key: &["product_id"],
+        }]
     }
 
-    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+    async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = decode_all::<ProductEvent>(events)?;
         let ids = events.iter().map(|event| event.product_id().as_uuid());
         let mut products =
-            rows::load::<products::Entity, _>(transaction, products::Column::ProductId, ids, |row| row.product_id)
+            rows::load::<products::Entity, _>(writer, products::Column::ProductId, ids, |row| row.product_id)
                 .await?;
         for event in &events {
             let id = event.product_id().as_uuid();
@@ -81,7 +84,7 @@ impl Projection for Catalog {
                 products.insert(id, row);
             }
         }
-        rows::upsert::<products::Entity>(transaction, products.into_values()).await?;
+        rows::upsert::<products::Entity>(writer, products.into_values()).await?;
         Ok(())
     }
 }

@@ -4,8 +4,16 @@
 //!   with the admin API on `PROJECTORS_ADMIN_ADDR` (`off` for none);
 //! - `projectors migrate`: bring the views' schema up to date and stop (the
 //!   query API refuses to start on an older schema);
-//! - `projectors replay <projection>|all`: rebuild from the start of the log
-//!   while the old rows keep serving reads;
+//! - `projectors replay <projection>|all`: rebuild beside the live tables
+//!   (blue/green, `generations/`) and promote the rebuilt rows, reporting
+//!   where they differ from the live ones;
+//! - `projectors rebuild <projection>|all`: the same, but promote only when
+//!   the rebuilt rows are the live ones (else keep them for `promote`);
+//! - `projectors verify <projection>`: compare the next generation (a
+//!   scratch rebuild when there is none) with the live one; exits 1 when
+//!   they differ;
+//! - `projectors promote <projection> [--accept-differences]`, `projectors
+//!   rollback <projection>`, `projectors drop <projection> next|previous`;
 //! - `projectors status`: each projection's checkpoint against the log's head;
 //! - `projectors openapi`: print the admin API's OpenAPI document.
 //!
@@ -19,7 +27,15 @@ use api_common::redact::{redacted_in, url_error};
 use api_common::verifier::PublicKey;
 use event_store::EventStore;
 use projectors::config::{Admin, Config, Storage};
+use projectors::generations::rebuild::{Promotion, Rebuilder};
+use projectors::generations::{Slot, swap, verify};
+use projectors::projection::Projection;
 use tokio_util::sync::CancellationToken;
+
+const USAGE: &str = "usage: projectors [run | migrate | status | openapi
+  | replay <projection>|all | rebuild <projection>|all | verify <projection>
+  | promote <projection> [--accept-differences] | rollback <projection>
+  | drop <projection> next|previous]   (projections: catalog, users, orders)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,13 +44,19 @@ async fn main() -> ExitCode {
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] | ["run"] => run().await,
         ["migrate"] => migrate().await,
-        ["replay", name] => replay(name).await,
+        ["replay", name] => rebuild(name, Promotion::AcceptingDifferences).await,
+        ["rebuild", name] => rebuild(name, Promotion::WhenClean).await,
+        ["verify", name] => verify(name).await,
+        ["promote", name] => promote(name, false).await,
+        ["promote", name, "--accept-differences"] => promote(name, true).await,
+        ["rollback", name] => roll_back(name).await,
+        ["drop", name, generation @ ("next" | "previous")] => drop_generation(name, generation).await,
         ["status"] => status().await,
         ["openapi"] => {
             println!("{}", projectors::admin::spec());
             Ok(())
         }
-        _ => Err("usage: projectors [run | migrate | replay <catalog|users|orders|all> | status | openapi]".to_owned()),
+        _ => Err(USAGE.to_owned()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,38 +133,132 @@ async fn run() -> Result<(), String> {
     Ok(())
 }
 
-async fn replay(name: &str) -> Result<(), String> {
+/// The projections `name` names (`all`: every one).
+fn projections(name: &str) -> Result<Vec<Arc<dyn Projection>>, String> {
+    if name == "all" {
+        return Ok(projectors::all());
+    }
+    let projection = projectors::named(name).ok_or_else(|| format!("no projection called {name:?}"))?;
+    Ok(vec![projection])
+}
+
+/// A rebuilder of each projection `name` names, on the configured store
+/// and views.
+async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
     let env = Env::from_process();
     let storage = Storage::from_env(&env).map_err(|e| e.to_string())?;
     let attempts = projectors::config::poison_attempts(&env).map_err(|e| e.to_string())?;
     let store = store(&storage)?;
     let db = views(&storage).await?;
-    let options = projectors::replay::Rebuild {
-        batch_size: projectors::runner::ProjectorOptions::default().batch_size,
+    let options = projectors::runner::ProjectorOptions {
         quarantine: projectors::quarantine::Quarantine {
             attempts,
             ..Default::default()
         },
-        parked_by: format!("replay-{}", std::process::id()),
+        ..Default::default()
     };
-    let projections = if name == "all" {
-        projectors::all()
-    } else {
-        vec![projectors::named(name).ok_or_else(|| format!("no projection called {name:?}"))?]
-    };
-    for projection in projections {
+    Ok(projections(name)?
+        .into_iter()
+        .map(|projection| Rebuilder {
+            store: Arc::clone(&store),
+            db: db.clone(),
+            projection,
+            options: options.clone(),
+            parked_by: format!("rebuild-{}", std::process::id()),
+        })
+        .collect())
+}
+
+async fn rebuild(name: &str, promotion: Promotion) -> Result<(), String> {
+    for rebuilder in rebuilders(name).await? {
         let started = std::time::Instant::now();
-        let reached = projectors::replay::rebuild_with(store.as_ref(), &db, projection.as_ref(), &options)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!(
-            "{}: rebuilt up to position {} in {:.1} s",
-            projection.name(),
-            reached.map_or("(empty log)".to_owned(), |p| p.to_string()),
-            started.elapsed().as_secs_f64()
-        );
+        let name = rebuilder.projection.name();
+        if rebuilder.begin().await.map_err(|e| e.to_string())? {
+            println!("{name}: resuming the rebuild under way");
+        }
+        let outcome = rebuilder.rebuild(promotion).await.map_err(|e| e.to_string())?;
+        print_report(&outcome.report);
+        match outcome.promoted {
+            Some(reached) => println!(
+                "{name}: rebuilt and promoted at position {} in {:.1} s",
+                reached.map_or("(empty log)".to_owned(), |p| p.to_string()),
+                started.elapsed().as_secs_f64()
+            ),
+            None => {
+                return Err(format!(
+                    "{name}: the rebuilt generation differs from the live one and was not promoted; \
+                     `projectors promote {name} --accept-differences` promotes it, `projectors drop {name} next` drops it"
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+async fn verify(name: &str) -> Result<(), String> {
+    let [rebuilder] = <[Rebuilder; 1]>::try_from(rebuilders(name).await?).map_err(|_| USAGE.to_owned())?;
+    if !rebuilder.has(Slot::Next).await.map_err(|e| e.to_string())? {
+        println!("{name}: no next generation; rebuilding one from the log to compare with");
+        rebuilder.begin().await.map_err(|e| e.to_string())?;
+    }
+    let report = verify::verify(&rebuilder, Slot::Next, Slot::Live)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_report(&report);
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err(format!("{name}: the live rows differ from what the log says in {} rows", report.differences))
+    }
+}
+
+/// Prints a verification's report: counts, then the first differences.
+fn print_report(report: &verify::Report) {
+    let position = report.position.map_or("(empty log)".to_owned(), |p| p.to_string());
+    println!(
+        "{}: {} generation against {} at position {position}: {} rows differ",
+        report.projection,
+        report.generation.label(),
+        report.compared_with.label(),
+        report.differences
+    );
+    for table in &report.tables {
+        println!("  {}: {} rows against {}", table.table, table.rows, table.compared_rows);
+    }
+    for difference in &report.first {
+        println!("  {}", serde_json::to_string(difference).unwrap_or_default());
+    }
+}
+
+async fn promote(name: &str, accept_differences: bool) -> Result<(), String> {
+    let [rebuilder] = <[Rebuilder; 1]>::try_from(rebuilders(name).await?).map_err(|_| USAGE.to_owned())?;
+    let position = swap::promote(&rebuilder, accept_differences)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{name}: next generation promoted at position {}", shown(position));
+    Ok(())
+}
+
+async fn roll_back(name: &str) -> Result<(), String> {
+    let [rebuilder] = <[Rebuilder; 1]>::try_from(rebuilders(name).await?).map_err(|_| USAGE.to_owned())?;
+    let position = swap::roll_back(&rebuilder).await.map_err(|e| e.to_string())?;
+    println!("{name}: previous generation live again at position {}", shown(position));
+    Ok(())
+}
+
+async fn drop_generation(name: &str, generation: &str) -> Result<(), String> {
+    let [rebuilder] = <[Rebuilder; 1]>::try_from(rebuilders(name).await?).map_err(|_| USAGE.to_owned())?;
+    let slot = if generation == "next" { Slot::Next } else { Slot::Previous };
+    if swap::remove(&rebuilder, slot).await.map_err(|e| e.to_string())? {
+        println!("{name}: {generation} generation dropped");
+    } else {
+        println!("{name}: there was no {generation} generation");
+    }
+    Ok(())
+}
+
+fn shown(position: Option<event_store::Position>) -> String {
+    position.map_or("(empty log)".to_owned(), |p| p.to_string())
 }
 
 async fn status() -> Result<(), String> {

@@ -15,11 +15,11 @@ use domain::order::{
 use domain::quantity::Quantity;
 use domain::text::Reason;
 use event_store::RecordedEvent;
-use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
-use crate::projection::{ApplyError, Projection, decode_all};
+use crate::generations::Writer;
+use crate::projection::{ApplyError, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Orders;
@@ -238,15 +238,24 @@ impl Projection for Orders {
         views::projections::ORDERS
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["order_lines", "orders"]
+    fn tables(&self) -> &'static [Table] {
+        &[
+            Table {
+                name: "orders",
+                key: &["order_id"],
+            },
+            Table {
+                name: "order_lines",
+                key: &["order_id", "line_no"],
+            },
+        ]
     }
 
-    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+    async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = decode_all::<OrderEvent>(events)?;
         let ids = events.iter().map(|event| event.order_id().as_uuid());
         let headers =
-            rows::load::<orders::Entity, _>(transaction, orders::Column::OrderId, ids, |row| row.order_id).await?;
+            rows::load::<orders::Entity, _>(writer, orders::Column::OrderId, ids, |row| row.order_id).await?;
         let mut orders: HashMap<Uuid, OrderRows> = headers
             .into_iter()
             .map(|(id, header)| (id, OrderRows { header, lines: None }))
@@ -258,8 +267,8 @@ impl Projection for Orders {
             }
         }
         let (headers, lines): (Vec<_>, Vec<_>) = orders.into_values().map(|rows| (rows.header, rows.lines)).unzip();
-        rows::upsert::<orders::Entity>(transaction, headers).await?;
-        rows::upsert::<order_lines::Entity>(transaction, lines.into_iter().flatten().flatten()).await?;
+        rows::upsert::<orders::Entity>(writer, headers).await?;
+        rows::upsert::<order_lines::Entity>(writer, lines.into_iter().flatten().flatten()).await?;
         Ok(())
     }
 }

@@ -56,6 +56,17 @@ pub async fn park(db: &impl ConnectionTrait, parking: Parking<'_>) -> Result<boo
     Ok(inserted == 1)
 }
 
+/// Gives the events `from` parked to `to` (which has none): a generation
+/// of a projection taking another's place.
+pub async fn rename(db: &impl ConnectionTrait, from: &str, to: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Subscriber, Expr::value(to))
+        .filter(Column::Subscriber.eq(from))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Puts back a record as it was (a replay met its event again).
 pub async fn restore(db: &impl ConnectionTrait, parked: Parked) -> Result<(), DbErr> {
     use sea_orm::IntoActiveModel;

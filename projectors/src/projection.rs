@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use domain::event::{DecodeError, DomainEvent};
 use event_store::{Position, RecordedEvent};
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::DbErr;
+
+use crate::generations::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -21,10 +23,19 @@ pub trait Projection: Send + Sync {
     /// Its stable name: the key of its checkpoint.
     fn name(&self) -> &'static str;
 
-    /// The tables it owns, emptied when it is replayed.
-    fn tables(&self) -> &'static [&'static str];
+    /// Which version of its rows it writes: raise it when `evolve` changes
+    /// what a row says for the same events, so that a rebuild's
+    /// differences from the live rows are expected, not a fault
+    /// (`generations::verify`).
+    fn version(&self) -> u32 {
+        1
+    }
 
-    /// Applies a batch of events, in log order, inside `transaction`.
+    /// The tables it owns: each generation has a copy of them.
+    fn tables(&self) -> &'static [Table];
+
+    /// Applies a batch of events, in log order, to the tables of the
+    /// writer's generation, inside its transaction.
     /// Events of other streams, and event types this build does not know,
     /// are passed over; an event that cannot be read is an
     /// [`ApplyError::Decode`] naming it, before anything is written, which
@@ -32,7 +43,15 @@ pub trait Projection: Send + Sync {
     ///
     /// A projection folds the batch in memory and writes each changed row
     /// once: a batch costs a few statements, not one per event.
-    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError>;
+    async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError>;
+}
+
+/// A table a projection owns.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    /// Its primary key's columns: how rows of two generations are paired.
+    pub key: &'static [&'static str],
 }
 
 /// The batch's events that belong to `E`'s streams and are types this build

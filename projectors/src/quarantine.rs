@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use event_store::{Position, RecordedEvent};
-use sea_orm::DatabaseTransaction;
+use crate::generations::Writer;
 
 use crate::parked::{self, Parking};
 use crate::projection::{ApplyError, Projection};
@@ -92,7 +92,7 @@ pub struct Poison<'a> {
 /// and parks the event itself; `true` when it was not parked already. The
 /// caller moves the checkpoint to the event in the same transaction.
 pub async fn apply_around(
-    transaction: &DatabaseTransaction,
+    writer: &Writer<'_>,
     projection: &dyn Projection,
     batch: &[RecordedEvent],
     poison: Poison<'_>,
@@ -102,24 +102,25 @@ pub async fn apply_around(
         .position(|event| event.position >= poison.position)
         .unwrap_or(batch.len());
     if index > 0 {
-        runner::apply(transaction, projection, &batch[..index]).await?;
+        runner::apply(writer, projection, &batch[..index]).await?;
     }
     match batch.get(index) {
-        Some(event) if event.position == poison.position => park_event(transaction, projection, event, poison).await,
+        Some(event) if event.position == poison.position => park_event(writer, projection, event, poison).await,
         _ => Ok(false),
     }
 }
 
-/// In `transaction`, records `event` as parked by `projection`; `true`
-/// when it was not parked already.
+/// In the writer's transaction, records `event` as parked by the writer's
+/// generation of `projection`; `true` when it was not parked already.
 pub async fn park_event(
-    transaction: &DatabaseTransaction,
+    writer: &Writer<'_>,
     projection: &dyn Projection,
     event: &RecordedEvent,
     poison: Poison<'_>,
 ) -> Result<bool, ProjectorError> {
+    let subscriber = writer.slot.name(projection.name());
     tracing::error!(
-        projection = projection.name(),
+        projection = subscriber,
         position = %poison.position,
         stream = event.stream,
         event_type = event.event_type,
@@ -128,12 +129,12 @@ pub async fn park_event(
         "event parked: the projection goes on past it"
     );
     let parking = Parking {
-        subscriber: projection.name(),
+        subscriber: &subscriber,
         event,
         error: poison.error,
         parked_by: poison.parked_by,
         attempts: poison.attempts,
         parked_at: chrono::Utc::now(),
     };
-    Ok(parked::park(transaction, parking).await?)
+    Ok(parked::park(writer.transaction, parking).await?)
 }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_store::{EventStore, Position, RecordedEvent, StoreError, StreamFilter};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use views::checkpoint;
 
 use crate::database;
+use crate::generations::{Slot, Writer};
 use crate::instance::{Instance, Stall, Subscriber};
 use crate::parked;
 use crate::projection::{ApplyError, Projection};
@@ -86,6 +87,7 @@ pub async fn run(
         store,
         db,
         projection,
+        slot: Slot::Live,
         options,
         progress,
         subscriber,
@@ -99,6 +101,8 @@ pub struct Follower {
     pub store: Arc<dyn EventStore>,
     pub db: DatabaseConnection,
     pub projection: Arc<dyn Projection>,
+    /// The generation it writes: the live one, or a rebuild's.
+    pub slot: Slot,
     pub options: ProjectorOptions,
     /// Receives the checkpoint after each commit.
     pub progress: watch::Sender<Option<Position>>,
@@ -109,7 +113,7 @@ pub struct Follower {
 }
 
 /// What became of a batch.
-enum Step {
+pub(crate) enum Step {
     /// Committed up to this position (the batch's last event, or the
     /// event parked).
     Applied(Position),
@@ -120,16 +124,22 @@ enum Step {
 }
 
 impl Follower {
+    /// The key of the generation's checkpoint, parked events and lock:
+    /// the projection's name with the generation's suffix.
+    pub fn key(&self) -> String {
+        self.slot.name(self.projection.name())
+    }
+
     /// Follows the log from the checkpoint until `shutdown` or an error.
     pub async fn follow(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
-        let name = self.projection.name();
+        let key = self.key();
         let mut attempts = Attempts::default();
         'restart: loop {
-            let mut applied = checkpoint::load(&self.db, name).await?;
+            let mut applied = checkpoint::load(&self.db, &key).await?;
             self.progress.send_replace(applied);
             self.subscriber.set_held(true);
-            parked::refresh_gauge(&self.db, name).await?;
-            tracing::info!(projection = name, from = ?applied.map(|p| p.to_string()), "projecting");
+            parked::refresh_gauge(&self.db, &key).await?;
+            tracing::info!(projection = key, from = ?applied.map(|p| p.to_string()), "projecting");
             // Every stream, not only the projection's own: the checkpoint then
             // passes every position, so a reader waiting for a position the
             // projection has no row for is not kept waiting.
@@ -162,7 +172,7 @@ impl Follower {
 
     /// Commits `batch`; when an event in it cannot be read, counts the
     /// attempt, and parks the event once the attempts are spent.
-    async fn step(
+    pub(crate) async fn step(
         &self,
         applied: Option<Position>,
         batch: &[RecordedEvent],
@@ -180,9 +190,8 @@ impl Follower {
             return Err(error);
         };
         let failed = attempts.failed_at(position);
-        let name = self.projection.name();
         if failed < self.options.quarantine.attempts {
-            tracing::warn!(projection = name, %position, attempt = failed, %error, "cannot read an event; trying again");
+            tracing::warn!(projection = self.key(), %position, attempt = failed, %error, "cannot read an event; trying again");
             self.subscriber.set_stalled(Some(Stall {
                 position,
                 attempts: failed,
@@ -210,7 +219,7 @@ impl Follower {
         batch: &[RecordedEvent],
         poison: Option<Poison<'_>>,
     ) -> Result<Step, ProjectorError> {
-        let name = self.projection.name();
+        let key = self.key();
         let last = poison
             .as_ref()
             .map_or_else(|| batch.last().map(|e| e.position).unwrap_or_default(), |p| p.position);
@@ -219,48 +228,52 @@ impl Follower {
         // Replays and other projectors of this projection wait until
         // this batch commits; if one moved the checkpoint meanwhile,
         // the compare-and-set below notices.
-        database::lock_projection(&transaction, name).await?;
-        if !checkpoint::advance(&transaction, name, applied, last).await? {
+        database::lock_projection(&transaction, &key).await?;
+        if !checkpoint::advance(&transaction, &key, applied, last).await? {
             transaction.rollback().await?;
             tracing::warn!(
-                projection = name,
+                projection = key,
                 "checkpoint moved elsewhere (replay or another projector); restarting"
             );
             return Ok(Step::Moved);
         }
+        let writer = Writer {
+            transaction: &transaction,
+            slot: self.slot,
+        };
         let parked = match poison {
             None => {
-                apply(&transaction, self.projection.as_ref(), batch).await?;
+                apply(&writer, self.projection.as_ref(), batch).await?;
                 false
             }
-            Some(poison) => quarantine::apply_around(&transaction, self.projection.as_ref(), batch, poison).await?,
+            Some(poison) => quarantine::apply_around(&writer, self.projection.as_ref(), batch, poison).await?,
         };
         transaction.commit().await?;
         if parked {
-            parked::count_parked(name, 1);
-            parked::refresh_gauge(&self.db, name).await?;
+            parked::count_parked(&key, 1);
+            parked::refresh_gauge(&self.db, &key).await?;
         }
         let events = batch.iter().filter(|event| event.position <= last).count();
-        metrics::counter!("projector_events_total", "projection" => name).increment(events as u64);
-        metrics::counter!("projector_batches_total", "projection" => name).increment(1);
-        metrics::gauge!("projector_checkpoint_commit_position", "projection" => name).set(last.commit as f64);
-        metrics::histogram!("projector_batch_duration_seconds", "projection" => name)
+        metrics::counter!("projector_events_total", "projection" => key.clone()).increment(events as u64);
+        metrics::counter!("projector_batches_total", "projection" => key.clone()).increment(1);
+        metrics::gauge!("projector_checkpoint_commit_position", "projection" => key.clone()).set(last.commit as f64);
+        metrics::histogram!("projector_batch_duration_seconds", "projection" => key)
             .record(started.elapsed().as_secs_f64());
         Ok(Step::Applied(last))
     }
 }
 
-/// Applies `batch` to `projection` in `transaction`; a failure names the
+/// Applies `batch` to `projection` as `writer` says; a failure names the
 /// positions the batch spans.
 pub(crate) async fn apply(
-    transaction: &DatabaseTransaction,
+    writer: &Writer<'_>,
     projection: &dyn Projection,
     batch: &[RecordedEvent],
 ) -> Result<(), ProjectorError> {
     let position = |event: Option<&RecordedEvent>| event.map(|event| event.position).unwrap_or_default();
     let (first, last) = (position(batch.first()), position(batch.last()));
     projection
-        .apply(transaction, batch)
+        .apply(writer, batch)
         .await
         .map_err(|source| match source {
             ApplyError::Database(source) => ProjectorError::Write {

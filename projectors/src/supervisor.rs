@@ -150,6 +150,7 @@ impl Supervised {
             store: Arc::clone(&self.store),
             db: self.db.clone(),
             projection: Arc::clone(&self.projection),
+            slot: crate::generations::Slot::Live,
             options: self.options.clone(),
             progress: self.progress.clone(),
             subscriber: Arc::clone(&self.subscriber),

@@ -11,6 +11,7 @@
 use event_store::{EventStore, Position, RecordedEvent, StreamName};
 use sea_orm::{DatabaseConnection, DbErr};
 
+use crate::generations::{Slot, Writer};
 use crate::parked::{self, Parked};
 use crate::projection::Projection;
 use crate::runner::{self, ProjectorError};
@@ -46,7 +47,11 @@ pub async fn retry(
     };
     let transaction = database::begin_write(db).await?;
     database::lock_projection(&transaction, name).await?;
-    match runner::apply(&transaction, projection, std::slice::from_ref(&event)).await {
+    let writer = Writer {
+        transaction: &transaction,
+        slot: Slot::Live,
+    };
+    match runner::apply(&writer, projection, std::slice::from_ref(&event)).await {
         Ok(()) => {}
         Err(error) if quarantine::poisoned(&error).is_some() => {
             transaction.rollback().await?;

@@ -6,10 +6,10 @@
 use async_trait::async_trait;
 use domain::account::{AccountEvent, Role};
 use event_store::RecordedEvent;
-use sea_orm::DatabaseTransaction;
 use views::tables::users;
 
-use crate::projection::{ApplyError, Projection, decode_all};
+use crate::generations::Writer;
+use crate::projection::{ApplyError, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Users;
@@ -79,22 +79,25 @@ impl Projection for Users {
         views::projections::USERS
     }
 
-    fn tables(&self) -> &'static [&'static str] {
-        &["users"]
+    fn tables(&self) -> &'static [Table] {
+        &[Table {
+            name: "users",
+            key: &["user_id"],
+        }]
     }
 
-    async fn apply(&self, transaction: &DatabaseTransaction, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+    async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = versioned(events)?;
         let ids = events.iter().map(|(event, _)| user_id(event));
         let mut users =
-            rows::load::<users::Entity, _>(transaction, users::Column::UserId, ids, |row| row.user_id).await?;
+            rows::load::<users::Entity, _>(writer, users::Column::UserId, ids, |row| row.user_id).await?;
         for (event, version) in &events {
             let id = user_id(event);
             if let Some(row) = evolve(users.remove(&id), event, *version) {
                 users.insert(id, row);
             }
         }
-        rows::upsert::<users::Entity>(transaction, users.into_values()).await?;
+        rows::upsert::<users::Entity>(writer, users.into_values()).await?;
         Ok(())
     }
 }

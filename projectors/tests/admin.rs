@@ -256,13 +256,14 @@ async fn a_replay_that_fails_says_why_and_leaves_the_old_rows() {
         .unwrap();
     let orders_before = orders::Entity::find().all(&admin.server.db).await.unwrap();
     let lines_before = order_lines::Entity::find().all(&admin.server.db).await.unwrap();
-    // The views refuse the orders' rows (an event the replay cannot read
-    // is no failure: it is parked, `tests/quarantine.rs`).
+    // The views refuse the rebuilt generation's first batch (an event the
+    // replay cannot read is no failure: it is parked, `tests/quarantine.rs`).
     admin
         .server
         .db
         .execute_unprepared(
-            "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "CREATE TRIGGER refuse_orders BEFORE INSERT ON checkpoints WHEN NEW.projection = 'orders__next' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
         )
         .await
         .unwrap();

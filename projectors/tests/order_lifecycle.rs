@@ -162,10 +162,10 @@ async fn lifecycle_rows_are_the_folds_whatever_the_batches(one: DatabaseConnecti
         expected.push((name, folded));
     }
     let orders = projectors::named("orders").unwrap();
-    projectors::replay::rebuild(store.as_ref(), &one, orders.as_ref(), 1)
+    projectors::generations::rebuild::replay(&store, &one, &orders, 1)
         .await
         .unwrap();
-    projectors::replay::rebuild(store.as_ref(), &all, orders.as_ref(), 500)
+    projectors::generations::rebuild::replay(&store, &all, &orders, 500)
         .await
         .unwrap();
     let by_id = || orders::Entity::find().order_by_asc(orders::Column::OrderId);

@@ -95,7 +95,7 @@ async fn rows_of<E: EntityTrait>(db: &DatabaseConnection) -> Vec<String> {
 async fn rebuilt_rows(store: &Arc<dyn EventStore>, like: &DatabaseConnection) -> Vec<String> {
     let (fresh, _kept) = fresh_like(like).await;
     for projection in projectors::all() {
-        projectors::replay::rebuild(store.as_ref(), &fresh, projection.as_ref(), 500)
+        projectors::generations::rebuild::replay(&store, &fresh, &projection, 500)
             .await
             .unwrap();
     }
@@ -303,7 +303,7 @@ async fn a_replay_gives_the_rows_that_incremental_processing_gave(db: DatabaseCo
 
     let head = shop.app.head().await;
     for projection in projectors::all() {
-        let reached = projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 500)
+        let reached = projectors::generations::rebuild::replay(&shop.app.store, &db, &projection, 500)
             .await
             .unwrap();
         assert_eq!(reached, Some(head));
@@ -330,7 +330,7 @@ async fn readers_see_the_old_rows_until_a_replay_commits(db: DatabaseConnection)
     // Batches of one event make the rebuild slow enough to read during it.
     let rebuild = tokio::spawn({
         let (store, db) = (Arc::clone(&shop.app.store), db.clone());
-        async move { projectors::replay::rebuild(store.as_ref(), &db, orders.as_ref(), 1).await }
+        async move { projectors::generations::rebuild::replay(&store, &db, &orders, 1).await }
     });
     let (mut old_reads, mut rebuilt_reads) = (0, 0);
     loop {
@@ -383,7 +383,7 @@ async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
     shop.trade(0).await;
     caught_up(&running, shop.app.head().await).await;
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 7)
+        projectors::generations::rebuild::replay(&shop.app.store, &db, &projection, 7)
             .await
             .unwrap();
     }
@@ -397,7 +397,7 @@ async fn a_running_projector_carries_on_after_a_replay(db: DatabaseConnection) {
         "round 1 is in the views"
     );
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 500)
+        projectors::generations::rebuild::replay(&shop.app.store, &db, &projection, 500)
             .await
             .unwrap();
     }
@@ -433,7 +433,7 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     let all_projections = projectors::all();
     let transaction = projectors::database::begin_write(&db).await.unwrap();
     for projection in &all_projections {
-        projection.apply(&transaction, &log[..slice_start]).await.unwrap();
+        projection.apply(&live(&transaction), &log[..slice_start]).await.unwrap();
         views::checkpoint::overwrite(&transaction, projection.name(), Some(before_slice))
             .await
             .unwrap();
@@ -460,7 +460,7 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     )
     .await;
     for projection in &all_projections {
-        projection.apply(&other, &log[slice_start..]).await.unwrap();
+        projection.apply(&live(&other), &log[slice_start..]).await.unwrap();
         let moved = views::checkpoint::advance(&other, projection.name(), Some(before_slice), head)
             .await
             .unwrap();
@@ -861,7 +861,7 @@ async fn a_replay_racing_the_first_batches_neither_deadlocks_nor_stops_a_project
         shutdown.clone(),
     );
     for projection in projectors::all() {
-        projectors::replay::rebuild(shop.app.store.as_ref(), &db, projection.as_ref(), 3)
+        projectors::generations::rebuild::replay(&shop.app.store, &db, &projection, 3)
             .await
             .unwrap();
     }
@@ -888,7 +888,7 @@ async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
     let mut replays = 0;
     while !trading.is_finished() || replays < 3 {
         let before = views::checkpoint::load(&db, "orders").await.unwrap();
-        projectors::replay::rebuild(shop.app.store.as_ref(), &db, orders.as_ref(), 500)
+        projectors::generations::rebuild::replay(&shop.app.store, &db, &orders, 500)
             .await
             .unwrap();
         let after = views::checkpoint::load(&db, "orders").await.unwrap();
@@ -899,4 +899,12 @@ async fn a_replay_never_moves_a_checkpoint_back(db: DatabaseConnection) {
     caught_up(&running, shop.app.head().await).await;
     shutdown.cancel();
     running.stopped().await;
+}
+
+/// Writes the live tables in `transaction`.
+fn live(transaction: &sea_orm::DatabaseTransaction) -> projectors::generations::Writer<'_> {
+    projectors::generations::Writer {
+        transaction,
+        slot: projectors::generations::Slot::Live,
+    }
 }

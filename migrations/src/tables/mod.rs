@@ -6,5 +6,6 @@ pub mod order_lines;
 pub mod orders;
 pub mod parked_events;
 pub mod products;
+pub mod projection_generations;
 pub mod projection_leases;
 pub mod users;

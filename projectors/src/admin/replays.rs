@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use event_store::{EventStore, Position};
 use sea_orm::DatabaseConnection;
 
+use crate::generations::rebuild::{Promotion, Rebuilder};
 use crate::projection::Projection;
 use crate::quarantine::Quarantine;
-use crate::replay::{self, Rebuild};
 use crate::runner::ProjectorOptions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +72,23 @@ impl Replays {
             replays.insert(name, running.clone());
         }
         let replays = Arc::clone(self);
-        let options = Rebuild {
-            batch_size: ProjectorOptions::default().batch_size,
-            quarantine: self.quarantine,
+        let rebuilder = Rebuilder {
+            store,
+            db,
+            projection,
+            options: ProjectorOptions {
+                quarantine: self.quarantine,
+                ..ProjectorOptions::default()
+            },
             parked_by: instance.to_owned(),
         };
         tokio::spawn(async move {
             tracing::info!(projection = name, "replay started");
-            let outcome = replay::rebuild_with(store.as_ref(), &db, projection.as_ref(), &options).await;
+            let outcome = rebuilder.rebuild(Promotion::AcceptingDifferences).await;
             let at = chrono::Utc::now();
             let state = match outcome {
-                Ok(reached) => {
+                Ok(outcome) => {
+                    let reached = outcome.promoted.flatten();
                     tracing::info!(projection = name, reached = ?reached.map(|p| p.to_string()), "replay done");
                     ReplayState::Done { reached, at }
                 }
