@@ -409,16 +409,17 @@ async fn projected_rows(db: &DatabaseConnection) -> BTreeMap<&'static str, BTree
     ])
 }
 
-/// Rebuilds every projection from the corpus into `db` with the
-/// projectors' own replay, in small batches: each reaches the head, parks
-/// nothing, and leaves the rows the deciders' states say.
+/// Rebuilds every projection from the corpus into `db` as `projectors
+/// replay` does (a generation built in small batches, then promoted): each
+/// reaches the head, parks nothing, and leaves the rows the deciders'
+/// states say.
 async fn the_corpus_projects_into(db: DatabaseConnection) {
     let streams = corpus();
     let folder = tempfile::tempdir().unwrap();
     let store = store_with(&streams, folder.path()).await;
     let head = store.head().await.unwrap();
     for projection in projectors::all() {
-        let reached = projectors::replay::rebuild(store.as_ref(), &db, projection.as_ref(), 4)
+        let reached = projectors::generations::rebuild::replay(&store, &db, &projection, 4)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", projection.name()));
         assert_eq!(reached, head, "{} rebuilt up to the head", projection.name());
