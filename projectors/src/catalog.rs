@@ -9,7 +9,7 @@ use event_store::RecordedEvent;
 use views::tables::products;
 
 use crate::generations::Writer;
-use crate::projection::{ApplyError, Projection, Table, decode_all};
+use crate::projection::{ApplyError, Key, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Catalog;
@@ -59,6 +59,12 @@ pub fn evolve(row: Option<products::Model>, event: &ProductEvent) -> Option<prod
     Some(row)
 }
 
+/// The tables it owns.
+const TABLES: &[Table] = &[Table {
+    name: "products",
+    key: &[Key::uuid("product_id")],
+}];
+
 #[async_trait]
 impl Projection for Catalog {
     fn name(&self) -> &'static str {
@@ -66,18 +72,14 @@ impl Projection for Catalog {
     }
 
     fn tables(&self) -> &'static [Table] {
-        &[Table {
-            name: "products",
-            key: &["product_id"],
-        }]
+        TABLES
     }
 
     async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = decode_all::<ProductEvent>(events)?;
         let ids = events.iter().map(|event| event.product_id().as_uuid());
         let mut products =
-            rows::load::<products::Entity, _>(writer, products::Column::ProductId, ids, |row| row.product_id)
-                .await?;
+            rows::load::<products::Entity, _>(writer, products::Column::ProductId, ids, |row| row.product_id).await?;
         for event in &events {
             let id = event.product_id().as_uuid();
             if let Some(row) = evolve(products.remove(&id), event) {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use views::tables::{order_lines, orders};
 
 use crate::generations::Writer;
-use crate::projection::{ApplyError, Projection, Table, decode_all};
+use crate::projection::{ApplyError, Key, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Orders;
@@ -232,6 +232,18 @@ fn settled(header: orders::Model, reference: &PaymentReference, at: Timestamp) -
     header
 }
 
+/// The tables it owns.
+const TABLES: &[Table] = &[
+    Table {
+        name: "orders",
+        key: &[Key::uuid("order_id")],
+    },
+    Table {
+        name: "order_lines",
+        key: &[Key::uuid("order_id"), Key::integer("line_no")],
+    },
+];
+
 #[async_trait]
 impl Projection for Orders {
     fn name(&self) -> &'static str {
@@ -239,23 +251,13 @@ impl Projection for Orders {
     }
 
     fn tables(&self) -> &'static [Table] {
-        &[
-            Table {
-                name: "orders",
-                key: &["order_id"],
-            },
-            Table {
-                name: "order_lines",
-                key: &["order_id", "line_no"],
-            },
-        ]
+        TABLES
     }
 
     async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = decode_all::<OrderEvent>(events)?;
         let ids = events.iter().map(|event| event.order_id().as_uuid());
-        let headers =
-            rows::load::<orders::Entity, _>(writer, orders::Column::OrderId, ids, |row| row.order_id).await?;
+        let headers = rows::load::<orders::Entity, _>(writer, orders::Column::OrderId, ids, |row| row.order_id).await?;
         let mut orders: HashMap<Uuid, OrderRows> = headers
             .into_iter()
             .map(|(id, header)| (id, OrderRows { header, lines: None }))

@@ -50,8 +50,40 @@ pub trait Projection: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
-    /// Its primary key's columns: how rows of two generations are paired.
-    pub key: &'static [&'static str],
+    /// Its primary key's columns, in order: how rows of two generations
+    /// are paired, and the order a verification reads them in.
+    pub key: &'static [Key],
+}
+
+/// A primary key column.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub column: &'static str,
+    pub kind: KeyKind,
+}
+
+/// What a key column holds, to bind a value of it as the database stores
+/// it (a UUID is a native `uuid` on Postgres and 16 bytes on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Uuid,
+    Integer,
+}
+
+impl Key {
+    pub const fn uuid(column: &'static str) -> Self {
+        Self {
+            column,
+            kind: KeyKind::Uuid,
+        }
+    }
+
+    pub const fn integer(column: &'static str) -> Self {
+        Self {
+            column,
+            kind: KeyKind::Integer,
+        }
+    }
 }
 
 /// The batch's events that belong to `E`'s streams and are types this build

@@ -248,12 +248,15 @@ impl Follower {
             }
             Some(poison) => quarantine::apply_around(&writer, self.projection.as_ref(), batch, poison).await?,
         };
+        let events = batch.iter().filter(|event| event.position <= last).count();
+        if self.slot == Slot::Next {
+            crate::generations::record::progress(&transaction, self.projection.name(), events as u64).await?;
+        }
         transaction.commit().await?;
         if parked {
             parked::count_parked(&key, 1);
             parked::refresh_gauge(&self.db, &key).await?;
         }
-        let events = batch.iter().filter(|event| event.position <= last).count();
         metrics::counter!("projector_events_total", "projection" => key.clone()).increment(events as u64);
         metrics::counter!("projector_batches_total", "projection" => key.clone()).increment(1);
         metrics::gauge!("projector_checkpoint_commit_position", "projection" => key.clone()).set(last.commit as f64);
@@ -272,21 +275,18 @@ pub(crate) async fn apply(
 ) -> Result<(), ProjectorError> {
     let position = |event: Option<&RecordedEvent>| event.map(|event| event.position).unwrap_or_default();
     let (first, last) = (position(batch.first()), position(batch.last()));
-    projection
-        .apply(writer, batch)
-        .await
-        .map_err(|source| match source {
-            ApplyError::Database(source) => ProjectorError::Write {
-                projection: projection.name(),
-                first,
-                last,
-                source,
-            },
-            source @ ApplyError::Decode { .. } => ProjectorError::Apply {
-                projection: projection.name(),
-                first,
-                last,
-                source,
-            },
-        })
+    projection.apply(writer, batch).await.map_err(|source| match source {
+        ApplyError::Database(source) => ProjectorError::Write {
+            projection: projection.name(),
+            first,
+            last,
+            source,
+        },
+        source @ ApplyError::Decode { .. } => ProjectorError::Apply {
+            projection: projection.name(),
+            first,
+            last,
+            source,
+        },
+    })
 }

@@ -9,7 +9,7 @@ use event_store::RecordedEvent;
 use views::tables::users;
 
 use crate::generations::Writer;
-use crate::projection::{ApplyError, Projection, Table, decode_all};
+use crate::projection::{ApplyError, Key, Projection, Table, decode_all};
 use crate::rows;
 
 pub struct Users;
@@ -73,6 +73,12 @@ fn versioned(events: &[RecordedEvent]) -> Result<Vec<(AccountEvent, i64)>, Apply
     Ok(versioned)
 }
 
+/// The tables it owns.
+const TABLES: &[Table] = &[Table {
+    name: "users",
+    key: &[Key::uuid("user_id")],
+}];
+
 #[async_trait]
 impl Projection for Users {
     fn name(&self) -> &'static str {
@@ -80,17 +86,13 @@ impl Projection for Users {
     }
 
     fn tables(&self) -> &'static [Table] {
-        &[Table {
-            name: "users",
-            key: &["user_id"],
-        }]
+        TABLES
     }
 
     async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let events = versioned(events)?;
         let ids = events.iter().map(|(event, _)| user_id(event));
-        let mut users =
-            rows::load::<users::Entity, _>(writer, users::Column::UserId, ids, |row| row.user_id).await?;
+        let mut users = rows::load::<users::Entity, _>(writer, users::Column::UserId, ids, |row| row.user_id).await?;
         for (event, version) in &events {
             let id = user_id(event);
             if let Some(row) = evolve(users.remove(&id), event, *version) {

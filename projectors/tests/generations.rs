@@ -4,7 +4,8 @@
 //! live projector carries on from it; promotion and rollback (twice, back
 //! to where it was) and dropping the previous generation; a verification
 //! catches a corrupted row and promotion waits for its acceptance; a
-//! rebuild stopped midway resumes where it stopped.
+//! rebuild stopped midway resumes where it stopped; a new version of a
+//! projection reports its differences and is promoted once accepted.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -14,11 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use projectors::generations::rebuild::{Promotion, Rebuilder};
 use projectors::generations::{GenerationError, Slot, record, swap, verify};
+use projectors::projection::Projection;
 use projectors::runner::ProjectorOptions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
-use test_support::App;
 use test_support::system::System;
 use views::tables::products;
 
@@ -51,6 +52,7 @@ on_both_databases!(
     promotion_keeps_the_previous_generation_for_rollback,
     a_verification_catches_a_corrupted_row_and_promotion_waits_for_acceptance,
     a_rebuild_stopped_midway_resumes_where_it_stopped,
+    a_new_version_reports_its_differences_and_is_promoted_once_accepted,
 );
 
 /// The system with `products` products and a customer who ordered once.
@@ -198,7 +200,7 @@ async fn a_rebuild_while_orders_flow_and_readers_read_is_promoted_without_a_read
 }
 
 async fn promotion_keeps_the_previous_generation_for_rollback(url: &str) {
-    let (system, ids, _) = system_with_products(url, 2).await;
+    let (system, _, _) = system_with_products(url, 2).await;
     let db = views(url).await;
     live_caught_up(&system, &db).await;
     let catalog = rebuilder(&system, &db, "catalog", 3);
@@ -347,4 +349,64 @@ async fn a_rebuild_stopped_midway_resumes_where_it_stopped(url: &str) {
         "each event applied once: {} of {events}",
         live.events_done
     );
+}
+
+/// The catalog with a changed `evolve` (names in capitals): version 2.
+struct ShoutingCatalog;
+
+#[async_trait::async_trait]
+impl Projection for ShoutingCatalog {
+    fn name(&self) -> &'static str {
+        "catalog"
+    }
+
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn tables(&self) -> &'static [projectors::projection::Table] {
+        projectors::catalog::Catalog.tables()
+    }
+
+    async fn apply(
+        &self,
+        writer: &projectors::generations::Writer<'_>,
+        events: &[event_store::RecordedEvent],
+    ) -> Result<(), projectors::projection::ApplyError> {
+        projectors::catalog::Catalog.apply(writer, events).await?;
+        let table = writer.table("products");
+        sea_orm::ConnectionTrait::execute_unprepared(
+            writer.transaction,
+            &format!(r#"UPDATE "{table}" SET name = upper(name)"#),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn a_new_version_reports_its_differences_and_is_promoted_once_accepted(url: &str) {
+    let (system, _, _) = system_with_products(url, 2).await;
+    let db = views(url).await;
+    live_caught_up(&system, &db).await;
+    let version_2 = Rebuilder {
+        projection: Arc::new(ShoutingCatalog),
+        ..rebuilder(&system, &db, "catalog", 500)
+    };
+    let outcome = version_2.rebuild(Promotion::WhenClean).await.unwrap();
+    assert_eq!(outcome.promoted, None, "it differs: the admin decides");
+    assert_eq!(outcome.report.differences, 2, "{:#?}", outcome.report);
+    assert!(
+        outcome.report.first.iter().all(|d| d.columns == ["name"]),
+        "{:#?}",
+        outcome.report
+    );
+    let next = record::of(&db, "catalog", Slot::Next).await.unwrap().unwrap();
+    assert_eq!(next.version, 2);
+    assert_eq!(record::version(&db, "catalog", Slot::Live).await.unwrap(), 1);
+
+    swap::promote(&version_2, true).await.unwrap();
+    let names: Vec<String> = live_products(&db).await.into_iter().map(|row| row.name).collect();
+    assert_eq!(names, ["PRODUCT GEN-0", "PRODUCT GEN-1"]);
+    assert_eq!(record::version(&db, "catalog", Slot::Live).await.unwrap(), 2);
+    assert_eq!(record::version(&db, "catalog", Slot::Previous).await.unwrap(), 1);
 }

@@ -14,8 +14,10 @@
 //! - [`record`]: what is known of each generation (`projection_generations`);
 //! - [`rebuild`]: building the next generation and catching it up;
 //! - [`verify`]: comparing two generations at one log position;
-//! - [`swap`]: promotion, rollback, dropping a generation.
+//! - [`swap`]: promotion, rollback, dropping a generation;
+//! - [`metrics`]: the last verifications as metrics.
 
+pub mod metrics;
 pub mod rebuild;
 pub mod record;
 pub mod swap;

@@ -113,6 +113,8 @@ impl Rebuilder {
     /// batches that each commit with the checkpoint, until it has reached
     /// the head (read again each time it gets there, so that it also
     /// catches up with what was written meanwhile); the position reached.
+    /// Each batch of a rebuild counts its events in the generation's
+    /// record, in its own transaction (`runner.rs`).
     pub async fn catch_up(&self, slot: Slot) -> Result<Option<Position>, ProjectorError> {
         let follower = self.follower(slot);
         let key = follower.key();
@@ -122,7 +124,7 @@ impl Rebuilder {
             let head = self.store.head().await?;
             if applied >= head {
                 if slot == Slot::Next {
-                    record::progress(&self.db, self.projection.name(), 0, true).await?;
+                    record::built(&self.db, self.projection.name()).await?;
                 }
                 return Ok(applied);
             }
@@ -135,13 +137,7 @@ impl Rebuilder {
                 return Ok(applied);
             }
             match follower.step(applied, &batch, &mut attempts).await? {
-                Step::Applied(to) => {
-                    if slot == Slot::Next {
-                        let events = batch.iter().filter(|event| event.position <= to).count() as u64;
-                        record::progress(&self.db, self.projection.name(), events, false).await?;
-                    }
-                    applied = Some(to);
-                }
+                Step::Applied(to) => applied = Some(to),
                 Step::Moved => applied = checkpoint::load(&self.db, &key).await?,
                 Step::Again => tokio::time::sleep(self.options.quarantine.pause).await,
             }

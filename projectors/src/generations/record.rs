@@ -17,6 +17,11 @@ pub async fn of(db: &impl ConnectionTrait, projection: &str, slot: Slot) -> Resu
     Entity::find_by_id(slot.name(projection)).one(db).await
 }
 
+/// The records of every projection's generations.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Generation>, DbErr> {
+    Entity::find().all(db).await
+}
+
 /// The version that built `projection`'s generation in `slot`: 1 for a
 /// live generation with no record.
 pub async fn version(db: &impl ConnectionTrait, projection: &str, slot: Slot) -> Result<u32, DbErr> {
@@ -53,28 +58,31 @@ async fn insert(db: &impl ConnectionTrait, projection: &str, slot: Slot, version
     Ok(())
 }
 
-/// Counts `events` more applied by the rebuild of `projection`; with
-/// `built`, it has reached the head of the log (the first time counts).
-pub async fn progress(db: &impl ConnectionTrait, projection: &str, events: u64, built: bool) -> Result<(), DbErr> {
-    let now = chrono::Utc::now();
-    let key = Slot::Next.name(projection);
+/// Counts `events` more applied by the rebuild of `projection`, in the
+/// transaction of the batch that applied them: the count is exact across
+/// stops.
+pub async fn progress(db: &impl ConnectionTrait, projection: &str, events: u64) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(
             Column::EventsDone,
             Expr::col(Column::EventsDone).add(i64::try_from(events).unwrap_or(i64::MAX)),
         )
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Generation.eq(&key))
+        .col_expr(Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(Column::Generation.eq(Slot::Next.name(projection)))
         .exec(db)
         .await?;
-    if built {
-        Entity::update_many()
-            .col_expr(Column::BuiltAt, Expr::value(now))
-            .filter(Column::Generation.eq(&key))
-            .filter(Column::BuiltAt.is_null())
-            .exec(db)
-            .await?;
-    }
+    Ok(())
+}
+
+/// Records that the rebuild of `projection` has reached the head of the
+/// log (the first time counts).
+pub async fn built(db: &impl ConnectionTrait, projection: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::BuiltAt, Expr::value(chrono::Utc::now()))
+        .filter(Column::Generation.eq(Slot::Next.name(projection)))
+        .filter(Column::BuiltAt.is_null())
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -100,8 +108,14 @@ pub async fn verified(
     Entity::update_many()
         .col_expr(Column::VerifiedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .col_expr(Column::VerifiedCommit, Expr::value(verified.position.map(|p| to_sql(p.commit))))
-        .col_expr(Column::VerifiedPrepare, Expr::value(verified.position.map(|p| to_sql(p.prepare))))
+        .col_expr(
+            Column::VerifiedCommit,
+            Expr::value(verified.position.map(|p| to_sql(p.commit))),
+        )
+        .col_expr(
+            Column::VerifiedPrepare,
+            Expr::value(verified.position.map(|p| to_sql(p.prepare))),
+        )
         .col_expr(Column::ComparedWith, Expr::value(verified.compared_with))
         .col_expr(Column::Differences, Expr::value(to_sql(verified.differences)))
         .col_expr(Column::Report, Expr::value(verified.report))

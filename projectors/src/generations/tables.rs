@@ -92,9 +92,16 @@ mod postgres {
             .await?;
         for index in indexes(transaction, table).await? {
             let Some(using) = index.definition.find(" USING ") else {
-                return Err(DbErr::Custom(format!("unexpected index definition: {}", index.definition)));
+                return Err(DbErr::Custom(format!(
+                    "unexpected index definition: {}",
+                    index.definition
+                )));
             };
-            let unique = if index.definition.starts_with("CREATE UNIQUE") { "UNIQUE " } else { "" };
+            let unique = if index.definition.starts_with("CREATE UNIQUE") {
+                "UNIQUE "
+            } else {
+                ""
+            };
             let name = slot.name(&index.name);
             let rest = &index.definition[using..];
             transaction
@@ -148,7 +155,11 @@ mod postgres {
             .map(|row| {
                 let constraint: Option<String> = row.try_get("", "constraint_name")?;
                 let kind: Option<String> = row.try_get("", "kind")?;
-                let kind = if kind.as_deref() == Some("p") { "PRIMARY KEY" } else { "UNIQUE" };
+                let kind = if kind.as_deref() == Some("p") {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                };
                 Ok(Index {
                     name: row.try_get("", "name")?,
                     definition: row.try_get("", "definition")?,
@@ -202,7 +213,11 @@ mod sqlite {
         slot: Slot,
     ) -> Result<(), DbErr> {
         for create in schema_sql(transaction, "index", source).await? {
-            let unique = if create.starts_with("CREATE UNIQUE INDEX ") { "UNIQUE " } else { "" };
+            let unique = if create.starts_with("CREATE UNIQUE INDEX ") {
+                "UNIQUE "
+            } else {
+                ""
+            };
             let (index, rest) = after_name(&create, &format!("CREATE {unique}INDEX "))?;
             let (_, columns) = after_name(rest, " ON ")?;
             let name = slot.name(&index);
@@ -269,7 +284,8 @@ mod tests {
     fn names_in_sqlite_schema_statements_are_found_quoted_or_not() {
         let (name, rest) = after_name(r#"CREATE TABLE "products" ( "a" int )"#, "CREATE TABLE ").unwrap();
         assert_eq!((name.as_str(), rest), ("products", r#" ( "a" int )"#));
-        let (name, rest) = after_name("CREATE INDEX IF NOT EXISTS by_name ON products (name)", "CREATE INDEX ").unwrap();
+        let (name, rest) =
+            after_name("CREATE INDEX IF NOT EXISTS by_name ON products (name)", "CREATE INDEX ").unwrap();
         assert_eq!((name.as_str(), rest), ("by_name", " ON products (name)"));
         let (table, rest) = after_name(rest, " ON ").unwrap();
         assert_eq!((table.as_str(), rest), ("products", " (name)"));

@@ -1,33 +1,37 @@
-//! Verifying a generation: comparing its rows with another generation's at
-//! the same log position, table by table, row by row (paired by primary
-//! key, compared by a digest of every column), and reporting how many rows
-//! differ and the first differences in full.
+//! Verifying a generation: comparing its rows with another generation's,
+//! table by table, row by row (paired by primary key, compared column by
+//! column), and reporting how many rows differ and the first differences
+//! in full.
 //!
-//! Both generations are brought to the same position first: each is caught
-//! up in batches, then, holding both generations' locks (their projectors
-//! wait), the one behind is topped up to the other inside the comparing
-//! transaction. Readers are not held up; the projectors of the two
-//! generations are, for as long as the comparison reads.
+//! Both generations are caught up first. Then each table is read in pages
+//! in key order, each page in a short transaction of its own that holds
+//! both generations' locks (their projectors wait that long; readers never
+//! do) and first tops up the generation behind to the other's position, so
+//! that both pages are read at one log position. Every row present when
+//! the verification starts is compared at some position where both
+//! generations stood level; as both apply the same events afterwards, rows
+//! that agreed there keep agreeing. No transaction lasts longer than a
+//! page, whatever the tables' sizes.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use event_store::{Position, StreamFilter};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, JsonValue, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, FromQueryResult, JsonValue, Statement, Value};
 use serde::Serialize;
 use views::checkpoint;
 
 use super::rebuild::Rebuilder;
-use super::{GenerationError, Slot, Writer, record};
+use super::{GenerationError, Slot, Writer, metrics, record};
 use crate::database;
-use crate::projection::Table;
+use crate::projection::{KeyKind, Table};
 use crate::runner::{self, ProjectorError};
 
 /// How many differences a report shows in full.
 pub const SHOWN: usize = 10;
 
-/// Rows read at once while comparing.
-const PAGE: u64 = 5_000;
+/// Rows read from each generation in one page.
+const PAGE: usize = 2_000;
 
 /// What a verification found.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +41,7 @@ pub struct Report {
     /// The generation verified, and the one it was compared with.
     pub generation: Slot,
     pub compared_with: Slot,
-    /// The log position both stood at.
+    /// The log position both stood at for the last page.
     pub position: Option<Position>,
     pub tables: Vec<TableRows>,
     /// Rows that differ, or are in one generation only.
@@ -73,9 +77,8 @@ impl Report {
     }
 }
 
-/// Compares `generation` of the rebuilder's projection with `compared_with`
-/// at one log position, records the result with `generation` and in the
-/// metrics, and returns it.
+/// Compares `generation` of the rebuilder's projection with `compared_with`,
+/// records the result with `generation` and in the metrics, and returns it.
 pub async fn verify(rebuilder: &Rebuilder, generation: Slot, compared_with: Slot) -> Result<Report, GenerationError> {
     let projection = rebuilder.projection.as_ref();
     let name = projection.name();
@@ -85,37 +88,194 @@ pub async fn verify(rebuilder: &Rebuilder, generation: Slot, compared_with: Slot
         }
         rebuilder.catch_up(slot).await?;
     }
-    let transaction = database::begin_write(&rebuilder.db).await?;
-    let mut keys = [generation.name(name), compared_with.name(name)];
-    keys.sort();
-    for key in &keys {
-        database::lock_projection(&transaction, key).await?;
-    }
-    let position = level(rebuilder, &transaction, [generation, compared_with]).await?;
     let mut report = Report {
         projection: name.to_owned(),
         generation,
         compared_with,
-        position,
+        position: None,
         tables: Vec::new(),
         differences: 0,
         first: Vec::new(),
     };
     for table in projection.tables() {
-        compare(&transaction, table, &mut report).await?;
+        compare_table(rebuilder, table, &mut report).await?;
     }
     let verified = record::Verified {
         compared_with: &compared_with.name(name),
-        position,
+        position: report.position,
         differences: report.differences,
         report: serde_json::to_string(&report).unwrap_or_default(),
     };
-    record::verified(&transaction, name, generation, verified).await?;
-    transaction.commit().await.map_err(ProjectorError::from)?;
-    let labels = [("projection", name.to_owned()), ("generation", generation.label().to_owned())];
-    metrics::gauge!("projection_verify_differences", &labels).set(report.differences as f64);
-    metrics::gauge!("projection_verify_timestamp_seconds", &labels).set(chrono::Utc::now().timestamp() as f64);
+    record::verified(&rebuilder.db, name, generation, verified).await?;
+    metrics::verified(name, generation, report.differences, chrono::Utc::now());
     Ok(report)
+}
+
+/// Compares `table` in the report's two generations a page at a time,
+/// adding what differs to the report.
+async fn compare_table(
+    rebuilder: &Rebuilder,
+    table: &'static Table,
+    report: &mut Report,
+) -> Result<(), GenerationError> {
+    let name = rebuilder.projection.name();
+    let mut keys = [report.generation.name(name), report.compared_with.name(name)];
+    keys.sort();
+    let mut counts = TableRows {
+        table: table.name,
+        rows: 0,
+        compared_rows: 0,
+    };
+    let mut after: Option<Vec<JsonValue>> = None;
+    loop {
+        let transaction = database::begin_write(&rebuilder.db).await?;
+        for key in &keys {
+            database::lock_projection(&transaction, key).await?;
+        }
+        report.position = level(rebuilder, &transaction, [report.generation, report.compared_with]).await?;
+        let rows = page(&transaction, table, report.generation, after.as_deref()).await?;
+        let others = page(&transaction, table, report.compared_with, after.as_deref()).await?;
+        transaction.commit().await.map_err(ProjectorError::from)?;
+        let Some(upto) = page_end(&rows, &others) else {
+            let upto = None;
+            compare_rows(table, rows, others, upto, &mut counts, report);
+            break;
+        };
+        compare_rows(table, rows, others, Some(&upto), &mut counts, report);
+        after = Some(upto);
+    }
+    report.tables.push(counts);
+    Ok(())
+}
+
+/// Where the compared range of two pages ends: the smaller of their last
+/// keys, among the pages that are full (a page that is not full holds
+/// every row left); `None` when neither is full: the range runs to the end.
+fn page_end(rows: &[(Vec<JsonValue>, JsonValue)], others: &[(Vec<JsonValue>, JsonValue)]) -> Option<Vec<JsonValue>> {
+    fn last_of_full(page: &[(Vec<JsonValue>, JsonValue)]) -> Option<&(Vec<JsonValue>, JsonValue)> {
+        if page.len() >= PAGE { page.last() } else { None }
+    }
+    match (last_of_full(rows), last_of_full(others)) {
+        (Some((a, _)), Some((b, _))) => Some(if compare_keys(a, b) == Ordering::Less { a } else { b }.clone()),
+        (Some((last, _)), None) | (None, Some((last, _))) => Some(last.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Compares the rows of two pages up to `upto` (inclusive; all of them
+/// without it), counting them and what differs.
+fn compare_rows(
+    table: &'static Table,
+    rows: Vec<(Vec<JsonValue>, JsonValue)>,
+    others: Vec<(Vec<JsonValue>, JsonValue)>,
+    upto: Option<&Vec<JsonValue>>,
+    counts: &mut TableRows,
+    report: &mut Report,
+) {
+    let within = |key: &Vec<JsonValue>| upto.is_none_or(|upto| compare_keys(key, upto) != Ordering::Greater);
+    let mut paired: BTreeMap<String, (Option<JsonValue>, Option<JsonValue>)> = BTreeMap::new();
+    for (key, row) in rows.into_iter().filter(|(key, _)| within(key)) {
+        counts.rows += 1;
+        paired.entry(key_text(&key)).or_default().0 = Some(row);
+    }
+    for (key, row) in others.into_iter().filter(|(key, _)| within(key)) {
+        counts.compared_rows += 1;
+        paired.entry(key_text(&key)).or_default().1 = Some(row);
+    }
+    for (key, (row, compared_row)) in paired {
+        if row.is_some() && row == compared_row {
+            continue;
+        }
+        report.differences += 1;
+        if report.first.len() < SHOWN {
+            report.first.push(Difference {
+                table: table.name,
+                columns: differing_columns(row.as_ref(), compared_row.as_ref()),
+                key: serde_json::from_str(&key).unwrap_or(JsonValue::Null),
+                row,
+                compared_row,
+            });
+        }
+    }
+}
+
+/// Up to [`PAGE`] rows of `slot`'s copy of `table` after the key `after`
+/// (from the first without it), in key order, each with its key.
+async fn page(
+    transaction: &DatabaseTransaction,
+    table: &Table,
+    slot: Slot,
+    after: Option<&[JsonValue]>,
+) -> Result<Vec<(Vec<JsonValue>, JsonValue)>, DbErr> {
+    let backend = transaction.get_database_backend();
+    let column = |index: usize| format!(r#""{}""#, table.key[index].column);
+    let order = (0..table.key.len()).map(column).collect::<Vec<_>>().join(", ");
+    let (condition, values) = match after {
+        Some(after) => after_key(table, after, backend)?,
+        None => ("1 = 1".to_owned(), Vec::new()),
+    };
+    let name = slot.name(table.name);
+    let sql = format!(r#"SELECT * FROM "{name}" WHERE {condition} ORDER BY {order} LIMIT {PAGE}"#);
+    let rows = JsonValue::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(transaction)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (table.key.iter().map(|key| row[key.column].clone()).collect(), row))
+        .collect())
+}
+
+/// The condition "the key comes after `after`" in key order, and its
+/// values: `k1 > v1 OR (k1 = v1 AND k2 > v2) …`.
+fn after_key(table: &Table, after: &[JsonValue], backend: DbBackend) -> Result<(String, Vec<Value>), DbErr> {
+    let mut values = Vec::new();
+    for (key, value) in table.key.iter().zip(after) {
+        let unreadable = || DbErr::Custom(format!("key {} of {} reads as {value}", key.column, table.name));
+        values.push(match key.kind {
+            KeyKind::Uuid => {
+                let text = value.as_str().ok_or_else(unreadable)?;
+                Value::Uuid(Some(uuid::Uuid::parse_str(text).map_err(|_| unreadable())?))
+            }
+            KeyKind::Integer => Value::BigInt(Some(value.as_i64().ok_or_else(unreadable)?)),
+        });
+    }
+    let mut bound = Vec::new();
+    let mut placeholder = |index: usize| {
+        bound.push(values[index].clone());
+        match backend {
+            DbBackend::Postgres => format!("${}", bound.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let mut alternatives = Vec::new();
+    for last in 0..table.key.len() {
+        let mut terms = Vec::new();
+        for index in 0..last {
+            terms.push(format!(r#""{}" = {}"#, table.key[index].column, placeholder(index)));
+        }
+        terms.push(format!(r#""{}" > {}"#, table.key[last].column, placeholder(last)));
+        alternatives.push(format!("({})", terms.join(" AND ")));
+    }
+    Ok((alternatives.join(" OR "), bound))
+}
+
+/// The databases' order of keys: UUIDs as their bytes (which their
+/// lower-case text keeps), integers as numbers.
+fn compare_keys(a: &[JsonValue], b: &[JsonValue]) -> Ordering {
+    for (a, b) in a.iter().zip(b) {
+        let order = match (a.as_i64(), b.as_i64()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => a.as_str().unwrap_or_default().cmp(b.as_str().unwrap_or_default()),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+fn key_text(key: &[JsonValue]) -> String {
+    serde_json::to_string(key).unwrap_or_default()
 }
 
 /// Brings the generation behind up to the other's position inside
@@ -127,12 +287,19 @@ pub(super) async fn level(
 ) -> Result<Option<Position>, GenerationError> {
     let name = rebuilder.projection.name();
     let [a, b] = [
-        checkpoint::load(transaction, &slots[0].name(name)).await.map_err(ProjectorError::from)?,
-        checkpoint::load(transaction, &slots[1].name(name)).await.map_err(ProjectorError::from)?,
+        checkpoint::load(transaction, &slots[0].name(name))
+            .await
+            .map_err(ProjectorError::from)?,
+        checkpoint::load(transaction, &slots[1].name(name))
+            .await
+            .map_err(ProjectorError::from)?,
     ];
     let (behind, mut from, to) = if a < b { (slots[0], a, b) } else { (slots[1], b, a) };
     let Some(to) = to else { return Ok(None) };
-    let writer = Writer { transaction, slot: behind };
+    let writer = Writer {
+        transaction,
+        slot: behind,
+    };
     while from < Some(to) {
         let batch = rebuilder
             .store
@@ -140,119 +307,16 @@ pub(super) async fn level(
             .await
             .map_err(ProjectorError::from)?;
         let batch: Vec<_> = batch.into_iter().take_while(|event| event.position <= to).collect();
-        let Some(last) = batch.last().map(|event| event.position) else { break };
+        let Some(last) = batch.last().map(|event| event.position) else {
+            break;
+        };
         runner::apply(&writer, rebuilder.projection.as_ref(), &batch).await?;
         from = Some(last);
     }
-    checkpoint::overwrite(transaction, &behind.name(name), Some(to)).await.map_err(ProjectorError::from)?;
+    checkpoint::overwrite(transaction, &behind.name(name), Some(to))
+        .await
+        .map_err(ProjectorError::from)?;
     Ok(Some(to))
-}
-
-/// Compares `table` in the report's two generations, adding what differs.
-async fn compare(transaction: &DatabaseTransaction, table: &Table, report: &mut Report) -> Result<(), DbErr> {
-    let mut compared = digests(transaction, table, report.compared_with).await?;
-    let compared_rows = compared.len() as u64;
-    let mut rows = 0;
-    let mut shown = Vec::new();
-    read_pages(transaction, table, report.generation, |key, row| {
-        rows += 1;
-        let same = compared.remove(&key).is_some_and(|digest| digest == digest_of(row));
-        if !same {
-            report.differences += 1;
-            if report.first.len() + shown.len() < SHOWN {
-                shown.push((key, Some(row.clone())));
-            }
-        }
-    })
-    .await?;
-    report.differences += compared.len() as u64;
-    let room = SHOWN.saturating_sub(report.first.len() + shown.len());
-    shown.extend(compared.into_keys().take(room).map(|key| (key, None)));
-    let mut others = rows_at(transaction, table, report.compared_with, shown.iter().map(|(key, _)| key)).await?;
-    for (key, row) in shown {
-        let compared_row = others.remove(&key);
-        report.first.push(Difference {
-            table: table.name,
-            columns: differing_columns(row.as_ref(), compared_row.as_ref()),
-            key: serde_json::from_str(&key).unwrap_or(JsonValue::Null),
-            row,
-            compared_row,
-        });
-    }
-    report.tables.push(TableRows {
-        table: table.name,
-        rows,
-        compared_rows,
-    });
-    Ok(())
-}
-
-/// Each row's key (as JSON text) and digest, in `slot`'s copy of `table`.
-async fn digests(transaction: &DatabaseTransaction, table: &Table, slot: Slot) -> Result<HashMap<String, u64>, DbErr> {
-    let mut digests = HashMap::new();
-    read_pages(transaction, table, slot, |key, row| {
-        digests.insert(key, digest_of(row));
-    })
-    .await?;
-    Ok(digests)
-}
-
-/// The rows of `slot`'s copy of `table` whose keys are `keys`, by key.
-async fn rows_at<'k>(
-    transaction: &DatabaseTransaction,
-    table: &Table,
-    slot: Slot,
-    keys: impl Iterator<Item = &'k String>,
-) -> Result<HashMap<String, JsonValue>, DbErr> {
-    let wanted: std::collections::HashSet<&String> = keys.collect();
-    let mut rows = HashMap::new();
-    if wanted.is_empty() {
-        return Ok(rows);
-    }
-    read_pages(transaction, table, slot, |key, row| {
-        if wanted.contains(&key) {
-            rows.insert(key, row.clone());
-        }
-    })
-    .await?;
-    Ok(rows)
-}
-
-/// Calls `each` with every row of `slot`'s copy of `table` (its key as
-/// JSON text, and the row), a page at a time in key order.
-async fn read_pages(
-    transaction: &DatabaseTransaction,
-    table: &Table,
-    slot: Slot,
-    mut each: impl FnMut(String, &JsonValue),
-) -> Result<(), DbErr> {
-    let order = table.key.iter().map(|column| format!(r#""{column}""#)).collect::<Vec<_>>().join(", ");
-    let name = slot.name(table.name);
-    let backend = transaction.get_database_backend();
-    for page in 0.. {
-        let sql = format!(r#"SELECT * FROM "{name}" ORDER BY {order} LIMIT {PAGE} OFFSET {}"#, page * PAGE);
-        let rows = JsonValue::find_by_statement(Statement::from_string(backend, sql)).all(transaction).await?;
-        for row in &rows {
-            let key: Vec<&JsonValue> = table.key.iter().map(|column| &row[*column]).collect();
-            each(serde_json::to_string(&key).unwrap_or_default(), row);
-        }
-        if (rows.len() as u64) < PAGE {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// A digest of every column of `row`.
-fn digest_of(row: &JsonValue) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    if let Some(columns) = row.as_object() {
-        let sorted: std::collections::BTreeMap<_, _> = columns.iter().collect();
-        for (column, value) in sorted {
-            (column, value.to_string()).hash(&mut hasher);
-        }
-    }
-    hasher.finish()
 }
 
 /// The columns whose values differ between two versions of a row (all of
@@ -279,7 +343,43 @@ mod tests {
         let other = json!({"id": 1, "name": "Lamp", "available": 5});
         assert_eq!(differing_columns(Some(&row), Some(&other)), ["available"]);
         assert_eq!(differing_columns(Some(&row), None), ["available", "id", "name"]);
-        assert_eq!(digest_of(&row), digest_of(&row.clone()));
-        assert_ne!(digest_of(&row), digest_of(&other));
+    }
+
+    #[test]
+    fn keys_compare_as_the_databases_order_them() {
+        let key = |uuid: &str, line: i64| vec![json!(uuid), json!(line)];
+        let (low, high) = (
+            "0a000000-0000-0000-0000-000000000000",
+            "f0000000-0000-0000-0000-000000000000",
+        );
+        assert_eq!(compare_keys(&key(low, 9), &key(high, 1)), Ordering::Less);
+        assert_eq!(
+            compare_keys(&key(low, 2), &key(low, 10)),
+            Ordering::Less,
+            "numbers, not text"
+        );
+        assert_eq!(compare_keys(&key(high, 3), &key(high, 3)), Ordering::Equal);
+    }
+
+    #[test]
+    fn after_a_composite_key_means_a_greater_first_column_or_the_same_and_a_greater_second() {
+        const LINES: Table = Table {
+            name: "order_lines",
+            key: &[
+                crate::projection::Key::uuid("order_id"),
+                crate::projection::Key::integer("line_no"),
+            ],
+        };
+        let table = LINES;
+        let id = "0a000000-0000-0000-0000-000000000000";
+        let (condition, values) = after_key(&table, &[json!(id), json!(2)], DbBackend::Postgres).unwrap();
+        assert_eq!(
+            condition,
+            r#"("order_id" > $1) OR ("order_id" = $2 AND "line_no" > $3)"#
+        );
+        assert_eq!(values.len(), 3);
+        let (condition, _) = after_key(&table, &[json!(id), json!(2)], DbBackend::Sqlite).unwrap();
+        assert_eq!(condition, r#"("order_id" > ?) OR ("order_id" = ? AND "line_no" > ?)"#);
+        assert!(after_key(&table, &[json!(7), json!(2)], DbBackend::Sqlite).is_err());
     }
 }
