@@ -117,14 +117,24 @@ impl Running {
     /// binary listens there. Fails, with what the binary wrote to stderr,
     /// if it exits first or [`PATIENCE`] passes.
     pub async fn wait_until_live(&mut self, address: SocketAddr) {
+        self.wait_until_ok(&format!("http://{address}/health/live")).await;
+    }
+
+    /// Waits until `GET http://{address}/health/ready` answers 200: the
+    /// binary listens there and its dependencies answer. Fails like
+    /// [`Running::wait_until_live`].
+    pub async fn wait_until_ready(&mut self, address: SocketAddr) {
+        self.wait_until_ok(&format!("http://{address}/health/ready")).await;
+    }
+
+    async fn wait_until_ok(&mut self, url: &str) {
         let http = reqwest::Client::new();
-        let url = format!("http://{address}/health/live");
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+            if let Some(status) = self.exited() {
                 panic!("the binary stopped ({status}) before {url} answered: {}", self.stderr());
             }
-            let answer = http.get(&url).timeout(Duration::from_secs(1)).send().await;
+            let answer = http.get(url).timeout(Duration::from_secs(1)).send().await;
             if answer.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
                 return;
             }
@@ -135,6 +145,11 @@ impl Running {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// How the binary ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("the child can be waited for")
     }
 
     /// The binary's process id.

@@ -4,7 +4,8 @@
 //! ([`tokens`]), an event store that fails on cue ([`FaultyStore`]), the
 //! HTTP method rules every service keeps ([`methods`]), the OpenAPI drift
 //! checks ([`openapi`]), the binaries run as their users run them
-//! ([`binary`]) and the benchmarks' machine line ([`bench`](mod@bench)).
+//! ([`binary`]), each service a process of its own ([`deployment`]) and
+//! the benchmarks' machine line ([`bench`](mod@bench)).
 //!
 //! It depends on the crates it starts, so it is only ever a
 //! dev-dependency, for tests in `tests/` and benchmarks: they link the
@@ -17,6 +18,7 @@
 pub mod app;
 pub mod bench;
 pub mod binary;
+pub mod deployment;
 pub mod faulty_store;
 pub mod killable;
 pub mod methods;

@@ -3,7 +3,8 @@
 //! throwaway server started from the installed Postgres binaries (stopped
 //! when the test process ends). Never skipped: without either, the test
 //! fails and says why. Benchmarks name their server and drop what they
-//! create ([`Scratch::remove`]).
+//! create ([`Scratch::remove`]). A test that stops and starts its database
+//! runs a [`Server`] of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,34 +83,69 @@ async fn admin(server: &str) -> sea_orm::DatabaseConnection {
         .unwrap_or_else(|e| panic!("cannot reach Postgres at {server}: {e}"))
 }
 
+/// A table locked against every other session (`ACCESS EXCLUSIVE`), in a
+/// transaction of its own, until [`TableLock::release`]: reads of it wait.
+pub struct TableLock(sea_orm::DatabaseTransaction);
+
+impl TableLock {
+    /// Locks `table` in the database at `url`.
+    pub async fn take(url: &str, table: &str) -> Self {
+        use sea_orm::TransactionTrait;
+        let transaction = admin(url).await.begin().await.unwrap();
+        transaction
+            .execute_unprepared(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot lock {table}: {e}"));
+        Self(transaction)
+    }
+
+    /// Ends the transaction, and the lock with it.
+    pub async fn release(self) {
+        self.0.rollback().await.unwrap();
+    }
+}
+
 fn server_url() -> String {
     if let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
         return url;
     }
-    static THROWAWAY: OnceLock<String> = OnceLock::new();
-    THROWAWAY.get_or_init(start_throwaway_server).clone()
+    // Never dropped: the watchdog stops it when the test process ends.
+    static THROWAWAY: OnceLock<Server> = OnceLock::new();
+    THROWAWAY
+        .get_or_init(|| {
+            let bin =
+                installed_binaries().expect("no TEST_DATABASE_URL and no Postgres binaries (initdb, pg_ctl) installed");
+            Server::start(&bin)
+        })
+        .url("postgres")
 }
 
-fn binaries() -> PathBuf {
+/// The folder that holds `initdb` and `pg_ctl`: `pg_config --bindir`, else
+/// the first folder on `PATH` with both, else the newest
+/// `/usr/lib/postgresql/*/bin`; `None` when Postgres is not installed.
+pub fn installed_binaries() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").exists() && dir.join("pg_ctl").exists();
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {
         let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if dir.join("initdb").exists() {
-            return dir;
+        if has_both(&dir) {
+            return Some(dir);
         }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(dir) = std::env::split_paths(&path).find(|dir| has_both(dir)) {
+        return Some(dir);
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
         .map(|entry| entry.path().join("bin"))
-        .filter(|bin| bin.join("initdb").exists())
+        .filter(|bin| has_both(bin))
         .collect();
     found.sort();
-    found
-        .pop()
-        .expect("no TEST_DATABASE_URL and no Postgres binaries (initdb, pg_ctl) installed")
+    found.pop()
 }
 
 fn is_root() -> bool {
@@ -134,60 +170,126 @@ fn run(bin: &Path, args: &[&str]) {
     assert!(status.success(), "{} {args:?} failed: {status}", bin.display());
 }
 
-fn start_throwaway_server() -> String {
-    let bin = binaries();
-    let folder = tempfile::Builder::new()
-        .prefix("shop-postgres-")
-        .tempdir()
-        .expect("a temporary folder")
-        .keep();
-    if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&folder)
-            .status()
-            .expect("chown runs");
-        assert!(status.success(), "cannot hand the data folder to the postgres user");
+/// A Postgres server of the test's own, in a temporary folder, listening
+/// on 127.0.0.1 on a port of its own; it trusts local connections (user
+/// `postgres`, any password). A test may stop it and start it again on the
+/// same port and data ([`Server::stop_immediately`], [`Server::restart`]),
+/// as an operator's crash or restart would. Stopped and removed when
+/// dropped, and by a watchdog when the test process ends however it ends.
+pub struct Server {
+    pg_ctl: PathBuf,
+    folder: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    /// Creates a cluster with the binaries in `bin` (see
+    /// [`installed_binaries`]) and starts it.
+    pub fn start(bin: &Path) -> Self {
+        let folder = tempfile::Builder::new()
+            .prefix("shop-postgres-")
+            .tempdir()
+            .expect("a temporary folder")
+            .keep();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&folder)
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "cannot hand the data folder to the postgres user");
+        }
+        let data = folder.join("data").to_string_lossy().to_string();
+        run(
+            &bin.join("initdb"),
+            &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let server = Self {
+            pg_ctl: bin.join("pg_ctl"),
+            folder,
+            port,
+        };
+        server.watch_over();
+        server.restart();
+        server
     }
-    let data = folder.join("data");
-    let data_text = data.to_string_lossy().to_string();
-    let folder_text = folder.to_string_lossy().to_string();
-    run(
-        &bin.join("initdb"),
-        &["-D", &data_text, "-U", "postgres", "-A", "trust", "--no-sync"],
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let options = format!("-p {port} -k {folder_text} -c listen_addresses=127.0.0.1 -F");
-    let log = folder.join("postgres.log").to_string_lossy().to_string();
-    run(
-        &bin.join("pg_ctl"),
-        &["-D", &data_text, "-o", &options, "-l", &log, "-w", "start"],
-    );
-    // Stop the server when this test process ends, however it ends.
-    let pg_ctl = bin.join("pg_ctl").to_string_lossy().to_string();
-    let watchdog = format!(
-        "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D {data_text} stop -m immediate >/dev/null 2>&1; rm -rf {folder_text}",
-        pid = std::process::id()
-    );
-    let mut command = if is_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--", "sh", "-c", &watchdog]);
+
+    /// The URL of the database `name` on it.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    fn data(&self) -> String {
+        self.folder.join("data").to_string_lossy().to_string()
+    }
+
+    /// Starts it (again), on its port and data, and waits until it accepts
+    /// connections.
+    pub fn restart(&self) {
+        let folder = self.folder.to_string_lossy().to_string();
+        let options = format!("-p {} -k {folder} -c listen_addresses=127.0.0.1 -F", self.port);
+        let log = self.folder.join("postgres.log").to_string_lossy().to_string();
+        run(
+            &self.pg_ctl,
+            &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "start"],
+        );
+    }
+
+    /// Stops it as a crash would (`pg_ctl stop -m immediate`): every
+    /// session ends at once, nothing is shut down cleanly, and connecting
+    /// is refused until [`Server::restart`].
+    pub fn stop_immediately(&self) {
+        run(&self.pg_ctl, &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Stops the server and removes its folder once the test process has
+    /// ended, however it ended (a watchdog process that outlives it).
+    fn watch_over(&self) {
+        let pg_ctl = self.pg_ctl.to_string_lossy().to_string();
+        let folder = self.folder.to_string_lossy().to_string();
+        let watchdog = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D {data} stop -m immediate >/dev/null 2>&1; rm -rf {folder}",
+            pid = std::process::id(),
+            data = self.data(),
+        );
+        let mut command = if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--", "sh", "-c", &watchdog]);
+            command
+        } else {
+            let mut command = Command::new("sh");
+            command.args(["-c", &watchdog]);
+            command
+        };
+        // The watchdog must outlive this process, so nothing waits for it.
+        #[allow(clippy::zombie_processes)]
         command
-    } else {
-        let mut command = Command::new("sh");
-        command.args(["-c", &watchdog]);
-        command
-    };
-    // The watchdog must outlive this process, so nothing waits for it.
-    #[allow(clippy::zombie_processes)]
-    command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the watchdog starts");
-    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the watchdog starts");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let mut command = if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&self.pg_ctl);
+            command
+        } else {
+            Command::new(&self.pg_ctl)
+        };
+        let _ = command
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
 }
