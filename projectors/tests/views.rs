@@ -95,7 +95,7 @@ async fn rows_of<E: EntityTrait>(db: &DatabaseConnection) -> Vec<String> {
 async fn rebuilt_rows(store: &Arc<dyn EventStore>, like: &DatabaseConnection) -> Vec<String> {
     let (fresh, _kept) = fresh_like(like).await;
     for projection in projectors::all() {
-        projectors::generations::rebuild::replay(&store, &fresh, &projection, 500)
+        projectors::generations::rebuild::replay(store, &fresh, &projection, 500)
             .await
             .unwrap();
     }
