@@ -100,12 +100,12 @@ mod tests {
         assert_eq!(command.admin, Some(("root".to_owned(), "secret".to_owned())));
         assert_eq!(generated_password, None);
         assert_eq!(query.views_url, "sqlite://elsewhere/views.db?mode=rwc");
-        assert_eq!(query.pool_size, 3);
+        assert_eq!(query.pool.size, 3);
         assert_eq!(query.listen, "127.0.0.1:9081".parse().unwrap());
         assert_eq!(query.read_wait, Duration::from_millis(1234));
         assert_eq!(projectors.storage.store_url, command.store_url);
         assert_eq!(projectors.storage.views_url, query.views_url);
-        assert_eq!(projectors.storage.pool_size, 3);
+        assert_eq!(projectors.storage.pool.size, 3);
         let admin = projectors.admin.expect("the admin API is on");
         assert_eq!(admin.listen, "127.0.0.1:9082".parse().unwrap());
     }

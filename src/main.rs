@@ -12,6 +12,7 @@ use std::sync::Arc;
 use api_common::config::Env;
 use api_common::redact::{redacted, redacted_in, url_error};
 use api_common::serve::Server;
+use api_common::startup_wait::{Failure, until_available};
 use command_api::startup::CommandApi;
 use event_store::EventStore;
 use tokio_util::sync::CancellationToken;
@@ -79,7 +80,7 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         generated_password,
     } = config;
     let store_url = command.store_url.clone();
-    let store = event_store::connect(&store_url).map_err(|e| redacted_in(&e.to_string(), &store_url))?;
+    let store = command_api::startup::store_when_available(&store_url, command.startup_wait).await?;
     let admin_username = command.admin.as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
     let banner = format!(
         "Shop is running: events in {}, views in {}",
@@ -87,10 +88,11 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         redacted(&query.views_url)
     );
     // The projectors own the schema: it is current before anything reads it.
-    let url = &projectors.storage.views_url;
-    let projector_views = projectors::database::connect_and_migrate(url, projectors.storage.pool_size)
-        .await
-        .map_err(|e| url_error(url, e))?;
+    let storage = &projectors.storage;
+    let projector_views = views_when_available(&storage.views_url, storage.startup_wait, || {
+        projectors::database::connect_and_migrate(&storage.views_url, storage.pool)
+    })
+    .await?;
     // Before any service listens, so none of their ports serves /metrics.
     let metrics = api_common::metrics::serve_configured(metrics_addr, shutdown).await?;
     let command_api = start_command_api(Arc::clone(&store), command, shutdown)
@@ -98,10 +100,10 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
         .map_err(|e| redacted_in(&e, &store_url))?;
     let (admin_api, projections) = start_projectors(Arc::clone(&store), projectors, projector_views, shutdown).await?;
     // Its own pool, so reads never wait for a connection a projector holds.
-    let url = &query.views_url;
-    let query_views = views::connect(url, query.pool_size)
-        .await
-        .map_err(|e| url_error(url, e))?;
+    let query_views = views_when_available(&query.views_url, query.startup_wait, || {
+        views::connect(&query.views_url, query.pool)
+    })
+    .await?;
     let query_api = query_api::startup::start(query_views, query, shutdown.clone())
         .await
         .map_err(|e| format!("QUERY_API_ADDR: {e}"))?;
@@ -114,6 +116,24 @@ async fn start(config: shop::Config, shutdown: &CancellationToken) -> Result<Sho
     };
     shop.print(&banner, &admin_username, generated_password.as_deref());
     Ok(shop)
+}
+
+/// The views database `connect` connects to at `url`, once it answers
+/// (waited for up to `within`, `STARTUP_WAIT_MS`).
+async fn views_when_available<Connect>(
+    url: &str,
+    within: std::time::Duration,
+    connect: impl Fn() -> Connect,
+) -> Result<views::DatabaseConnection, String>
+where
+    Connect: Future<Output = Result<views::DatabaseConnection, views::DbErr>>,
+{
+    until_available("the views database", within, || async {
+        connect()
+            .await
+            .map_err(|e| Failure::of(views::is_unavailable(&e), url_error(url, e)))
+    })
+    .await
 }
 
 /// The projections, each in the instance's claim, and their admin API

@@ -109,6 +109,14 @@ impl Env {
         Ok(self.parse(name)?.map_or(default, Duration::from_millis))
     }
 
+    /// `name` as a whole number of milliseconds, at least 1, or `default`.
+    pub fn positive_millis_or(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.millis_or(name, default)? {
+            Duration::ZERO => Err(ConfigError::invalid(name, "must be at least 1 (milliseconds)")),
+            duration => Ok(duration),
+        }
+    }
+
     /// `name` as a whole number of seconds, or `default`.
     pub fn seconds_or(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         Ok(self.parse(name)?.map_or(default, Duration::from_secs))

@@ -2,11 +2,18 @@
 //! says what being ready means for it (its dependencies answer).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use poem::web::Data;
 use poem_openapi::payload::PlainText;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
+
+/// How long readiness waits for a service's check before it answers 503:
+/// a probe that hangs while a dependency is down is no better than a no,
+/// and orchestrators give up on a probe after a second by default
+/// (Kubernetes' `timeoutSeconds`).
+pub const READINESS_LIMIT: Duration = Duration::from_secs(1);
 
 /// Answers `Ok` when the service can do its work, else why it cannot.
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -44,9 +51,13 @@ impl HealthApi {
     /// answers.
     #[oai(path = "/health/ready", method = "get", operation_id = "ready", tag = "Tag::Health")]
     async fn ready(&self, Data(check): Data<&ReadinessCheck>) -> Readiness {
-        match check().await {
-            Ok(()) => Readiness::Ready(PlainText("ready".to_owned())),
-            Err(reason) => Readiness::NotReady(PlainText(reason)),
+        match tokio::time::timeout(READINESS_LIMIT, check()).await {
+            Ok(Ok(())) => Readiness::Ready(PlainText("ready".to_owned())),
+            Ok(Err(reason)) => Readiness::NotReady(PlainText(reason)),
+            Err(_) => Readiness::NotReady(PlainText(format!(
+                "a dependency did not answer within {} ms",
+                READINESS_LIMIT.as_millis()
+            ))),
         }
     }
 }

@@ -64,10 +64,7 @@ impl HttpLimits {
 }
 
 fn positive(env: &Env, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-    match env.millis_or(name, default)? {
-        Duration::ZERO => Err(ConfigError::invalid(name, "must be at least 1 (milliseconds)")),
-        duration => Ok(duration),
-    }
+    env.positive_millis_or(name, default)
 }
 
 fn at_least_one(env: &Env, name: &'static str, default: u32) -> Result<u32, ConfigError> {

@@ -24,6 +24,7 @@ pub mod redact;
 pub mod rewind;
 pub mod routes;
 pub mod serve;
+pub mod startup_wait;
 pub mod verification_key;
 pub mod verifier;
 pub mod wait_cap;

@@ -70,6 +70,9 @@ pub struct Config {
     /// (`PAYMENT_WEBHOOK_SECRET`); `None`: webhooks are refused and only
     /// administrators settle payments.
     pub payment_webhook_secret: Option<WebhookSecret>,
+    /// How long a start waits for the event store to answer
+    /// (`STARTUP_WAIT_MS`).
+    pub startup_wait: Duration,
 }
 
 impl Config {
@@ -110,6 +113,7 @@ impl Config {
             hash_queue: 32,
             http: HttpLimits::default(),
             payment_webhook_secret: None,
+            startup_wait: api_common::startup_wait::DEFAULT_STARTUP_WAIT,
         }
     }
 
@@ -134,6 +138,7 @@ impl Config {
             hash_queue: env.parse_or("PASSWORD_HASH_QUEUE", defaults.hash_queue)?,
             http: HttpLimits::from_env(env)?,
             payment_webhook_secret: payment_webhook_secret(env)?,
+            startup_wait: api_common::startup_wait::startup_wait(env)?,
             ..defaults
         })
     }
@@ -301,6 +306,7 @@ mod tests {
         assert_eq!(config.admin, None);
         assert_eq!(config.order_wait, Duration::from_secs(5));
         assert_eq!(config.max_order_waiters, 1024);
+        assert_eq!(config.startup_wait, Duration::from_secs(60));
         assert_eq!(config.metrics_addr, None);
         assert!(config.run_saga);
     }
@@ -372,6 +378,7 @@ mod tests {
                 ("ORDER_MAX_WAITERS", "7"),
                 ("METRICS_ADDR", "0.0.0.0:9100"),
                 ("RUN_SAGA", "false"),
+                ("STARTUP_WAIT_MS", "1500"),
             ],
             MissingKey::Refuse,
         )
@@ -389,6 +396,7 @@ mod tests {
         assert_eq!(config.max_order_waiters, 7);
         assert_eq!(config.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
         assert!(!config.run_saga);
+        assert_eq!(config.startup_wait, Duration::from_millis(1500));
     }
 
     #[test]
@@ -430,6 +438,7 @@ mod tests {
             ("ORDER_MAX_WAITERS", "many"),
             ("METRICS_ADDR", "metrics:9100"),
             ("RUN_SAGA", "yes"),
+            ("STARTUP_WAIT_MS", "a minute"),
         ] {
             let error = error(&[(variable, bad)]);
             assert_eq!(error.variable, variable, "{error}");

@@ -4,6 +4,9 @@
 //!   saga unless `RUN_SAGA=false`;
 //! - `command-api saga`: only the order saga;
 //! - `command-api openapi`: print the OpenAPI document.
+//!
+//! An event store that does not answer yet is waited for, up to
+//! `STARTUP_WAIT_MS`; then the process stops saying why.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,7 +39,7 @@ async fn main() -> ExitCode {
 async fn serve() -> Result<(), String> {
     let config = Config::from_env(&Env::from_process(), MissingKey::Refuse).map_err(|e| e.to_string())?;
     let url = config.store_url.clone();
-    let store = event_store::connect(&url).map_err(|e| redacted_in(&e.to_string(), &url))?;
+    let store = command_api::startup::store_when_available(&url, config.startup_wait).await?;
     let shutdown = CancellationToken::new();
     let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
     let api = command_api::startup::start(store, config, shutdown.clone())
@@ -53,8 +56,7 @@ async fn serve() -> Result<(), String> {
 async fn run_saga() -> Result<(), String> {
     // The saga signs no tokens: any key will do.
     let config = Config::from_env(&Env::from_process(), MissingKey::Generate).map_err(|e| e.to_string())?;
-    let url = &config.store_url;
-    let store = event_store::connect(url).map_err(|e| redacted_in(&e.to_string(), url))?;
+    let store = command_api::startup::store_when_available(&config.store_url, config.startup_wait).await?;
     let products = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let orders = Arc::new(command_api::aggregates::Aggregates::new(Arc::clone(&store)));
     let shutdown = CancellationToken::new();

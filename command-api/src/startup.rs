@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use api_common::problem::ErrorChain;
 use api_common::serve::Server;
+use api_common::startup_wait::{Failure, until_available};
 use domain::account::Account;
 use domain::order::Order;
 use domain::product::Product;
@@ -43,6 +44,22 @@ pub enum StartError {
     /// Printed by the binaries as one line, so it names every cause.
     #[error("cannot ensure the configured administrator: {}", ErrorChain(.0))]
     Admin(#[from] AccountsError),
+}
+
+/// The event store at `url`, once it answers (its head reads), waited for
+/// with back-off up to `within` (`STARTUP_WAIT_MS`); the error redacts the
+/// URL's password.
+pub async fn store_when_available(url: &str, within: std::time::Duration) -> Result<Arc<dyn EventStore>, String> {
+    let failure = |e: event_store::StoreError| {
+        let passing = matches!(e, event_store::StoreError::Unavailable { .. });
+        Failure::of(passing, api_common::redact::redacted_in(&e.to_string(), url))
+    };
+    until_available("the event store", within, || async {
+        let store = event_store::connect(url).map_err(failure)?;
+        store.head().await.map_err(failure)?;
+        Ok(store)
+    })
+    .await
 }
 
 /// A running command API.

@@ -24,5 +24,6 @@ pub use connect::{
     DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_URL, Pool, connect, cores, is_unavailable, pool_size,
 };
 pub use schema::{Migrator, SchemaError, migrate, require_current};
-/// What [`connect`] returns, for callers that hold one without using sea-orm.
-pub use sea_orm::DatabaseConnection;
+/// What [`connect`] returns, and its error, for callers that hold one
+/// without using sea-orm.
+pub use sea_orm::{DatabaseConnection, DbErr};

@@ -41,16 +41,22 @@ pub struct Config {
     pub lag_limit: Duration,
 }
 
-/// Where the log and the views are: all that the modes that serve no
-/// admin API (`migrate`, `replay`, `status`) read.
+/// Where the log and the views are, and how long to wait for them: all
+/// that the modes that serve no admin API (`migrate`, `replay`, `status`)
+/// read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
     /// The event store (`EVENT_STORE_URL`).
     pub store_url: String,
     /// The views' database (`VIEWS_DATABASE_URL`).
     pub views_url: String,
-    /// Connections to it (`VIEWS_POOL_SIZE`).
-    pub pool_size: u32,
+    /// Connections to it (`VIEWS_POOL_SIZE`), and how long taking one may
+    /// take (`VIEWS_ACQUIRE_TIMEOUT_MS`). No statement timeout: a batch
+    /// waits for the projection's lock as long as a replay holds it.
+    pub pool: views::Pool,
+    /// How long a start waits for the views database and the event store
+    /// (`STARTUP_WAIT_MS`).
+    pub startup_wait: Duration,
 }
 
 /// The admin API: where it listens and how it checks admin tokens.
@@ -103,7 +109,12 @@ impl Storage {
         Ok(Self {
             store_url: env.get_or("EVENT_STORE_URL", event_store::DEFAULT_URL).to_owned(),
             views_url: env.get_or("VIEWS_DATABASE_URL", views::DEFAULT_URL).to_owned(),
-            pool_size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+            pool: views::Pool {
+                size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+                acquire_timeout: env.positive_millis_or("VIEWS_ACQUIRE_TIMEOUT_MS", views::DEFAULT_ACQUIRE_TIMEOUT)?,
+                statement_timeout: None,
+            },
+            startup_wait: api_common::startup_wait::startup_wait(env)?,
         })
     }
 }
@@ -170,7 +181,12 @@ mod tests {
             Storage {
                 store_url: "sqlite://data/events.db".to_owned(),
                 views_url: "sqlite://data/views.db?mode=rwc".to_owned(),
-                pool_size: views::pool_size(None, views::cores()).unwrap(),
+                pool: views::Pool {
+                    size: views::pool_size(None, views::cores()).unwrap(),
+                    acquire_timeout: Duration::from_secs(2),
+                    statement_timeout: None,
+                },
+                startup_wait: Duration::from_secs(60),
             }
         );
         assert_eq!(config.metrics_addr, None);
@@ -191,6 +207,8 @@ mod tests {
                 ("EVENT_STORE_URL", "esdb://events:2113?tls=false"),
                 ("VIEWS_DATABASE_URL", "postgres://views@db/shop"),
                 ("VIEWS_POOL_SIZE", "3"),
+                ("VIEWS_ACQUIRE_TIMEOUT_MS", "700"),
+                ("STARTUP_WAIT_MS", "1500"),
                 ("PROJECTORS_ADMIN_ADDR", "0.0.0.0:9002"),
                 ("JWT_PUBLIC_KEY", &public_key),
                 ("JWT_ISSUER", "accounts"),
@@ -212,7 +230,12 @@ mod tests {
             Storage {
                 store_url: "esdb://events:2113?tls=false".to_owned(),
                 views_url: "postgres://views@db/shop".to_owned(),
-                pool_size: 3,
+                pool: views::Pool {
+                    size: 3,
+                    acquire_timeout: Duration::from_millis(700),
+                    statement_timeout: None,
+                },
+                startup_wait: Duration::from_millis(1500),
             }
         );
         let admin = config.admin.unwrap();
@@ -243,6 +266,8 @@ mod tests {
         let public_key = SigningKey::generate().unwrap().public_key_pem();
         for (variable, bad) in [
             ("VIEWS_POOL_SIZE", "many"),
+            ("VIEWS_ACQUIRE_TIMEOUT_MS", "0"),
+            ("STARTUP_WAIT_MS", "a minute"),
             ("PROJECTORS_ADMIN_ADDR", "eighty-eighty-two"),
             ("METRICS_ADDR", "ninety-one-hundred"),
             ("PROJECTORS_LEASE_MS", "ten seconds"),

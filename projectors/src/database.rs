@@ -6,10 +6,12 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
-/// Connects to the views ([`views::connect`]) and applies the migrations
-/// the database does not have yet: the projectors own the schema.
-pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
-    let db = views::connect(url, pool_size).await?;
+/// Connects to the views ([`views::connect`], with `pool` or a pool size)
+/// and applies the migrations the database does not have yet: the
+/// projectors own the schema. Processes doing this at once take turns
+/// ([`views::migrate`]).
+pub async fn connect_and_migrate(url: &str, pool: impl Into<views::Pool>) -> Result<DatabaseConnection, DbErr> {
+    let db = views::connect(url, pool).await?;
     views::migrate(&db).await?;
     Ok(db)
 }

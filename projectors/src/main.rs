@@ -17,15 +17,18 @@
 //! - `projectors status`: each projection's checkpoint against the log's head;
 //! - `projectors openapi`: print the admin API's OpenAPI document.
 //!
-//! Every mode but `openapi` migrates the views first.
+//! Every mode but `openapi` migrates the views first. A views database or
+//! event store that does not answer yet is waited for, up to
+//! `STARTUP_WAIT_MS`; then the process stops saying why.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_common::config::Env;
 use api_common::redact::{redacted_in, url_error};
+use api_common::startup_wait::{Failure, until_available};
 use api_common::verifier::PublicKey;
-use event_store::EventStore;
+use event_store::{EventStore, StoreError};
 use projectors::config::{Admin, Config, Storage};
 use projectors::generations::rebuild::{Promotion, Rebuilder};
 use projectors::generations::{Slot, swap, verify};
@@ -72,18 +75,31 @@ fn storage() -> Result<Storage, String> {
     Storage::from_env(&Env::from_process()).map_err(|e| e.to_string())
 }
 
-/// The event store `storage` names.
-fn store(storage: &Storage) -> Result<Arc<dyn EventStore>, String> {
+/// The event store `storage` names, once it answers.
+async fn store(storage: &Storage) -> Result<Arc<dyn EventStore>, String> {
     let url = &storage.store_url;
-    event_store::connect(url).map_err(|e| redacted_in(&e.to_string(), url))
+    let failure = |e: StoreError| {
+        let passing = matches!(e, StoreError::Unavailable { .. });
+        Failure::of(passing, redacted_in(&e.to_string(), url))
+    };
+    until_available("the event store", storage.startup_wait, || async {
+        let store = event_store::connect(url).map_err(failure)?;
+        store.head().await.map_err(failure)?;
+        Ok(store)
+    })
+    .await
 }
 
-/// The views `storage` names, their schema brought up to date.
+/// The views `storage` names, once they answer, their schema brought up
+/// to date.
 async fn views(storage: &Storage) -> Result<sea_orm::DatabaseConnection, String> {
     let url = &storage.views_url;
-    projectors::database::connect_and_migrate(url, storage.pool_size)
-        .await
-        .map_err(|e| url_error(url, e))
+    until_available("the views database", storage.startup_wait, || async {
+        projectors::database::connect_and_migrate(url, storage.pool)
+            .await
+            .map_err(|e| Failure::of(views::is_unavailable(&e), url_error(url, e)))
+    })
+    .await
 }
 
 async fn migrate() -> Result<(), String> {
@@ -94,7 +110,7 @@ async fn migrate() -> Result<(), String> {
 
 async fn run() -> Result<(), String> {
     let config = Config::from_env(&Env::from_process(), PublicKey::FromEnv).map_err(|e| e.to_string())?;
-    let store = store(&config.storage)?;
+    let store = store(&config.storage).await?;
     let db = views(&config.storage).await?;
     let shutdown = CancellationToken::new();
     let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
@@ -148,7 +164,7 @@ async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
     let env = Env::from_process();
     let storage = Storage::from_env(&env).map_err(|e| e.to_string())?;
     let attempts = projectors::config::poison_attempts(&env).map_err(|e| e.to_string())?;
-    let store = store(&storage)?;
+    let store = store(&storage).await?;
     let db = views(&storage).await?;
     let options = projectors::runner::ProjectorOptions {
         quarantine: projectors::quarantine::Quarantine {
@@ -263,7 +279,7 @@ fn shown(position: Option<event_store::Position>) -> String {
 
 async fn status() -> Result<(), String> {
     let storage = storage()?;
-    let store = store(&storage)?;
+    let store = store(&storage).await?;
     let db = views(&storage).await?;
     let head = store.head().await.map_err(|e| e.to_string())?;
     let checkpoints = views::checkpoint::all(&db).await.map_err(|e| e.to_string())?;

@@ -20,8 +20,13 @@ pub const DEFAULT_MAX_READ_WAITERS: usize = 1024;
 pub struct Config {
     /// The views' database (`VIEWS_DATABASE_URL`).
     pub views_url: String,
-    /// Connections to it (`VIEWS_POOL_SIZE`).
-    pub pool_size: u32,
+    /// Connections to it (`VIEWS_POOL_SIZE`) and how long a read waits on
+    /// it: for a connection (`VIEWS_ACQUIRE_TIMEOUT_MS`), for a statement
+    /// on Postgres (`VIEWS_STATEMENT_TIMEOUT_MS`).
+    pub pool: views::Pool,
+    /// How long a start waits for the views database and its schema
+    /// (`STARTUP_WAIT_MS`).
+    pub startup_wait: Duration,
     pub listen: SocketAddr,
     /// Verifies access tokens with the command API's public key.
     pub verifier: Verifier,
@@ -42,7 +47,8 @@ impl Config {
     pub fn from_env(env: &Env, key: PublicKey<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             views_url: env.get_or("VIEWS_DATABASE_URL", views::DEFAULT_URL).to_owned(),
-            pool_size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+            pool: pool(env)?,
+            startup_wait: api_common::startup_wait::startup_wait(env)?,
             listen: env.parse_or("QUERY_API_ADDR", DEFAULT_ADDR)?,
             verifier: Verifier::from_env(env, key)?,
             read_wait: env.millis_or("READ_WAIT_MS", DEFAULT_READ_WAIT)?,
@@ -51,6 +57,18 @@ impl Config {
             metrics_addr: api_common::metrics::address(env)?,
         })
     }
+}
+
+/// The read pool: `VIEWS_POOL_SIZE`, `VIEWS_ACQUIRE_TIMEOUT_MS`,
+/// `VIEWS_STATEMENT_TIMEOUT_MS`.
+fn pool(env: &Env) -> Result<views::Pool, ConfigError> {
+    Ok(views::Pool {
+        size: env.parse_with("VIEWS_POOL_SIZE", |size| views::pool_size(size, views::cores()))?,
+        acquire_timeout: env.positive_millis_or("VIEWS_ACQUIRE_TIMEOUT_MS", views::DEFAULT_ACQUIRE_TIMEOUT)?,
+        statement_timeout: Some(
+            env.positive_millis_or("VIEWS_STATEMENT_TIMEOUT_MS", views::DEFAULT_STATEMENT_TIMEOUT)?,
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -83,7 +101,15 @@ mod tests {
         let public_key = key.public_key_pem();
         let config = from_pairs(&[("JWT_PUBLIC_KEY", &public_key)], PublicKey::FromEnv).unwrap();
         assert_eq!(config.views_url, "sqlite://data/views.db?mode=rwc");
-        assert_eq!(config.pool_size, views::pool_size(None, views::cores()).unwrap());
+        assert_eq!(
+            config.pool,
+            views::Pool {
+                size: views::pool_size(None, views::cores()).unwrap(),
+                acquire_timeout: Duration::from_secs(2),
+                statement_timeout: Some(Duration::from_secs(5)),
+            }
+        );
+        assert_eq!(config.startup_wait, Duration::from_secs(60));
         assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.read_wait, Duration::from_secs(2));
         assert_eq!(config.max_read_waiters, 1024);
@@ -99,6 +125,9 @@ mod tests {
             &[
                 ("VIEWS_DATABASE_URL", "postgres://views@db/shop"),
                 ("VIEWS_POOL_SIZE", "3"),
+                ("VIEWS_ACQUIRE_TIMEOUT_MS", "700"),
+                ("VIEWS_STATEMENT_TIMEOUT_MS", "900"),
+                ("STARTUP_WAIT_MS", "1500"),
                 ("QUERY_API_ADDR", "0.0.0.0:9001"),
                 ("JWT_PUBLIC_KEY", &public_key),
                 ("JWT_ISSUER", "accounts"),
@@ -111,7 +140,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.views_url, "postgres://views@db/shop");
-        assert_eq!(config.pool_size, 3);
+        assert_eq!(
+            config.pool,
+            views::Pool {
+                size: 3,
+                acquire_timeout: Duration::from_millis(700),
+                statement_timeout: Some(Duration::from_millis(900)),
+            }
+        );
+        assert_eq!(config.startup_wait, Duration::from_millis(1500));
         assert_eq!(config.listen, "0.0.0.0:9001".parse().unwrap());
         assert_eq!(config.read_wait, Duration::from_millis(150));
         assert_eq!(config.max_read_waiters, 9);
@@ -139,6 +176,9 @@ mod tests {
         let public_key = SigningKey::generate().unwrap().public_key_pem();
         for (variable, bad) in [
             ("VIEWS_POOL_SIZE", "0"),
+            ("VIEWS_ACQUIRE_TIMEOUT_MS", "0"),
+            ("VIEWS_STATEMENT_TIMEOUT_MS", "soon"),
+            ("STARTUP_WAIT_MS", "a minute"),
             ("QUERY_API_ADDR", "localhost:8081"),
             ("READ_WAIT_MS", "2s"),
             ("READ_MAX_WAITERS", "-1"),

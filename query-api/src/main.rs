@@ -1,17 +1,20 @@
 //! The query API as its own process: `query-api` serves the views;
 //! `query-api openapi` prints the OpenAPI document.
 //!
-//! It never changes the views' schema: it refuses to start on a database
-//! the projectors have not migrated to the schema it reads
-//! ([`views::require_current`]).
+//! It never changes the views' schema: on a database the projectors have
+//! not migrated to the schema it reads ([`views::require_current`]), or
+//! one that does not answer yet, it waits for them up to
+//! `STARTUP_WAIT_MS`, then stops saying why.
 
 use std::process::ExitCode;
 
 use api_common::config::Env;
 use api_common::redact::url_error;
+use api_common::startup_wait::{Failure, until_available};
 use api_common::verifier::PublicKey;
 use query_api::config::Config;
 use tokio_util::sync::CancellationToken;
+use views::{DatabaseConnection, SchemaError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,11 +35,10 @@ async fn main() -> ExitCode {
 
 async fn serve() -> Result<(), String> {
     let config = Config::from_env(&Env::from_process(), PublicKey::FromEnv).map_err(|e| e.to_string())?;
-    let url = &config.views_url;
-    let db = views::connect(url, config.pool_size)
-        .await
-        .map_err(|e| url_error(url, e))?;
-    views::require_current(&db).await.map_err(|e| url_error(url, e))?;
+    let db = until_available("the views database and its schema", config.startup_wait, || {
+        current_views(&config)
+    })
+    .await?;
     let shutdown = CancellationToken::new();
     let metrics = api_common::metrics::serve_configured(config.metrics_addr, &shutdown).await?;
     let api = query_api::startup::start(db, config, shutdown.clone())
@@ -48,6 +50,21 @@ async fn serve() -> Result<(), String> {
         metrics.stopped().await.map_err(|e| e.to_string())?;
     }
     api.stopped().await.map_err(|e| e.to_string())
+}
+
+/// The views database with the schema this build reads; a failure says
+/// whether it may pass: the database not answering yet, or the projectors
+/// not having migrated it yet.
+async fn current_views(config: &Config) -> Result<DatabaseConnection, Failure> {
+    let url = &config.views_url;
+    let db = views::connect(url, config.pool)
+        .await
+        .map_err(|e| Failure::of(views::is_unavailable(&e), url_error(url, e)))?;
+    match views::require_current(&db).await {
+        Ok(()) => Ok(db),
+        Err(SchemaError::Database(e)) => Err(Failure::of(views::is_unavailable(&e), url_error(url, e))),
+        Err(behind) => Err(Failure::Passing(url_error(url, behind))),
+    }
 }
 
 async fn openapi() -> Result<(), String> {

@@ -77,7 +77,8 @@ async fn past_the_cap_a_read_is_refused_at_once_and_waits_again_once_places_free
     let public_key = SigningKey::generate().unwrap().public_key_pem();
     let config = query_api::config::Config {
         views_url,
-        pool_size: 4,
+        pool: views::Pool::sized(4),
+        startup_wait: api_common::startup_wait::DEFAULT_STARTUP_WAIT,
         listen: ([127, 0, 0, 1], 0).into(),
         verifier: Verifier::from_pem(&public_key, "shop".to_owned(), "shop".to_owned()).unwrap(),
         read_wait: WAIT,

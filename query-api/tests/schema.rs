@@ -1,8 +1,9 @@
 //! The query API never changes the views' schema: on a database the
 //! projectors have not migrated (an empty one, or one missing the latest
-//! migration) the `query-api` binary refuses to start, says what is missing
-//! and what to run, and leaves the database as it found it. On SQLite and
-//! on Postgres.
+//! migration) the `query-api` binary waits for them up to
+//! `STARTUP_WAIT_MS`, then refuses to start, says what is missing and what
+//! to run, and leaves the database as it found it; migrated meanwhile, it
+//! starts. On SQLite and on Postgres.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -28,9 +29,23 @@ enum Start {
     Listening,
 }
 
+/// How long the query API waits for the schema in these tests, unless a
+/// test gives it longer.
+const STARTUP_WAIT_MS: &str = "300";
+
 /// Starts the `query-api` binary on `views_url` and waits until it either
 /// stops (refused, with what it wrote to stderr) or listens (then stops it).
 async fn start_query_api(views_url: &str) -> Start {
+    start_query_api_waiting(views_url, STARTUP_WAIT_MS, || ()).await
+}
+
+/// [`start_query_api`] with `STARTUP_WAIT_MS` set to `startup_wait`,
+/// calling `waiting` once the process says it waits.
+async fn start_query_api_waiting(
+    views_url: &str,
+    startup_wait: &str,
+    waiting: impl FnOnce() + Send + 'static,
+) -> Start {
     let public_key = SigningKey::generate().unwrap().public_key_pem();
     let mut child = Command::new(env!("CARGO_BIN_EXE_query-api"))
         .env_clear()
@@ -39,6 +54,7 @@ async fn start_query_api(views_url: &str) -> Start {
         .env("JWT_PUBLIC_KEY", public_key)
         .env("QUERY_API_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
+        .env("STARTUP_WAIT_MS", startup_wait)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -54,6 +70,7 @@ async fn start_query_api(views_url: &str) -> Start {
     tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut stderr = String::new();
+        let mut waiting = Some(waiting);
         loop {
             match received.recv_timeout(Duration::from_millis(20)) {
                 Ok(line) if line.contains("query API listening") => {
@@ -61,7 +78,14 @@ async fn start_query_api(views_url: &str) -> Start {
                     child.wait().unwrap();
                     return Start::Listening;
                 }
-                Ok(line) => stderr.push_str(&format!("{line}\n")),
+                Ok(line) => {
+                    if line.contains("waiting for the views database")
+                        && let Some(waiting) = waiting.take()
+                    {
+                        waiting();
+                    }
+                    stderr.push_str(&format!("{line}\n"));
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().unwrap();
                     assert!(
@@ -95,6 +119,10 @@ fn assert_names_the_missing_schema(stderr: &str) {
         stderr.contains(&format!(
             "the views database has no schema (no migration applied) but this build needs {latest}: run `projectors migrate`"
         )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("gave up waiting for the views database and its schema after"),
         "{stderr}"
     );
 }
@@ -169,4 +197,20 @@ async fn on_postgres_a_schema_missing_the_latest_migration_is_refused() {
     assert!(views::require_current(&db).await.is_err(), "still behind");
     views::migrate(&db).await.unwrap();
     assert!(matches!(start_query_api(&url).await, Start::Listening));
+}
+
+/// Started before the projectors migrate (as when every service starts at
+/// once), it waits for the schema and then serves.
+#[tokio::test]
+async fn on_postgres_a_query_api_started_before_the_migration_waits_for_it() {
+    let url = test_support::postgres::fresh_database().await;
+    let db = views::connect(&url, 1).await.unwrap();
+    let (migrate, waiting) = tokio::sync::oneshot::channel();
+    let migrated = tokio::spawn(async move {
+        waiting.await.unwrap();
+        views::migrate(&db).await.unwrap();
+    });
+    let start = start_query_api_waiting(&url, "30000", move || migrate.send(()).unwrap());
+    assert!(matches!(start.await, Start::Listening));
+    migrated.await.unwrap();
 }

@@ -68,7 +68,8 @@ pub async fn start_with(views_url: &str, settings: Settings) -> System {
     );
     let query_config = query_api::config::Config {
         views_url: views_url.to_owned(),
-        pool_size: 8,
+        pool: 8.into(),
+        startup_wait: api_common::startup_wait::DEFAULT_STARTUP_WAIT,
         listen: ([127, 0, 0, 1], 0).into(),
         verifier: Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap(),
         read_wait: settings.read_wait,

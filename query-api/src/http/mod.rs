@@ -87,6 +87,17 @@ async fn reflected(
     }
 }
 
+/// A read of the views that failed: 503 with `Retry-After` while the
+/// database is unavailable (down, unreachable, no connection free within
+/// `VIEWS_ACQUIRE_TIMEOUT_MS`, a statement cancelled by
+/// `VIEWS_STATEMENT_TIMEOUT_MS`), else 500.
+fn views_failed(error: sea_orm::DbErr) -> ProblemResponse {
+    if views::is_unavailable(&error) {
+        return ProblemResponse::unavailable("views-unavailable", "the views database is unavailable; retry", 1);
+    }
+    ProblemResponse::internal(error)
+}
+
 fn money(minor: i64) -> String {
     domain::money::Money::from_minor_units(minor.max(0) as u64).to_string()
 }

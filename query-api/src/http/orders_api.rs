@@ -167,8 +167,9 @@ enum ListResponse {
     /// The views failed to answer, or hold an order this build cannot read.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The orders view has not reached `minPosition` within the wait:
-    /// retry after `Retry-After` seconds.
+    /// The orders view has not reached `minPosition` within the wait, or
+    /// the views database is unavailable: retry after `Retry-After`
+    /// seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -191,8 +192,9 @@ enum DetailResponse {
     /// The views failed to answer, or hold an order this build cannot read.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The orders view has not reached `minPosition` within the wait:
-    /// retry after `Retry-After` seconds.
+    /// The orders view has not reached `minPosition` within the wait, or
+    /// the views database is unavailable: retry after `Retry-After`
+    /// seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -215,8 +217,9 @@ enum AllOrdersResponse {
     /// The views failed to answer, or hold an order this build cannot read.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The orders view has not reached `minPosition` within the wait:
-    /// retry after `Retry-After` seconds.
+    /// The orders view has not reached `minPosition` within the wait, or
+    /// the views database is unavailable: retry after `Retry-After`
+    /// seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -290,7 +293,7 @@ impl OrdersApi {
             let row = orders::Entity::find_by_id(id)
                 .one(&state.db)
                 .await
-                .map_err(ProblemResponse::internal)?
+                .map_err(super::views_failed)?
                 .filter(|row| row.customer_id == auth.0.sub || auth.is_admin())
                 .ok_or_else(|| ProblemResponse::not_found("no such order"))?;
             let lines = order_lines::Entity::find()
@@ -298,7 +301,7 @@ impl OrdersApi {
                 .order_by_asc(order_lines::Column::LineNo)
                 .all(&state.db)
                 .await
-                .map_err(ProblemResponse::internal)?;
+                .map_err(super::views_failed)?;
             Ok(DetailResponse::Ok(Json(Box::new(detail_of(row, lines)?)), position))
         }
         .await;
@@ -372,7 +375,7 @@ async fn page(
         .limit(limit + 1)
         .all(&state.db)
         .await
-        .map_err(ProblemResponse::internal)?;
+        .map_err(super::views_failed)?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(cursor_of)).flatten();

@@ -66,8 +66,8 @@ enum ListResponse {
     /// The catalog failed to answer.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The catalog has not reached `minPosition` within the wait: retry
-    /// after `Retry-After` seconds.
+    /// The catalog has not reached `minPosition` within the wait, or the
+    /// views database is unavailable: retry after `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -87,8 +87,8 @@ enum GetResponse {
     /// The catalog failed to answer.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The catalog has not reached `minPosition` within the wait: retry
-    /// after `Retry-After` seconds.
+    /// The catalog has not reached `minPosition` within the wait, or the
+    /// views database is unavailable: retry after `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -152,7 +152,7 @@ impl ProductsApi {
                 .limit(limit + 1)
                 .all(&state.db)
                 .await
-                .map_err(ProblemResponse::internal)?;
+                .map_err(super::views_failed)?;
             let more = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
             let next_cursor = more.then(|| rows.last().map(|row| row.sku.clone())).flatten();
@@ -191,7 +191,7 @@ impl ProductsApi {
             let row = products::Entity::find_by_id(id)
                 .one(&state.db)
                 .await
-                .map_err(ProblemResponse::internal)?
+                .map_err(super::views_failed)?
                 .ok_or_else(|| ProblemResponse::not_found("no such product"))?;
             Ok(GetResponse::Ok(Json(row.into()), position))
         }

@@ -65,8 +65,9 @@ enum ProfileResponse {
     /// The views failed to answer.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The users view has not reached `minPosition` within the wait: retry
-    /// after `Retry-After` seconds.
+    /// The users view has not reached `minPosition` within the wait, or
+    /// the views database is unavailable: retry after `Retry-After`
+    /// seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
@@ -100,7 +101,7 @@ impl UsersApi {
             let row = users::Entity::find_by_id(auth.0.sub)
                 .one(&state.db)
                 .await
-                .map_err(ProblemResponse::internal)?
+                .map_err(super::views_failed)?
                 .ok_or_else(|| {
                     ProblemResponse::not_found("no profile yet; pass the registration's position as minPosition")
                 })?;
