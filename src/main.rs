@@ -154,7 +154,7 @@ async fn start_projectors(
             let state = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: projector_views.clone(),
-                replays: Arc::new(projectors::admin::Replays::new(quarantine)),
+                operations: Arc::new(projectors::admin::Operations::new(quarantine)),
                 instance: Arc::clone(&instance),
             };
             Some(start_admin_api(state, admin, shutdown).await?)

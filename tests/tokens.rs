@@ -51,7 +51,7 @@ impl Services {
         let projectors = projectors::admin::Projectors {
             store: Arc::clone(&system.app.store),
             db: views::connect(&url, 4).await.unwrap(),
-            replays: Default::default(),
+            operations: Default::default(),
             instance: Default::default(),
         };
         let verifier = Verifier::from_pem(system.app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();

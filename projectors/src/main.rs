@@ -124,7 +124,7 @@ async fn run() -> Result<(), String> {
             let projectors = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: db.clone(),
-                replays: Arc::new(projectors::admin::Replays::new(quarantine)),
+                operations: Arc::new(projectors::admin::Operations::new(quarantine)),
                 instance: Arc::clone(&instance),
             };
             let admin = projectors::admin::start(projectors, verifier, listen, http, shutdown.clone())

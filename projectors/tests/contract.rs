@@ -42,7 +42,7 @@ async fn start_on(url: &str, folder: tempfile::TempDir) -> Admin {
     let projectors = Projectors {
         store: Arc::clone(&app.store),
         db,
-        replays: Default::default(),
+        operations: Default::default(),
         instance: Default::default(),
     };
     let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();

@@ -23,7 +23,7 @@ use domain::money::Price;
 use domain::product::{ProductEvent, ProductName, Sku};
 use domain::quantity::StockLevel;
 use event_store::{EventStore, ExpectedRevision, NewEvent, Position, StreamName};
-use projectors::admin::{Projectors, Replays};
+use projectors::admin::{Operations, Projectors};
 use projectors::instance::Instance;
 use projectors::quarantine::Quarantine;
 use projectors::runner::ProjectorOptions;
@@ -88,7 +88,7 @@ async fn start(setup: Setup) -> Harness {
     let projectors = Projectors {
         store: Arc::clone(&store),
         db: db.clone(),
-        replays: Arc::new(Replays::new(setup.quarantine)),
+        operations: Arc::new(Operations::new(setup.quarantine)),
         instance: Arc::clone(&instance),
     };
     let verifier = Verifier::from_pem(&key.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();

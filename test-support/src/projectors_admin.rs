@@ -13,22 +13,31 @@ use crate::App;
 pub struct AdminServer {
     /// Its base URL, `http://127.0.0.1:{port}`.
     pub base: String,
-    /// Its views: a fresh, migrated SQLite database.
+    /// Its views, migrated.
     pub db: DatabaseConnection,
     _api: AdminApi,
-    _folder: tempfile::TempDir,
+    _folder: Option<tempfile::TempDir>,
 }
 
 impl AdminServer {
-    /// Over `app`'s log, verifying tokens with `app`'s key. No projection
-    /// runs: a test starts them when it wants the views to follow the log.
+    /// Over `app`'s log and a fresh SQLite database, verifying tokens with
+    /// `app`'s key. No projection runs: a test starts them when it wants
+    /// the views to follow the log.
     pub async fn start(app: &App) -> Self {
         let (url, folder) = crate::sqlite_views();
-        let db = projectors::database::connect_and_migrate(&url, 4).await.unwrap();
+        Self {
+            _folder: Some(folder),
+            ..Self::start_on(app, &url).await
+        }
+    }
+
+    /// [`Self::start`] over the views at `views_url` (SQLite or Postgres).
+    pub async fn start_on(app: &App, views_url: &str) -> Self {
+        let db = projectors::database::connect_and_migrate(views_url, 4).await.unwrap();
         let projectors = Projectors {
             store: Arc::clone(&app.store),
             db: db.clone(),
-            replays: Default::default(),
+            operations: Default::default(),
             instance: Default::default(),
         };
         let verifier = Verifier::from_pem(app.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
@@ -40,7 +49,7 @@ impl AdminServer {
             base: format!("http://{}", api.address),
             db,
             _api: api,
-            _folder: folder,
+            _folder: None,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The projectors' admin HTTP API (default `127.0.0.1:8082`): each
-//! projection's checkpoint against the log head, replays without
-//! downtime, and the parked events. Spec at `/openapi.json`, Swagger UI at
-//! `/docs`.
+//! projection's checkpoint against the log head, replays and blue/green
+//! rebuilds without downtime (verified, promoted, rolled back), and the
+//! parked events. Spec at `/openapi.json`, Swagger UI at `/docs`.
 
+mod generations_api;
+mod generations_view;
 mod links;
+mod operations;
+mod optional_body;
 mod parked_api;
 mod projections_api;
 mod ready;
-mod replays;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use views::tables::users;
 
 use crate::instance::Instance;
 
-pub use replays::Replays;
+pub use operations::Operations;
 
 /// What the admin API works on; its operations take it from the request
 /// (`Data`), so the API itself holds nothing.
@@ -34,19 +37,30 @@ pub use replays::Replays;
 pub struct Projectors {
     pub store: Arc<dyn EventStore>,
     pub db: DatabaseConnection,
-    pub replays: Arc<Replays>,
+    pub operations: Arc<Operations>,
     /// The instance whose projections this process runs (its readiness).
     pub instance: Arc<Instance>,
 }
 
-type Apis = (projections_api::ProjectionsApi, parked_api::ParkedApi, HealthApi);
+type Apis = (
+    projections_api::ProjectionsApi,
+    generations_api::GenerationsApi,
+    parked_api::ParkedApi,
+    HealthApi,
+);
 
 fn service() -> OpenApiService<Apis, ()> {
-    let apis = (projections_api::ProjectionsApi, parked_api::ParkedApi, HealthApi);
+    let apis = (
+        projections_api::ProjectionsApi,
+        generations_api::GenerationsApi,
+        parked_api::ParkedApi,
+        HealthApi,
+    );
     OpenApiService::new(apis, "Shop projectors admin API", env!("CARGO_PKG_VERSION")).description(
-        "How far each projection has read the event log; replays: a projection is rebuilt from \
-         the start of the log while its old rows keep serving reads; and the events a projection \
-         could not read, parked so that it goes on past them.",
+        "How far each projection has read the event log; replays and rebuilds: a projection is \
+         rebuilt from the start of the log beside its live rows, which keep serving reads, \
+         verified against them, and promoted (or rolled back) at once; and the events a \
+         projection could not read, parked so that it goes on past them.",
     )
 }
 

@@ -1,5 +1,6 @@
 use api_common::bearer::BearerAuth;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
@@ -10,7 +11,12 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseRe
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
 
 use super::Projectors;
-use super::replays::ReplayState;
+use super::generations_api::OperationStatus;
+use super::generations_view::Generations;
+use super::operations::{Background, Ended, State};
+use crate::generations::rebuild::Promotion;
+use crate::generations::record;
+use crate::projection::Projection;
 
 #[derive(Tags)]
 enum Tag {
@@ -42,8 +48,16 @@ struct ProjectionStatus {
     /// runs it, and for everyone else.
     #[oai(skip_serializing_if_is_none)]
     held_by: Option<String>,
+    /// Its last replay this process started.
     #[oai(skip_serializing_if_is_none)]
     replay: Option<Replay>,
+    /// Its last background operation (replay, rebuild, verification) this
+    /// process started.
+    #[oai(skip_serializing_if_is_none)]
+    operation: Option<OperationStatus>,
+    /// Its generations beside the live one, as every projector instance
+    /// sees them.
+    generations: Generations,
 }
 
 /// Where a replay stands.
@@ -70,22 +84,25 @@ struct Replay {
     error: Option<String>,
 }
 
-impl From<ReplayState> for Replay {
-    fn from(state: ReplayState) -> Self {
+impl From<State> for Replay {
+    fn from(state: State) -> Self {
         match state {
-            ReplayState::Running { since } => Self {
+            State::Running { since } => Self {
                 phase: ReplayPhase::Running,
                 at: since,
                 reached: None,
                 error: None,
             },
-            ReplayState::Done { reached, at } => Self {
+            State::Done { ended, at } => Self {
                 phase: ReplayPhase::Done,
                 at,
-                reached: reached.map(|p| p.to_string()),
+                reached: match ended {
+                    Ended::Promoted(reached) => reached.map(|p| p.to_string()),
+                    Ended::Compared { .. } => None,
+                },
                 error: None,
             },
-            ReplayState::Failed { error, at } => Self {
+            State::Failed { error, at } => Self {
                 phase: ReplayPhase::Failed,
                 at,
                 reached: None,
@@ -210,12 +227,14 @@ pub struct ProjectionsApi;
 
 #[OpenApi]
 impl ProjectionsApi {
-    /// Every projection's checkpoint against the head of the log, and its
-    /// last replay.
+    /// Every projection's checkpoint against the head of the log, its
+    /// generations beside the live one (a rebuild's phase, pace and time
+    /// left; the last verification) and its last operation.
     ///
     /// Anyone may ask; only with an admin's token does the answer show
-    /// which instance runs each projection (`heldBy`) and why a replay
-    /// failed (`replay.error`).
+    /// which instance runs each projection (`heldBy`), why an operation
+    /// failed (`replay.error`, `operation.error`) and the rows that differ
+    /// (`generations.next.verification.first`).
     #[oai(
         path = "/projections",
         method = "get",
@@ -247,32 +266,54 @@ impl ProjectionsApi {
         if !auth.is_admin() {
             return ProblemResponse::forbidden("only admins may replay projections").into();
         }
-        let Some(projection) = crate::named(&name.0.0) else {
-            let names: Vec<_> = crate::all().iter().map(|p| p.name()).collect();
-            let detail = format!("no projection called {:?}: there are {}", name.0.0, names.join(", "));
-            return ProblemResponse::not_found(detail).into();
+        let projection = match projection_named(&name) {
+            Ok(projection) => projection,
+            Err(problem) => return problem.into(),
         };
-        let started = projectors.replays.start(
-            std::sync::Arc::clone(&projectors.store),
+        let name = projection.name();
+        let rebuilder = projectors.operations.rebuilder(
+            Arc::clone(&projectors.store),
             projectors.db.clone(),
             projection,
             projectors.instance.id(),
         );
-        match started {
-            Ok(started) => ReplayResponse::Started(Json(started.into())),
+        let work = async move {
+            let outcome = rebuilder.rebuild(Promotion::AcceptingDifferences).await?;
+            Ok(Ended::Promoted(outcome.promoted.flatten()))
+        };
+        match projectors.operations.spawn(name, Background::Replay, work) {
+            Ok(started) => ReplayResponse::Started(Json(started.state.into())),
             Err(error) => ProblemResponse::conflict("replay-running", error.to_string()).into(),
         }
     }
 }
 
+/// The projection `name` names; another name is a resource that does not
+/// exist: 404.
+pub(super) fn projection_named(name: &ProjectionName) -> Result<Arc<dyn Projection>, ProblemResponse> {
+    crate::named(&name.0).ok_or_else(|| {
+        let names: Vec<_> = crate::all().iter().map(|p| p.name()).collect();
+        ProblemResponse::not_found(format!(
+            "no projection called {:?}: there are {}",
+            name.0,
+            names.join(", ")
+        ))
+    })
+}
+
 impl Projections {
-    /// Without what only admins see: the instances and the replays' errors.
+    /// Without what only admins see: the instances, the operations' errors
+    /// and the rows of the verifications' differences.
     fn redacted(mut self) -> Self {
         for projection in &mut self.projections {
             projection.held_by = None;
             if let Some(replay) = &mut projection.replay {
                 replay.error = None;
             }
+            if let Some(operation) = &mut projection.operation {
+                operation.error = None;
+            }
+            projection.generations.redacted();
         }
         self
     }
@@ -295,14 +336,15 @@ async fn projections(projectors: &Projectors) -> Result<Projections, ProblemResp
     let leases = crate::lease::all(&projectors.db)
         .await
         .map_err(|e| unavailable("views database", &e))?;
+    let generations = record::all(&projectors.db)
+        .await
+        .map_err(|e| unavailable("views database", &e))?;
+    let checkpoint = |key: &str| checkpoints.iter().find(|(name, _)| name == key).map(|(_, at)| *at);
     let projections = crate::all()
         .iter()
         .map(|projection| {
             let name = projection.name();
-            let position = checkpoints
-                .iter()
-                .find(|(projection, _)| projection == name)
-                .map(|(_, position)| *position);
+            let position = checkpoint(name);
             ProjectionStatus {
                 name: ProjectionName(name.to_owned()),
                 position: position.map(|p| p.to_string()),
@@ -311,7 +353,9 @@ async fn projections(projectors: &Projectors) -> Result<Projections, ProblemResp
                     .iter()
                     .find(|lease| lease.projection == name && lease.expires_at > chrono::Utc::now())
                     .map(|lease| lease.holder.clone()),
-                replay: projectors.replays.state(name).map(Replay::from),
+                replay: projectors.operations.last_replay(name).map(Replay::from),
+                operation: projectors.operations.last(name).map(OperationStatus::from),
+                generations: Generations::of(name, &generations, checkpoint, head),
             }
         })
         .collect();
