@@ -31,7 +31,7 @@ use api_common::verifier::PublicKey;
 use event_store::{EventStore, StoreError};
 use projectors::config::{Admin, Config, Storage};
 use projectors::generations::rebuild::{Promotion, Rebuilder};
-use projectors::generations::{Slot, swap, verify};
+use projectors::generations::{Slot, record, swap, verify};
 use projectors::projection::Projection;
 use tokio_util::sync::CancellationToken;
 
@@ -135,10 +135,14 @@ async fn run() -> Result<(), String> {
         None => None,
     };
     let options = projectors::runner::ProjectorOptions {
+        batch_size: batch_size(&Env::from_process())?,
         lease_ttl: config.lease_ttl,
         quarantine,
-        ..Default::default()
     };
+    tokio::spawn(projectors::generations::metrics::keep_refreshed(
+        db.clone(),
+        shutdown.clone(),
+    ));
     let running = projectors::supervisor::start_in(&instance, store, db, options, shutdown.clone());
     api_common::process::shutdown_signal().await;
     shutdown.cancel();
@@ -147,6 +151,17 @@ async fn run() -> Result<(), String> {
         server.stopped().await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// `PROJECTOR_BATCH_SIZE`: the most events applied in one transaction,
+/// by the projectors and by rebuilds (default 500).
+fn batch_size(env: &Env) -> Result<usize, String> {
+    let default = projectors::runner::ProjectorOptions::default().batch_size;
+    match env.parse_or("PROJECTOR_BATCH_SIZE", default) {
+        Ok(0) => Err("PROJECTOR_BATCH_SIZE is not valid: 0: at least 1".to_owned()),
+        Ok(size) => Ok(size),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The projections `name` names (`all`: every one).
@@ -167,6 +182,7 @@ async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
     let store = store(&storage).await?;
     let db = views(&storage).await?;
     let options = projectors::runner::ProjectorOptions {
+        batch_size: batch_size(&env)?,
         quarantine: projectors::quarantine::Quarantine {
             attempts,
             ..Default::default()
@@ -224,7 +240,10 @@ async fn verify(name: &str) -> Result<(), String> {
     if report.is_clean() {
         Ok(())
     } else {
-        Err(format!("{name}: the live rows differ from what the log says in {} rows", report.differences))
+        Err(format!(
+            "{name}: the live rows differ from what the log says in {} rows",
+            report.differences
+        ))
     }
 }
 
@@ -264,7 +283,11 @@ async fn roll_back(name: &str) -> Result<(), String> {
 
 async fn drop_generation(name: &str, generation: &str) -> Result<(), String> {
     let [rebuilder] = <[Rebuilder; 1]>::try_from(rebuilders(name).await?).map_err(|_| USAGE.to_owned())?;
-    let slot = if generation == "next" { Slot::Next } else { Slot::Previous };
+    let slot = if generation == "next" {
+        Slot::Next
+    } else {
+        Slot::Previous
+    };
     if swap::remove(&rebuilder, slot).await.map_err(|e| e.to_string())? {
         println!("{name}: {generation} generation dropped");
     } else {
@@ -283,17 +306,35 @@ async fn status() -> Result<(), String> {
     let db = views(&storage).await?;
     let head = store.head().await.map_err(|e| e.to_string())?;
     let checkpoints = views::checkpoint::all(&db).await.map_err(|e| e.to_string())?;
+    let at = |key: &str| {
+        checkpoints
+            .iter()
+            .find(|(name, _)| name == key)
+            .map_or_else(|| "not started".to_owned(), |(_, p)| p.to_string())
+    };
     println!("log head: {}", head.map_or("empty".to_owned(), |p| p.to_string()));
     for projection in projectors::all() {
-        let at = checkpoints
-            .iter()
-            .find(|(name, _)| name == projection.name())
-            .map(|(_, p)| p.to_string());
-        println!(
-            "{}: {}",
-            projection.name(),
-            at.unwrap_or_else(|| "not started".to_owned())
-        );
+        let name = projection.name();
+        println!("{name}: {}", at(name));
+        for slot in [Slot::Next, Slot::Previous] {
+            let Some(generation) = record::of(&db, name, slot).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            let verified = match generation.differences {
+                None => "not verified".to_owned(),
+                Some(differences) => format!(
+                    "{differences} rows differ from {}",
+                    generation.compared_with.unwrap_or_default()
+                ),
+            };
+            println!(
+                "  {} generation (version {}): {}, {} events applied, {verified}",
+                slot.label(),
+                generation.version,
+                at(&slot.name(name)),
+                generation.events_done
+            );
+        }
     }
     Ok(())
 }
