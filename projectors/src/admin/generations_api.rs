@@ -3,6 +3,7 @@
 //! rollback and dropping a generation (`generations/`). `GET /projections`
 //! shows where each generation stands.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use api_common::bearer::BearerAuth;
@@ -10,6 +11,8 @@ use api_common::problem::{Problem, ProblemResponse};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 
 use super::Projectors;
@@ -111,12 +114,48 @@ struct Swapped {
     position: Option<String>,
 }
 
-/// A generation that can be dropped.
-#[derive(Enum, Debug, Clone, Copy)]
-#[oai(rename_all = "camelCase")]
-enum DroppedGeneration {
-    Next,
-    Previous,
+/// A generation that can be dropped: `next` or `previous`, listed in the
+/// schema. Another name in the path (`live` too) is a generation that does
+/// not exist: 404.
+struct DroppedGeneration(String);
+
+impl DroppedGeneration {
+    const NAMES: [Slot; 2] = [Slot::Next, Slot::Previous];
+
+    fn slot(&self) -> Option<Slot> {
+        Self::NAMES.into_iter().find(|slot| slot.label() == self.0)
+    }
+}
+
+impl Type for DroppedGeneration {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "DroppedGeneration".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            enum_items: Self::NAMES.iter().map(|slot| slot.label().into()).collect(),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for DroppedGeneration {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
 }
 
 #[derive(ApiResponse)]
@@ -148,17 +187,20 @@ enum StartResponse {
 api_common::problem_answers!(StartResponse: Unauthorized, Forbidden, NotFound, Conflict; Unavailable);
 
 #[derive(ApiResponse)]
-enum SwapResponse {
+enum PromoteResponse {
     /// Done: the generation now live and its position.
     #[oai(status = 200)]
     Swapped(Json<Swapped>),
+    /// The body is not JSON, or a field is invalid (named in `field`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
     /// No valid access token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
     /// The token's user is not an admin.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No projection has that name, or it has no generation to swap in.
+    /// No projection has that name, or it has no next generation.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// Refused, `type` says why: `operation-running` (another operation on
@@ -176,7 +218,36 @@ enum SwapResponse {
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
 }
-api_common::problem_answers!(SwapResponse: Unauthorized, Forbidden, NotFound, Conflict; Unavailable);
+api_common::problem_answers!(PromoteResponse: BadRequest, Unauthorized, Forbidden, NotFound, Conflict; Unavailable);
+
+#[derive(ApiResponse)]
+enum RollBackResponse {
+    /// Done: the generation now live and its position.
+    #[oai(status = 200)]
+    Swapped(Json<Swapped>),
+    /// No valid access token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's user is not an admin.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No projection has that name, or it has no previous generation.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Refused, `type` says why: `operation-running` (another operation on
+    /// it runs in this process), `columns-differ` (a migration ran since
+    /// the previous generation was live).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// Something failed on our side.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The event store or the views database does not answer: retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u32),
+}
+api_common::problem_answers!(RollBackResponse: Unauthorized, Forbidden, NotFound, Conflict; Unavailable);
 
 #[derive(ApiResponse)]
 enum DropResponse {
@@ -189,7 +260,8 @@ enum DropResponse {
     /// The token's user is not an admin.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No projection has that name, or it has no such generation.
+    /// No projection has that name, or it has no such generation (the
+    /// live one is never dropped).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// An operation on that projection is running already in this
@@ -297,13 +369,13 @@ impl GenerationsApi {
         projectors: Data<&Projectors>,
         name: Path<ProjectionName>,
         body: OptionalJson<PromoteRequest>,
-    ) -> SwapResponse {
+    ) -> PromoteResponse {
         let (_claim, rebuilder) = match claimed(&auth, &projectors, &name, Kind::Promote) {
             Ok(claimed) => claimed,
             Err(problem) => return problem.into(),
         };
         match swap::promote(&rebuilder, body.0.accept_differences).await {
-            Ok(position) => swapped(position),
+            Ok(position) => PromoteResponse::Swapped(swapped(position)),
             Err(error) => problem_of(&error).into(),
         }
     }
@@ -322,13 +394,13 @@ impl GenerationsApi {
         auth: BearerAuth,
         projectors: Data<&Projectors>,
         name: Path<ProjectionName>,
-    ) -> SwapResponse {
+    ) -> RollBackResponse {
         let (_claim, rebuilder) = match claimed(&auth, &projectors, &name, Kind::RollBack) {
             Ok(claimed) => claimed,
             Err(problem) => return problem.into(),
         };
         match swap::roll_back(&rebuilder).await {
-            Ok(position) => swapped(position),
+            Ok(position) => RollBackResponse::Swapped(swapped(position)),
             Err(error) => problem_of(&error).into(),
         }
     }
@@ -349,13 +421,20 @@ impl GenerationsApi {
         name: Path<ProjectionName>,
         generation: Path<DroppedGeneration>,
     ) -> DropResponse {
-        let (_claim, rebuilder) = match claimed(&auth, &projectors, &name, Kind::Drop) {
-            Ok(claimed) => claimed,
+        let rebuilder = match rebuilder_for(&auth, &projectors, &name) {
+            Ok(rebuilder) => rebuilder,
             Err(problem) => return problem.into(),
         };
-        let slot = match generation.0 {
-            DroppedGeneration::Next => Slot::Next,
-            DroppedGeneration::Previous => Slot::Previous,
+        let Some(slot) = generation.0.slot() else {
+            let detail = format!(
+                "no generation called {:?} can be dropped: there are next and previous",
+                generation.0.0
+            );
+            return ProblemResponse::not_found(detail).into();
+        };
+        let _claim = match projectors.operations.claim(rebuilder.projection.name(), Kind::Drop) {
+            Ok(claim) => claim,
+            Err(busy) => return running(&busy).into(),
         };
         match swap::remove(&rebuilder, slot).await {
             Ok(true) => DropResponse::Dropped,
@@ -416,10 +495,10 @@ fn started(spawned: Result<Operation, Busy>) -> StartResponse {
     }
 }
 
-fn swapped(position: Option<event_store::Position>) -> SwapResponse {
-    SwapResponse::Swapped(Json(Swapped {
+fn swapped(position: Option<event_store::Position>) -> Json<Swapped> {
+    Json(Swapped {
         position: position.map(|p| p.to_string()),
-    }))
+    })
 }
 
 /// The answer to a refused or failed operation on generations.

@@ -39,7 +39,8 @@ pub(super) enum GenerationPhase {
     Differs,
 }
 
-/// A generation of a projection's tables beside the live one.
+/// A generation of a projection's tables beside the live one; `phase`,
+/// like the fields after it, for the next generation only.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub(super) struct Generation {
@@ -59,7 +60,6 @@ pub(super) struct Generation {
     /// When it was promoted (a previous generation that was once live).
     #[oai(skip_serializing_if_is_none)]
     promoted_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The next generation only.
     #[oai(skip_serializing_if_is_none)]
     phase: Option<GenerationPhase>,
     /// The next generation only: the events its rebuild applied per

@@ -48,7 +48,6 @@ struct ProjectionStatus {
     /// runs it, and for everyone else.
     #[oai(skip_serializing_if_is_none)]
     held_by: Option<String>,
-    /// Its last replay this process started.
     #[oai(skip_serializing_if_is_none)]
     replay: Option<Replay>,
     /// Its last background operation (replay, rebuild, verification) this
