@@ -79,7 +79,9 @@ async fn a_rebuild_killed_midway_resumes(views_url: &str) {
     let status = binary::start(env!("CARGO_BIN_EXE_projectors"), &["status"], &env).exit();
     assert!(status.success, "{}", status.stderr);
     assert!(
-        status.stdout.contains(&format!("catalog: {head}\n  previous generation (version 1): {head}")),
+        status
+            .stdout
+            .contains(&format!("catalog: {head}\n  previous generation (version 1): {head}")),
         "{}",
         status.stdout
     );
