@@ -8,6 +8,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use views::tables::parked_events::{self, Column, Entity};
 
+use crate::generations::Slot;
+
 pub use parked_events::Model as Parked;
 
 fn to_sql(value: u64) -> i64 {
@@ -67,24 +69,19 @@ pub async fn rename(db: &impl ConnectionTrait, from: &str, to: &str) -> Result<(
     Ok(())
 }
 
-/// Puts back a record as it was (a replay met its event again).
-pub async fn restore(db: &impl ConnectionTrait, parked: Parked) -> Result<(), DbErr> {
-    use sea_orm::IntoActiveModel;
-    Entity::insert(parked.into_active_model())
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// Every parked event, oldest first.
+/// Every parked event, oldest first, but those of projections' previous
+/// generations: kept for a rollback, which brings them back, and nothing
+/// to act on meanwhile.
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Parked>, DbErr> {
-    Entity::find()
+    let mut rows = Entity::find()
         .order_by_asc(Column::ParkedAt)
         .order_by_asc(Column::CommitPosition)
         .order_by_asc(Column::PreparePosition)
         .order_by_asc(Column::Subscriber)
         .all(db)
-        .await
+        .await?;
+    rows.retain(|row| !row.subscriber.ends_with(Slot::Previous.suffix()));
+    Ok(rows)
 }
 
 /// The events `subscriber` parked.

@@ -157,7 +157,7 @@ async fn remove_in(
 }
 
 async fn refresh_gauges(rebuilder: &Rebuilder) -> Result<(), GenerationError> {
-    for slot in [Slot::Live, Slot::Previous] {
+    for slot in [Slot::Live, Slot::Next, Slot::Previous] {
         parked::refresh_gauge(&rebuilder.db, &slot.name(rebuilder.projection.name())).await?;
     }
     Ok(())
