@@ -13,22 +13,41 @@
 //! in rounds of about 4,000 events, each stream's events in order.
 //!
 //! Then it times `projectors replay all` — the command users run, as a
-//! child process — into a fresh Postgres database against a baseline in the
-//! same run doing the same work by hand into another: the same three
-//! rebuilds one after another, each one transaction that reads the whole
-//! log in batches of the projectors' size and writes the rows each batch
-//! touches (products, users, order headers at every status change, order
-//! lines when placed and when priced) with multi-row
-//! `INSERT ... ON CONFLICT`, then its checkpoint. The baseline keeps the rows
-//! it wrote in memory instead of reading them back. Afterwards both
-//! databases must hold the same rows.
+//! child process: a blue/green rebuild of each projection (`generations/`:
+//! the next generation built in batches of the projectors' size, each its
+//! own transaction, then verified against the live one page by page, then
+//! promoted by renaming tables) — into a fresh Postgres database against a
+//! baseline in the same run doing the same work by hand into another: the
+//! same three rebuilds one after another, each one transaction that reads
+//! the whole log in batches of the projectors' size and writes the rows
+//! each batch touches (products, users, order headers at every status
+//! change, order lines when placed and when priced) with multi-row
+//! `INSERT ... ON CONFLICT`, then its checkpoint. The baseline keeps the
+//! rows it wrote in memory instead of reading them back. Afterwards both
+//! databases must hold the same rows. Each blue/green rebuild's phases
+//! (build, verify, promote) come from the timestamps it records in
+//! `projection_generations` (`command.rs`): on a fresh database verify
+//! first catches the empty live generation up with the whole log (a second
+//! rebuild, in batches), so the build phase alone is the like-for-like
+//! figure and the whole command does about twice the baseline's work. The
+//! longest transaction on the database during every run comes from
+//! `pg_stat_activity`, sampled every 50 ms (`transactions.rs`).
+//!
+//! Last, on the views the second replay left (live and populated), the
+//! query API is loaded at a fixed rate, half of what it sustains, first
+//! idle, then while `projectors rebuild all` runs: its p50 and p99 in each
+//! window, their ratio, non-200 answers and errors (`under_load.rs`).
 //!
 //! Postgres: `BENCH_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres` (a database per side,
+//! `postgres://postgres@127.0.0.1:5432/postgres` (a database per run,
 //! dropped at the end). `BENCH_EVENTS=100000` for a quick run.
 
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
+
+mod command;
+mod transactions;
+mod under_load;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -50,6 +69,7 @@ use domain::order_saga::{self, SagaCommand, SagaEvent, SagaState};
 use domain::product::{Product, ProductCommand, ProductEvent, ProductName, ProductState, Sku};
 use domain::quantity::{RestockQuantity, StockLevel};
 use domain::text::Reason;
+use event_store::sqlite::WriterStats;
 use event_store::{
     EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, RecordedEvent, StreamFilter, StreamName,
 };
@@ -59,6 +79,9 @@ use sea_orm::{
 use test_support::postgres::Scratch;
 use uuid::Uuid;
 use views::tables::{order_lines, orders, products, users};
+
+use crate::command::{Phases, Reported};
+use crate::transactions::{Longest, Sampler};
 
 const PRODUCTS: usize = 1000;
 /// Every 25th product starts with 20 units and runs out: orders for it are
@@ -504,36 +527,6 @@ async fn fresh_database(server: &str) -> (DatabaseConnection, Scratch) {
         .await
         .unwrap();
     (db, database)
-}
-
-/// `projectors replay all`, as users run it: the whole command's time, and
-/// each projection's as the command reports it.
-fn replay_command(store: &Path, views_url: &str) -> (Duration, BTreeMap<String, f64>) {
-    let started = Instant::now();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_projectors"))
-        .args(["replay", "all"])
-        .env("EVENT_STORE_URL", format!("sqlite://{}", store.display()))
-        .env("VIEWS_DATABASE_URL", views_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "projectors replay all failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // "catalog: rebuilt up to position 1000000 in 4.2 s"
-    let each = stdout
-        .lines()
-        .filter_map(|line| {
-            let (name, rest) = line.split_once(": rebuilt up to position ")?;
-            let seconds = rest.split(" in ").nth(1)?.strip_suffix(" s")?.parse().ok()?;
-            Some((name.to_owned(), seconds))
-        })
-        .collect();
-    (elapsed, each)
 }
 
 /// A view row as the baseline writes it.
@@ -1008,7 +1001,8 @@ async fn baseline(store: &dyn EventStore, db: &DatabaseConnection, projection: &
     (started.elapsed(), written.writes)
 }
 
-/// Each view's row count and a digest of every row, and the checkpoints.
+/// Each view's row count and a digest of every row, and the live
+/// generations' checkpoints (a promotion also leaves the previous one's).
 async fn contents(db: &DatabaseConnection) -> Vec<String> {
     let mut contents = Vec::new();
     for (table, key) in [
@@ -1018,13 +1012,16 @@ async fn contents(db: &DatabaseConnection) -> Vec<String> {
         ("order_lines", "order_id, line_no"),
         ("checkpoints", "projection"),
     ] {
-        let columns = if table == "checkpoints" {
-            "(projection, commit_position, prepare_position)::text"
+        let (columns, rows) = if table == "checkpoints" {
+            (
+                "(projection, commit_position, prepare_position)::text",
+                " WHERE projection IN ('catalog', 'users', 'orders')",
+            )
         } else {
-            "t::text"
+            ("t::text", "")
         };
         let sql = format!(
-            "SELECT '{table} ' || count(*) || ' ' || coalesce(md5(string_agg({columns}, '|' ORDER BY {key})), '') AS digest FROM {table} t"
+            "SELECT '{table} ' || count(*) || ' ' || coalesce(md5(string_agg({columns}, '|' ORDER BY {key})), '') AS digest FROM {table} t{rows}"
         );
         let row = db
             .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
@@ -1036,10 +1033,33 @@ async fn contents(db: &DatabaseConnection) -> Vec<String> {
     contents
 }
 
-/// One run's seconds: the whole, and each projection's.
+/// One run: its seconds, the whole and each projection's, and the longest
+/// transaction seen on its database; for a blue/green run, each
+/// projection's phases and the rows it found differing from live.
+#[derive(Default)]
 struct Timed {
     total: f64,
     each: BTreeMap<String, f64>,
+    longest: Longest,
+    phases: BTreeMap<String, Phases>,
+    differences: BTreeMap<String, u64>,
+}
+
+impl Timed {
+    /// The seconds `projection`'s blue/green rebuild spent building.
+    fn build(&self, projection: &str) -> f64 {
+        self.phases.get(projection).map_or(f64::NAN, |phases| phases.build)
+    }
+
+    fn blue_green(reported: Reported, phases: BTreeMap<String, Phases>, longest: Longest) -> Self {
+        Self {
+            total: reported.total.as_secs_f64(),
+            each: reported.each,
+            longest,
+            phases,
+            differences: reported.differences,
+        }
+    }
 }
 
 /// The three rebuilds by hand, one after another, into `db`; the upserts
@@ -1052,53 +1072,88 @@ async fn baseline_all(store: &dyn EventStore, db: &DatabaseConnection) -> (Timed
         total += elapsed.as_secs_f64();
         writes.extend(written);
     }
-    (Timed { total, each }, writes)
+    let timed = Timed {
+        total,
+        each,
+        ..Timed::default()
+    };
+    (timed, writes)
+}
+
+/// One run into a fresh database, by hand or as `projectors replay all`
+/// on the log at `path`, its transactions sampled meanwhile; its time,
+/// the upserts made by hand, and the database.
+async fn run_once(
+    store: &Arc<dyn EventStore>,
+    path: &Path,
+    server: &str,
+    by_hand: bool,
+) -> (Timed, Option<Writes>, DatabaseConnection, Scratch) {
+    let (db, database) = fresh_database(server).await;
+    let sampler = Sampler::start(server, &database.name).await;
+    if by_hand {
+        let (mut timed, writes) = baseline_all(store.as_ref(), &db).await;
+        timed.longest = sampler.stop().await;
+        return (timed, Some(writes), db, database);
+    }
+    let (path, url) = (path.to_owned(), database.url.clone());
+    let reported = tokio::task::spawn_blocking(move || command::run("replay", &path, &url))
+        .await
+        .unwrap();
+    let longest = sampler.stop().await;
+    let timed = Timed::blue_green(reported, command::phases(&db).await, longest);
+    (timed, None, db, database)
+}
+
+/// The runs of both sides, the upserts the baseline made, the rows, and
+/// the database of the second replay, kept for the load.
+struct Measured {
+    baselines: [Timed; 2],
+    replays: [Timed; 2],
+    writes: Writes,
+    rows: Vec<String>,
+    kept: (DatabaseConnection, Scratch),
 }
 
 /// Runs the baseline and the replay in the order baseline, replay, replay,
 /// baseline (so a drift of the machine shows as a gap between a side's two
-/// runs), each into a fresh database, dropped after its rows were compared
-/// with the first run's and followed by a `CHECKPOINT`, so no run inherits
-/// the previous one's dirty pages or background work. The baseline's runs,
-/// the replay's runs, the upserts the baseline made, and the rows.
-async fn measure(
-    store: &Arc<dyn EventStore>,
-    path: &Path,
-    server: &str,
-) -> ([Timed; 2], [Timed; 2], Writes, Vec<String>) {
+/// runs), each into a fresh database whose rows must be the first run's,
+/// dropped then (but the second replay's, kept for the load) and followed
+/// by a `CHECKPOINT`, so no run inherits the previous one's dirty pages or
+/// background work.
+async fn measure(store: &Arc<dyn EventStore>, path: &Path, server: &str) -> Measured {
     let admin = Database::connect(server).await.unwrap();
-    let (mut baselines, mut replays, mut writes) = (Vec::new(), Vec::new(), Writes::new());
+    let (mut baselines, mut replays, mut writes, mut kept) = (Vec::new(), Vec::new(), Writes::new(), None);
     let mut first: Option<Vec<String>> = None;
     for by_hand in [true, false, false, true] {
-        let (db, database) = fresh_database(server).await;
-        let url = database.url.clone();
-        if by_hand {
-            let timed;
-            (timed, writes) = baseline_all(store.as_ref(), &db).await;
-            baselines.push(timed);
-        } else {
-            let path = path.to_owned();
-            let (total, each) = tokio::task::spawn_blocking(move || replay_command(&path, &url))
-                .await
-                .unwrap();
-            replays.push(Timed {
-                total: total.as_secs_f64(),
-                each,
-            });
-        }
+        let (timed, written, db, database) = run_once(store, path, server, by_hand).await;
         let found = contents(&db).await;
         assert_eq!(
             first.get_or_insert_with(|| found.clone()),
             &found,
             "the baseline and the replay wrote different rows"
         );
-        db.close().await.unwrap();
-        database.remove().await;
+        if by_hand {
+            writes = written.unwrap();
+            baselines.push(timed);
+        } else {
+            replays.push(timed);
+        }
+        if !by_hand && replays.len() == 2 {
+            kept = Some((db, database));
+        } else {
+            db.close().await.unwrap();
+            database.remove().await;
+        }
         admin.execute_unprepared("CHECKPOINT").await.unwrap();
     }
-    let [b1, b2] = <[Timed; 2]>::try_from(baselines).ok().unwrap();
-    let [r1, r2] = <[Timed; 2]>::try_from(replays).ok().unwrap();
-    ([b1, b2], [r1, r2], writes, first.unwrap())
+    Measured {
+        baselines: <[Timed; 2]>::try_from(baselines).ok().unwrap(),
+        replays: <[Timed; 2]>::try_from(replays).ok().unwrap(),
+        writes,
+        rows: first.unwrap(),
+        kept: kept.unwrap(),
+    }
 }
 
 async fn run(target: usize, server: &str) {
@@ -1110,8 +1165,34 @@ async fn run(target: usize, server: &str) {
     println!("{}\n", test_support::bench::machine());
     let started = Instant::now();
     let (log, appends) = build_log(&store, target).await;
-    let (built, stats) = (started.elapsed(), sqlite.writer_stats());
-    let events = log.events;
+    describe_log(&log, appends, started.elapsed(), &sqlite.writer_stats());
+    let measured = measure(&store, &path, server).await;
+    report(log.events, &measured.baselines, &measured.replays, &measured.rows);
+    report_writes(&measured.writes, &measured.rows);
+    let (db, database) = measured.kept;
+    let load = under_load::measure(server, &database, &db, &path).await;
+    db.close().await.unwrap();
+    database.remove().await;
+    under_load::report(&load);
+    let rebuild = Timed::blue_green(load.reported, load.phases, load.longest);
+    let [b1, b2] = &measured.baselines;
+    let [r1, r2] = &measured.replays;
+    report_phases(&[
+        ("replay, 1st run", r1),
+        ("replay, 2nd run", r2),
+        ("rebuild under load", &rebuild),
+    ]);
+    report_transactions(&[
+        ("baseline, 1st run", b1),
+        ("`projectors replay all`, 1st run", r1),
+        ("`projectors replay all`, 2nd run", r2),
+        ("baseline, 2nd run", b2),
+        ("`projectors rebuild all` under load", &rebuild),
+    ]);
+}
+
+/// The log's paragraph: its events by type and how they were appended.
+fn describe_log(log: &Generator, appends: usize, built: Duration, stats: &WriterStats) {
     let count = |types: &[&str]| {
         types
             .iter()
@@ -1119,11 +1200,12 @@ async fn run(target: usize, server: &str) {
             .sum::<usize>()
     };
     println!(
-        "The log: {events} events: {} accounts, {} products, {} orders ({} confirmed, {} rejected, \
+        "The log: {} events: {} accounts, {} products, {} orders ({} confirmed, {} rejected, \
          {} later cancelled), {} reservations, {} refusals, {} releases, {} restocks, {} reprices, \
          {} saga checkpoints. Appended as {appends} appends (one per command) by {WRITERS} writers \
          in rounds of about {ROUND} events, each stream pinned to one writer; the store committed \
          them in {} commits ({:.1} appends per commit), in {:.1} s.\n",
+        log.events,
         count(&["AccountRegistered"]),
         count(&["ProductCreated"]),
         count(&["OrderPlaced"]),
@@ -1140,9 +1222,6 @@ async fn run(target: usize, server: &str) {
         stats.taken_appends as f64 / stats.commits as f64,
         built.as_secs_f64()
     );
-    let (baselines, replays, writes, rows) = measure(&store, &path, server).await;
-    report(events, &baselines, &replays, &rows);
-    report_writes(&writes, &rows);
 }
 
 /// The timings table: each side's two runs, the rate and the ratio of
@@ -1190,11 +1269,20 @@ fn report(events: usize, baselines: &[Timed; 2], replays: &[Timed; 2], rows: &[S
             base,
             replayed,
         );
+        line(
+            &format!("{name}: its build phase alone"),
+            base,
+            replays.each_ref().map(|r| r.build(name)),
+        );
     }
     let base = [baselines[0].total, baselines[1].total];
     line("all three by hand, one after another (baseline)", base, base);
     let replayed = [replays[0].total, replays[1].total];
     line("`projectors replay all`, the whole command", base, replayed);
+    let built = replays
+        .each_ref()
+        .map(|r| projectors::all().iter().map(|p| r.build(p.name())).sum());
+    line("`projectors replay all`, its three build phases", base, built);
 }
 
 /// The upserts of one baseline run per table, against the rows the table
@@ -1212,6 +1300,50 @@ fn report_writes(writes: &Writes, rows: &[String]) {
             "| {table} | {statements} | {written} | {:.1} | {final_rows} | {:.1} |",
             *written as f64 / *statements as f64,
             *written as f64 / final_rows as f64
+        );
+    }
+}
+
+/// Each blue/green run's phases per projection, from the timestamps the
+/// rebuild recorded, beside the seconds the command printed for it.
+fn report_phases(runs: &[(&str, &Timed)]) {
+    println!(
+        "\nThe phases of each blue/green rebuild, from the timestamps it records in `projection_generations`: \
+         build (the next generation, in batches), verify (against the live one, page by page), promote \
+         (topping up and renaming, to the promotion's stamp):\n"
+    );
+    println!(
+        "| run | projection | build s | verify s | promote s | as the command reports it, s | rows differing from live |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for (run, timed) in runs {
+        for (name, phases) in &timed.phases {
+            println!(
+                "| {run} | {name} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                phases.build,
+                phases.verify,
+                phases.promote,
+                timed.each.get(name).copied().unwrap_or(f64::NAN),
+                timed.differences.get(name).copied().unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// The longest transaction seen on each run's database.
+fn report_transactions(runs: &[(&str, &Timed)]) {
+    println!(
+        "\nThe longest transaction on each run's database, from `pg_stat_activity` sampled every 50 ms \
+         (client backends; seen up to 50 ms short of its end), and the statement it was running then:\n"
+    );
+    println!("| run | whole run, s | longest transaction, s | its statement then |");
+    println!("| --- | ---: | ---: | --- |");
+    for (run, timed) in runs {
+        println!(
+            "| {run} | {:.1} | {:.2} | `{}` |",
+            timed.total,
+            timed.longest.seconds,
+            timed.longest.query.replace('|', "\\|").replace('`', "'")
         );
     }
 }
