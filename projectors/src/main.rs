@@ -202,6 +202,7 @@ async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
 }
 
 async fn rebuild(name: &str, promotion: Promotion) -> Result<(), String> {
+    let mut not_promoted = Vec::new();
     for rebuilder in rebuilders(name).await? {
         let started = std::time::Instant::now();
         let name = rebuilder.projection.name();
@@ -216,15 +217,18 @@ async fn rebuild(name: &str, promotion: Promotion) -> Result<(), String> {
                 reached.map_or("(empty log)".to_owned(), |p| p.to_string()),
                 started.elapsed().as_secs_f64()
             ),
-            None => {
-                return Err(format!(
-                    "{name}: the rebuilt generation differs from the live one and was not promoted; \
-                     `projectors promote {name} --accept-differences` promotes it, `projectors drop {name} next` drops it"
-                ));
-            }
+            None => not_promoted.push(name),
         }
     }
-    Ok(())
+    match not_promoted[..] {
+        [] => Ok(()),
+        _ => Err(format!(
+            "{}: the rebuilt generation differs from the live one and was not promoted; \
+             `projectors promote <projection> --accept-differences` promotes it, \
+             `projectors drop <projection> next` drops it",
+            not_promoted.join(", ")
+        )),
+    }
 }
 
 async fn verify(name: &str) -> Result<(), String> {
@@ -241,7 +245,7 @@ async fn verify(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{name}: the live rows differ from what the log says in {} rows",
+            "{name}: the next generation differs from the live one in {} rows",
             report.differences
         ))
     }

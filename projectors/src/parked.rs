@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use views::tables::parked_events::{self, Column, Entity};
 
-use crate::generations::Slot;
+use crate::generations::base_name;
 
 pub use parked_events::Model as Parked;
 
@@ -69,9 +69,10 @@ pub async fn rename(db: &impl ConnectionTrait, from: &str, to: &str) -> Result<(
     Ok(())
 }
 
-/// Every parked event, oldest first, but those of projections' previous
-/// generations: kept for a rollback, which brings them back, and nothing
-/// to act on meanwhile.
+/// Every parked event of the live projections and the saga, oldest first:
+/// not those of a rebuild's next generation or of a previous generation
+/// (they become live with a promotion or a rollback, and nothing can be
+/// retried or skipped in them meanwhile).
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Parked>, DbErr> {
     let mut rows = Entity::find()
         .order_by_asc(Column::ParkedAt)
@@ -80,7 +81,7 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Parked>, DbErr> {
         .order_by_asc(Column::Subscriber)
         .all(db)
         .await?;
-    rows.retain(|row| !row.subscriber.ends_with(Slot::Previous.suffix()));
+    rows.retain(|row| base_name(&row.subscriber) == row.subscriber);
     Ok(rows)
 }
 

@@ -501,6 +501,16 @@ fn swapped(position: Option<event_store::Position>) -> Json<Swapped> {
     })
 }
 
+/// Whether `error` is the store or the views database not answering (worth
+/// a retry), not a fault.
+fn is_outage(error: &ProjectorError) -> bool {
+    match error {
+        ProjectorError::Store(error) => matches!(error, event_store::StoreError::Unavailable { .. }),
+        ProjectorError::Database(error) | ProjectorError::Write { source: error, .. } => views::is_unavailable(error),
+        _ => false,
+    }
+}
+
 /// The answer to a refused or failed operation on generations.
 fn problem_of(error: &GenerationError) -> ProblemResponse {
     match error {
@@ -508,9 +518,7 @@ fn problem_of(error: &GenerationError) -> ProblemResponse {
         GenerationError::NotVerified(_) => ProblemResponse::conflict("not-verified", error.to_string()),
         GenerationError::Differs { .. } => ProblemResponse::conflict("generation-differs", error.to_string()),
         GenerationError::ColumnsDiffer { .. } => ProblemResponse::conflict("columns-differ", error.to_string()),
-        GenerationError::Projector(
-            cause @ (ProjectorError::Store(_) | ProjectorError::Database(_) | ProjectorError::Write { .. }),
-        ) => {
+        GenerationError::Projector(cause) if is_outage(cause) => {
             tracing::warn!(error = %cause, "generations unavailable");
             ProblemResponse::unavailable(
                 "unavailable",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 
-use super::{Slot, base_name, record};
+use super::{Slot, record};
 
 /// How often a daemon refreshes the gauges from the records.
 pub const REFRESH: Duration = Duration::from_secs(15);
@@ -25,17 +25,21 @@ pub fn verified(projection: &str, slot: Slot, differences: u64, at: chrono::Date
     metrics::gauge!("projection_verify_timestamp_seconds", &labels).set(at.timestamp() as f64);
 }
 
-/// Sets the gauges from every verified generation's record.
+/// Sets the gauges from every verified generation's record, and to 0 for
+/// the generations that have none (dropped, promoted, never verified), so
+/// that a gauge does not keep a generation's differences once it is gone.
 pub async fn refresh(db: &DatabaseConnection) -> Result<(), DbErr> {
-    for generation in record::all(db).await? {
-        let (Some(differences), Some(at)) = (generation.differences, generation.verified_at) else {
-            continue;
-        };
-        let slot = Slot::ALL
-            .into_iter()
-            .find(|slot| slot.name(base_name(&generation.generation)) == generation.generation)
-            .unwrap_or(Slot::Live);
-        verified(&generation.projection, slot, differences.max(0) as u64, at);
+    let records = record::all(db).await?;
+    for projection in crate::all() {
+        for slot in Slot::ALL {
+            let key = slot.name(projection.name());
+            let verified = records
+                .iter()
+                .find(|generation| generation.generation == key)
+                .and_then(|generation| Some((generation.differences?, generation.verified_at?)));
+            let (differences, at) = verified.unwrap_or((0, chrono::DateTime::UNIX_EPOCH));
+            self::verified(projection.name(), slot, differences.max(0) as u64, at);
+        }
     }
     Ok(())
 }

@@ -83,20 +83,30 @@ impl Rebuilder {
         Ok(Outcome { promoted, report })
     }
 
-    /// Creates the next generation, empty, unless a rebuild has created
-    /// it already (which this one then resumes); `true` when it resumes.
+    /// Creates the next generation, empty, unless an unfinished rebuild by
+    /// this version of the projection has created it (which this one then
+    /// resumes: `true`). A next generation that was finished (left by a
+    /// verification, or by a rebuild that differed) or built by another
+    /// version is dropped first: a rebuild applies the log with the code
+    /// now running.
     pub async fn begin(&self) -> Result<bool, GenerationError> {
         let projection = self.projection.as_ref();
         let name = projection.name();
+        let key = Slot::Next.name(name);
         let transaction = database::begin_write(&self.db).await?;
-        database::lock_projection(&transaction, &Slot::Next.name(name)).await?;
-        if record::of(&transaction, name, Slot::Next).await?.is_some() {
+        database::lock_projection(&transaction, &key).await?;
+        let found = record::of(&transaction, name, Slot::Next).await?;
+        let version = i32::try_from(projection.version()).unwrap_or(i32::MAX);
+        if found
+            .as_ref()
+            .is_some_and(|next| next.built_at.is_none() && next.version == version)
+        {
             return Ok(true);
         }
-        let key = Slot::Next.name(name);
         tables::remove(&transaction, projection.tables(), Slot::Next).await?;
         checkpoint::overwrite(&transaction, &key, None).await?;
         parked::remove_all(&transaction, &key).await?;
+        record::remove(&transaction, name, Slot::Next).await?;
         tables::create(&transaction, projection.tables(), Slot::Next).await?;
         record::start(&transaction, name, projection.version()).await?;
         transaction.commit().await?;

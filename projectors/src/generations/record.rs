@@ -22,13 +22,6 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Generation>, DbErr> {
     Entity::find().all(db).await
 }
 
-/// The version that built `projection`'s generation in `slot`: 1 for a
-/// live generation with no record.
-pub async fn version(db: &impl ConnectionTrait, projection: &str, slot: Slot) -> Result<u32, DbErr> {
-    let row = of(db, projection, slot).await?;
-    Ok(row.map_or(1, |row| u32::try_from(row.version).unwrap_or(1)))
-}
-
 /// Records a rebuild of `projection` by `version` into the next
 /// generation, starting now.
 pub async fn start(db: &impl ConnectionTrait, projection: &str, version: u32) -> Result<(), DbErr> {
@@ -134,7 +127,16 @@ pub async fn rename(db: &impl ConnectionTrait, projection: &str, from: Slot, to:
         .col_expr(Column::Generation, Expr::value(to.name(projection)))
         .filter(Column::Generation.eq(from.name(projection)));
     if from == Slot::Next && to == Slot::Live {
-        update = update.col_expr(Column::PromotedAt, Expr::value(chrono::Utc::now()));
+        // Its verification compared it with what is now the previous
+        // generation: said of the live one, it would mislead.
+        update = update
+            .col_expr(Column::PromotedAt, Expr::value(chrono::Utc::now()))
+            .col_expr(
+                Column::VerifiedAt,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .col_expr(Column::Differences, Expr::value(Option::<i64>::None))
+            .col_expr(Column::ComparedWith, Expr::value(Option::<String>::None));
     }
     update.exec(db).await?;
     Ok(())

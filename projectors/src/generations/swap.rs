@@ -14,7 +14,7 @@
 //! from the new one.
 
 use event_store::Position;
-use sea_orm::DatabaseTransaction;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 use views::checkpoint;
 
 use super::rebuild::Rebuilder;
@@ -30,25 +30,13 @@ use crate::projection::Projection;
 pub async fn promote(rebuilder: &Rebuilder, accept_differences: bool) -> Result<Option<Position>, GenerationError> {
     let projection = rebuilder.projection.as_ref();
     let name = projection.name();
-    let next = record::of(&rebuilder.db, name, Slot::Next).await?;
-    let Some(next) = next else {
-        return Err(GenerationError::Missing {
-            projection: name,
-            slot: Slot::Next,
-        });
-    };
-    match next.differences {
-        None => return Err(GenerationError::NotVerified(name)),
-        Some(differences) if differences > 0 && !accept_differences => {
-            return Err(GenerationError::Differs {
-                projection: name,
-                differences: differences as u64,
-            });
-        }
-        Some(_) => {}
-    }
+    promotable(&rebuilder.db, name, accept_differences).await?;
     rebuilder.catch_up(Slot::Next).await?;
     let transaction = locked(rebuilder, &[Slot::Live, Slot::Next, Slot::Previous]).await?;
+    // Again under the locks: another process may have begun, promoted or
+    // dropped a next generation since.
+    promotable(&transaction, name, accept_differences).await?;
+    present(&transaction, projection, Slot::Next).await?;
     same_columns(&transaction, projection, Slot::Next).await?;
     let position = level(rebuilder, &transaction, [Slot::Next, Slot::Live]).await?;
     remove_in(&transaction, projection, Slot::Previous).await?;
@@ -58,6 +46,44 @@ pub async fn promote(rebuilder: &Rebuilder, accept_differences: bool) -> Result<
     refresh_gauges(rebuilder).await?;
     tracing::info!(projection = name, position = ?position.map(|p| p.to_string()), "next generation promoted");
     Ok(position)
+}
+
+/// Refuses to promote `projection`'s next generation unless it has one
+/// that was verified clean, or with differences accepted.
+async fn promotable(
+    db: &impl ConnectionTrait,
+    name: &'static str,
+    accept_differences: bool,
+) -> Result<(), GenerationError> {
+    let Some(next) = record::of(db, name, Slot::Next).await? else {
+        return Err(GenerationError::Missing {
+            projection: name,
+            slot: Slot::Next,
+        });
+    };
+    match next.differences {
+        None => Err(GenerationError::NotVerified(name)),
+        Some(differences) if differences > 0 && !accept_differences => Err(GenerationError::Differs {
+            projection: name,
+            differences: differences as u64,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Refuses when `projection` has no generation in `slot`.
+async fn present(
+    transaction: &DatabaseTransaction,
+    projection: &dyn Projection,
+    slot: Slot,
+) -> Result<(), GenerationError> {
+    if tables::exist(transaction, projection.tables(), slot).await? {
+        return Ok(());
+    }
+    Err(GenerationError::Missing {
+        projection: projection.name(),
+        slot,
+    })
 }
 
 /// Makes the previous generation live again and keeps the live one as the
@@ -73,6 +99,7 @@ pub async fn roll_back(rebuilder: &Rebuilder) -> Result<Option<Position>, Genera
     }
     rebuilder.catch_up(Slot::Previous).await?;
     let transaction = locked(rebuilder, &[Slot::Live, Slot::Previous, Slot::Swapping]).await?;
+    present(&transaction, projection, Slot::Previous).await?;
     same_columns(&transaction, projection, Slot::Previous).await?;
     let position = level(rebuilder, &transaction, [Slot::Previous, Slot::Live]).await?;
     rename(&transaction, projection, Slot::Live, Slot::Swapping).await?;
@@ -89,8 +116,9 @@ pub async fn roll_back(rebuilder: &Rebuilder) -> Result<Option<Position>, Genera
 pub async fn remove(rebuilder: &Rebuilder, slot: Slot) -> Result<bool, GenerationError> {
     assert_ne!(slot, Slot::Live, "the live generation is never dropped");
     let projection = rebuilder.projection.as_ref();
-    let existed = rebuilder.has(slot).await? || record::of(&rebuilder.db, projection.name(), slot).await?.is_some();
     let transaction = locked(rebuilder, &[slot]).await?;
+    let existed = tables::exist(&transaction, projection.tables(), slot).await?
+        || record::of(&transaction, projection.name(), slot).await?.is_some();
     remove_in(&transaction, projection, slot).await?;
     transaction.commit().await?;
     parked::refresh_gauge(&rebuilder.db, &slot.name(projection.name())).await?;
@@ -99,7 +127,7 @@ pub async fn remove(rebuilder: &Rebuilder, slot: Slot) -> Result<bool, Generatio
 
 /// A write transaction holding the locks of `slots`' generations, taken
 /// in name order so that two swaps never wait for each other.
-async fn locked(rebuilder: &Rebuilder, slots: &[Slot]) -> Result<DatabaseTransaction, GenerationError> {
+pub(super) async fn locked(rebuilder: &Rebuilder, slots: &[Slot]) -> Result<DatabaseTransaction, GenerationError> {
     let name = rebuilder.projection.name();
     let mut keys: Vec<String> = slots.iter().map(|slot| slot.name(name)).collect();
     keys.sort();
@@ -107,8 +135,19 @@ async fn locked(rebuilder: &Rebuilder, slots: &[Slot]) -> Result<DatabaseTransac
     for key in &keys {
         database::lock_projection(&transaction, key).await?;
     }
+    if transaction.get_database_backend() == DbBackend::Postgres {
+        // A rename waits for the readers of the table, and every read that
+        // comes after waits behind it: better to give up (and be tried
+        // again) than to hold readers up past their statement timeout.
+        transaction
+            .execute_unprepared(&format!("SET LOCAL lock_timeout = '{}ms'", LOCK_TIMEOUT.as_millis()))
+            .await?;
+    }
     Ok(transaction)
 }
+
+/// How long a swap waits for the tables it renames (Postgres).
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Refuses when a table's columns differ between `slot` and the live
 /// generation.

@@ -22,8 +22,7 @@ use serde::Serialize;
 use views::checkpoint;
 
 use super::rebuild::Rebuilder;
-use super::{GenerationError, Slot, Writer, metrics, record};
-use crate::database;
+use super::{GenerationError, Slot, Writer, metrics, record, swap};
 use crate::projection::{KeyKind, Table};
 use crate::runner::{self, ProjectorError};
 
@@ -118,9 +117,6 @@ async fn compare_table(
     table: &'static Table,
     report: &mut Report,
 ) -> Result<(), GenerationError> {
-    let name = rebuilder.projection.name();
-    let mut keys = [report.generation.name(name), report.compared_with.name(name)];
-    keys.sort();
     let mut counts = TableRows {
         table: table.name,
         rows: 0,
@@ -128,10 +124,7 @@ async fn compare_table(
     };
     let mut after: Option<Vec<JsonValue>> = None;
     loop {
-        let transaction = database::begin_write(&rebuilder.db).await?;
-        for key in &keys {
-            database::lock_projection(&transaction, key).await?;
-        }
+        let transaction = swap::locked(rebuilder, &[report.generation, report.compared_with]).await?;
         report.position = level(rebuilder, &transaction, [report.generation, report.compared_with]).await?;
         let rows = page(&transaction, table, report.generation, after.as_deref()).await?;
         let others = page(&transaction, table, report.compared_with, after.as_deref()).await?;
@@ -311,6 +304,9 @@ pub(super) async fn level(
             break;
         };
         runner::apply(&writer, rebuilder.projection.as_ref(), &batch).await?;
+        if behind == Slot::Next {
+            record::progress(transaction, name, batch.len() as u64).await?;
+        }
         from = Some(last);
     }
     checkpoint::overwrite(transaction, &behind.name(name), Some(to))
