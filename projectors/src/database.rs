@@ -48,3 +48,17 @@ pub async fn lock_projection(transaction: &DatabaseTransaction, projection: &str
         .await?;
     Ok(())
 }
+
+/// Lets `transaction` commit without waiting for its WAL to reach the disk
+/// (Postgres' `synchronous_commit = off`; SQLite's WAL mode already syncs
+/// lazily): for a rebuild's batches, where a crash may lose the last
+/// commits but never half of one — the rows and the checkpoint go
+/// together — and the rebuild resumes from the checkpoint that survived.
+pub async fn commit_lazily(transaction: &DatabaseTransaction) -> Result<(), DbErr> {
+    if transaction.get_database_backend() == DbBackend::Postgres {
+        transaction
+            .execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
+    Ok(())
+}

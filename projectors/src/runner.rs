@@ -229,6 +229,9 @@ impl Follower {
         // this batch commits; if one moved the checkpoint meanwhile,
         // the compare-and-set below notices.
         database::lock_projection(&transaction, &key).await?;
+        if self.slot == Slot::Next {
+            database::commit_lazily(&transaction).await?;
+        }
         if !checkpoint::advance(&transaction, &key, applied, last).await? {
             transaction.rollback().await?;
             tracing::warn!(
