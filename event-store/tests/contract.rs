@@ -1,8 +1,8 @@
 //! The event store contract: one suite, run against every adapter.
 //!
 //! The EventStoreDB half runs when `TEST_ESDB_URL` points at a server (for
-//! example `esdb://localhost:2113?tls=false` after
-//! `docker compose up eventstore`); without it, cargo lists each of its
+//! example `esdb://localhost:2113?tls=false` with an insecure node started
+//! as README.md, "Run in production", shows); without it, cargo lists each of its
 //! tests as ignored with the reason.
 
 // In tests an unwrap is an assertion with a backtrace.
