@@ -20,7 +20,7 @@ COPY . .
 # cache in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bins \
+    cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
     && cp target/release/shop target/release/command-api target/release/projectors \
        target/release/query-api target/release/healthcheck /out/
