@@ -52,7 +52,7 @@ pub enum StartError {
 pub async fn store_when_available(url: &str, within: std::time::Duration) -> Result<Arc<dyn EventStore>, String> {
     let failure = |e: event_store::StoreError| {
         let passing = matches!(e, event_store::StoreError::Unavailable { .. });
-        Failure::of(passing, api_common::redact::redacted_in(&e.to_string(), url))
+        Failure::of(passing, api_common::redact::url_error(url, e))
     };
     until_available("the event store", within, || async {
         let store = event_store::connect(url).map_err(failure)?;

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use api_common::config::Env;
-use api_common::redact::{redacted_in, url_error};
+use api_common::redact::url_error;
 use api_common::startup_wait::{Failure, until_available};
 use api_common::verifier::PublicKey;
 use event_store::{EventStore, StoreError};
@@ -80,7 +80,7 @@ async fn store(storage: &Storage) -> Result<Arc<dyn EventStore>, String> {
     let url = &storage.store_url;
     let failure = |e: StoreError| {
         let passing = matches!(e, StoreError::Unavailable { .. });
-        Failure::of(passing, redacted_in(&e.to_string(), url))
+        Failure::of(passing, url_error(url, e))
     };
     until_available("the event store", storage.startup_wait, || async {
         let store = event_store::connect(url).map_err(failure)?;

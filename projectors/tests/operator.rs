@@ -37,26 +37,46 @@ async fn with_metrics_addr_the_metrics_move_off_the_admin_port() {
     assert!(text.contains(r#"http_requests_total{service="projectors""#), "{text}");
 }
 
+/// Runs `projectors` with an event store at `store_url` and views at
+/// `views_url` until it gives up waiting for them (after 300 ms); what it
+/// printed.
+async fn gives_up(store_url: &str, views_url: &str) -> test_support::binary::Exit {
+    let running = projectors(&[
+        ("EVENT_STORE_URL", store_url),
+        ("VIEWS_DATABASE_URL", views_url),
+        ("PROJECTORS_ADMIN_ADDR", "off"),
+        ("STARTUP_WAIT_MS", "300"),
+    ]);
+    tokio::task::spawn_blocking(move || running.exit()).await.unwrap()
+}
+
 #[tokio::test]
 async fn passwords_in_the_urls_are_never_printed() {
     let no_database = test_support::postgres::database_url("shop_no_such_database");
     let (views_url, secret) = test_support::postgres::with_password(&no_database);
-    let running = projectors(&[
-        ("EVENT_STORE_URL", "esdb://admin:SECRETPW@127.0.0.1:1?tls=false"),
-        ("VIEWS_DATABASE_URL", &views_url),
-        ("PROJECTORS_ADMIN_ADDR", "off"),
-    ]);
-    let exit = tokio::task::spawn_blocking(move || running.exit()).await.unwrap();
-    assert!(!exit.success, "there is no such database");
+    let folder = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", folder.path().join("events.db").display());
+    // The store first (none listens there), then the views (no such
+    // database): each error names its URL, the password masked.
+    let no_store = gives_up("esdb://admin:SECRETPW@127.0.0.1:1?tls=false", &views_url).await;
+    let no_views = gives_up(&store_url, &views_url).await;
+    assert!(!no_store.success && !no_views.success, "neither can start");
+    assert!(
+        no_store.stderr.contains("esdb://admin:***@127.0.0.1:1"),
+        "the error names the store: {}",
+        no_store.stderr
+    );
     let shown = views_url.replace(&format!(":{secret}@"), ":***@");
     assert!(
-        exit.stderr.contains(&shown),
+        no_views.stderr.contains(&shown),
         "the error still names the database: {}",
-        exit.stderr
+        no_views.stderr
     );
-    for (name, output) in [("stdout", &exit.stdout), ("stderr", &exit.stderr)] {
-        for secret in ["SECRETPW", secret.as_str()] {
-            assert!(!output.contains(secret), "{name}: {output}");
+    for exit in [&no_store, &no_views] {
+        for (name, output) in [("stdout", &exit.stdout), ("stderr", &exit.stderr)] {
+            for secret in ["SECRETPW", secret.as_str()] {
+                assert!(!output.contains(secret), "{name}: {output}");
+            }
         }
     }
 }
