@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use event_store::{Position, RecordedEvent};
-use crate::generations::Writer;
 
+use crate::generations::Writer;
 use crate::parked::{self, Parking};
 use crate::projection::{ApplyError, Projection};
 use crate::runner::{self, ProjectorError};

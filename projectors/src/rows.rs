@@ -8,8 +8,8 @@ use std::hash::Hash;
 
 use sea_orm::sea_query::{Alias, OnConflict};
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, PrimaryKeyToColumn,
-    QueryFilter, QueryTrait, Value,
+    ColumnTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, PrimaryKeyToColumn, QueryFilter,
+    QueryTrait, Value,
 };
 
 use crate::generations::Writer;

@@ -433,7 +433,10 @@ async fn events_delivered_again_change_nothing_once_the_views_have_moved_past_th
     let all_projections = projectors::all();
     let transaction = projectors::database::begin_write(&db).await.unwrap();
     for projection in &all_projections {
-        projection.apply(&live(&transaction), &log[..slice_start]).await.unwrap();
+        projection
+            .apply(&live(&transaction), &log[..slice_start])
+            .await
+            .unwrap();
         views::checkpoint::overwrite(&transaction, projection.name(), Some(before_slice))
             .await
             .unwrap();
