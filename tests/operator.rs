@@ -96,6 +96,10 @@ async fn the_banner_shows_the_views_url_without_its_password() {
 async fn passwords_in_urls_it_cannot_use_are_never_printed() {
     let no_database = test_support::postgres::database_url("shop_no_such_database");
     let (views_url, secret) = test_support::postgres::with_password(&no_database);
+    let folder = tempfile::tempdir().unwrap();
+    let embedded = format!("sqlite://{}", folder.path().join("events.db").display());
+    // A setting the client refuses; a store that is not there (it gives up
+    // waiting after STARTUP_WAIT_MS); views with no such database.
     for (store_url, views_url, named) in [
         (
             "esdb://admin:SECRETPW@127.0.0.1:1?tls=perhaps",
@@ -105,8 +109,9 @@ async fn passwords_in_urls_it_cannot_use_are_never_printed() {
         (
             "esdb://admin:SECRETPW@127.0.0.1:1?tls=false",
             views_url.as_str(),
-            "/shop_no_such_database",
+            "esdb://admin:***@127.0.0.1:1",
         ),
+        (embedded.as_str(), views_url.as_str(), "/shop_no_such_database"),
     ] {
         let running = shop(&[
             ("EVENT_STORE_URL", store_url),
@@ -114,6 +119,7 @@ async fn passwords_in_urls_it_cannot_use_are_never_printed() {
             ("COMMAND_API_ADDR", &free_address().to_string()),
             ("QUERY_API_ADDR", &free_address().to_string()),
             ("PROJECTORS_ADMIN_ADDR", "off"),
+            ("STARTUP_WAIT_MS", "300"),
         ]);
         let exit = tokio::task::spawn_blocking(move || running.exit())
             .await
