@@ -78,7 +78,12 @@ const CANCEL_PERCENT: u64 = 35;
 /// the query API at the acknowledged position (read-your-writes).
 const READ_BACK_PERCENT: u64 = 25;
 /// View tables that are bookkeeping, not views: not compared.
-const BOOKKEEPING: [&str; 3] = ["checkpoints", "projection_leases", "seaql_migrations"];
+const BOOKKEEPING: [&str; 4] = [
+    "checkpoints",
+    "projection_generations",
+    "projection_leases",
+    "seaql_migrations",
+];
 const ADMIN: (&str, &str) = ("admin", "admin-password");
 const PASSWORD: &str = "password-123";
 

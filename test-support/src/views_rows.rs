@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use serde_json::Value;
 
-/// The rows of every table of the SQLite database at `url` but `skipped`
-/// (bookkeeping such as checkpoints and leases), each as a JSON object
+/// The rows of every live table of the SQLite database at `url` (not a
+/// projection's next or previous generation) but `skipped` (bookkeeping
+/// such as checkpoints and leases), each as a JSON object
 /// from column name to value, sorted, so two databases holding the same
 /// rows compare equal. BLOBs (SQLite's UUIDs) are lower-case hex, without
 /// dashes. The tables are read in one transaction: one moment's rows.
@@ -27,7 +28,12 @@ pub async fn snapshot(url: &str, skipped: &[&str]) -> Result<BTreeMap<String, Ve
         )
         .await?
         {
-            if !skipped.contains(&table.as_str()) {
+            // A replay's previous (or next) generation is not what readers
+            // see: only the live tables are compared.
+            let generation = ["__next", "__prev", "__swap"]
+                .iter()
+                .any(|suffix| table.ends_with(suffix));
+            if !skipped.contains(&table.as_str()) && !generation {
                 let rows = rows(&transaction, &table).await?;
                 tables.insert(table, rows);
             }
