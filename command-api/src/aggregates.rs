@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use domain::decider::Decider;
+use domain::decider::{Answers, Decider};
 use domain::event::{DecodeError, DomainEvent, EncodeError};
 use domain::validation::InvalidField;
 use event_store::{
@@ -120,6 +120,14 @@ impl<E> From<EncodeError> for CommandError<E> {
     }
 }
 
+/// What one decision on a stream's state comes to: the events to fold in,
+/// the same events encoded for the append, and the caller's answer.
+struct Decision<D: Decider, T> {
+    events: Vec<D::Event>,
+    encoded: Vec<NewEvent>,
+    answer: T,
+}
+
 #[derive(Clone)]
 struct Folded<S> {
     state: S,
@@ -194,29 +202,89 @@ where
         causation: Causation,
         command: impl Fn() -> D::Command,
     ) -> Result<Decided<D>, CommandError<D::Error>> {
-        let stream = Self::stream_name(id);
+        let decide = |state: &D::State| {
+            let events = D::decide(state, command()).map_err(CommandError::Refused)?;
+            let encoded = encode(&events, causation)?;
+            Ok(Decision {
+                events,
+                encoded,
+                answer: (),
+            })
+        };
+        let (decided, ()) = self.decide_and_append(&Self::stream_name(id), decide).await?;
+        Ok(decided)
+    }
+
+    /// Decides `commands` on the aggregate `id` one after another, each on
+    /// the state the ones before it left ([`Decider::decide_each`]), and
+    /// appends all their events in one append, each event with its own
+    /// command's causation: many orders' reservations on a hot product
+    /// share one append instead of queueing one each. Each command gets
+    /// its own answer, its events or its refusal, exactly as if the
+    /// commands had been executed one by one. After losing a race it
+    /// reloads and decides them all again.
+    pub async fn execute_each(
+        &self,
+        id: impl std::fmt::Display,
+        commands: &[(Causation, D::Command)],
+    ) -> Result<Answers<D>, CommandError<D::Error>>
+    where
+        D::Command: Clone,
+        D::Event: Clone,
+    {
+        let decide = |state: &D::State| {
+            let (answer, _) = D::decide_each(state.clone(), commands.iter().map(|(_, command)| command.clone()));
+            let (mut events, mut encoded) = (Vec::new(), Vec::new());
+            for ((causation, _), decided) in commands.iter().zip(&answer) {
+                if let Ok(decided) = decided {
+                    encoded.extend(encode(decided, *causation)?);
+                    events.extend(decided.iter().cloned());
+                }
+            }
+            Ok(Decision {
+                events,
+                encoded,
+                answer,
+            })
+        };
+        let (_, answers) = self.decide_and_append(&Self::stream_name(id), decide).await?;
+        Ok(answers)
+    }
+
+    /// Decides with `decide` on the current state of `stream` and appends
+    /// what it decided, expecting the revision it decided on; after losing
+    /// a race, reloads and decides again.
+    async fn decide_and_append<T>(
+        &self,
+        stream: &StreamName,
+        decide: impl Fn(&D::State) -> Result<Decision<D, T>, CommandError<D::Error>>,
+    ) -> Result<(Decided<D>, T), CommandError<D::Error>> {
         for _ in 0..MAX_ATTEMPTS {
-            let folded = self.catch_up(&stream).await?;
-            let events = D::decide(&folded.state, command()).map_err(CommandError::Refused)?;
-            if events.is_empty() {
-                return Ok(Decided {
+            let folded = self.catch_up(stream).await?;
+            let Decision {
+                events,
+                encoded,
+                answer,
+            } = decide(&folded.state)?;
+            if encoded.is_empty() {
+                let decided = Decided {
                     events,
                     position: self.position_of(&folded).await?,
                     state: folded.state.clone(),
-                });
+                };
+                return Ok((decided, answer));
             }
-            let encoded = encode(&events, causation)?;
             match self
                 .store
-                .append(&stream, ExpectedRevision::after(folded.revision), encoded)
+                .append(stream, ExpectedRevision::after(folded.revision), encoded)
                 .await
             {
-                Ok(outcome) => return Ok(self.appended(&stream, &folded, events, outcome).await),
+                Ok(outcome) => return Ok((self.appended(stream, &folded, events, outcome).await, answer)),
                 Err(StoreError::WrongExpectedRevision { .. }) => continue,
                 Err(error) => {
                     // The append may or may not have happened: forget what we
                     // know and read the stream afresh next time.
-                    self.forget(&stream);
+                    self.forget(stream);
                     return Err(error.into());
                 }
             }

@@ -1,6 +1,7 @@
 //! Loading aggregates (#11): a hot product loads from its snapshot and the
 //! events after it, and no position handed to a client comes from a stream
-//! read that carried none.
+//! read that carried none. Commands decided together (#15): one append,
+//! each command its own answer, and no oversell when two batches race.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -26,11 +27,12 @@ use uuid::Uuid;
 /// streams: every event read from a stream carries `u64::MAX` for its
 /// position. (There is no such server here; the client crate gives this
 /// value for a stream read without a position.) It also counts the events
-/// that stream reads return.
+/// that stream reads return, and the appends.
 struct OldServerReads {
     inner: SqliteEventStore,
     positionless: bool,
     events_read: AtomicUsize,
+    appends: AtomicUsize,
 }
 
 impl OldServerReads {
@@ -50,6 +52,7 @@ impl EventStore for OldServerReads {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
         self.inner.append(stream, expected, events).await
     }
 
@@ -103,6 +106,7 @@ fn open(folder: &tempfile::TempDir, positionless: bool) -> Arc<OldServerReads> {
         inner: SqliteEventStore::open(folder.path().join("events.db")).unwrap(),
         positionless,
         events_read: AtomicUsize::new(0),
+        appends: AtomicUsize::new(0),
     })
 }
 
@@ -245,4 +249,147 @@ async fn a_hot_product_loads_from_its_snapshot_and_the_events_after_it() {
         panic!("the product exists")
     };
     assert_eq!(product.available.get(), 5);
+}
+
+fn reserve(order: u128, units: i64) -> ProductCommand {
+    ProductCommand::Reserve {
+        order_id: OrderId::from_uuid(Uuid::from_u128(order)),
+        quantity: Quantity::parse_field("quantity", units).unwrap(),
+        now: chrono::Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn commands_on_one_product_share_one_append_and_each_gets_its_own_answer() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let products = Aggregates::<Product>::new(store.clone());
+    products.execute(product_id, causation(), || create(3)).await.unwrap();
+    let commands = vec![
+        (causation(), reserve(1, 2)),
+        (causation(), create(3)),     // refused: the product exists
+        (causation(), reserve(2, 2)), // refused for stock: 1 unit left
+        (
+            causation(),
+            ProductCommand::Release {
+                order_id: OrderId::from_uuid(Uuid::from_u128(1)),
+                now: chrono::Utc::now(),
+            },
+        ),
+        (causation(), reserve(3, 3)),
+    ];
+    let appends = store.appends.load(Ordering::SeqCst);
+    let answers = products.execute_each(product_id, &commands).await.unwrap();
+    assert_eq!(
+        store.appends.load(Ordering::SeqCst),
+        appends + 1,
+        "one append for the five commands"
+    );
+    let kinds: Vec<Result<Vec<String>, _>> = answers
+        .iter()
+        .map(|answer| {
+            answer
+                .as_ref()
+                .map(|events| events.iter().map(|event| event.encode().unwrap().event_type).collect())
+                .map_err(Clone::clone)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Ok(vec!["StockReserved".to_owned()]),
+            Err(domain::product::ProductError::DuplicateSku),
+            Ok(vec!["StockReservationRefused".to_owned()]),
+            Ok(vec!["StockReleased".to_owned()]),
+            Ok(vec!["StockReserved".to_owned()]),
+        ]
+    );
+    // Each event carries the causation of the command that decided it.
+    let stream = Aggregates::<Product>::stream_name(product_id);
+    let recorded = store.read_stream(&stream, 1, 10).await.unwrap();
+    let correlations: Vec<Uuid> = recorded.iter().map(|event| event.metadata.correlation_id).collect();
+    let expected: Vec<Uuid> = [0, 2, 3, 4].iter().map(|&n| commands[n].0.correlation_id).collect();
+    assert_eq!(correlations, expected);
+    // The cache folded what was appended: the next command sees it.
+    let ProductState::Active(product) = products.load(product_id).await.unwrap().state else {
+        panic!("the product exists");
+    };
+    assert_eq!(product.available.get(), 0);
+    let fresh = Aggregates::<Product>::new(store.clone())
+        .load(product_id)
+        .await
+        .unwrap();
+    assert_eq!(fresh.state, ProductState::Active(product));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_batches_racing_on_one_product_never_oversell_and_answer_each_order_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    Aggregates::<Product>::new(store.clone())
+        .execute(product_id, causation(), || create(5))
+        .await
+        .unwrap();
+    for round in 0..20u128 {
+        // Two replicas' saga batches, each with its own cache of the product.
+        let (a, b) = (
+            Aggregates::<Product>::new(store.clone()),
+            Aggregates::<Product>::new(store.clone()),
+        );
+        let first: Vec<_> = (0..4).map(|n| (causation(), reserve(round * 100 + n + 1, 1))).collect();
+        let second: Vec<_> = (4..8).map(|n| (causation(), reserve(round * 100 + n + 1, 1))).collect();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let run = |products: Aggregates<Product>, commands: Vec<(Causation, ProductCommand)>| {
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                products.load(product_id).await.unwrap();
+                barrier.wait().await;
+                products.execute_each(product_id, &commands).await.unwrap()
+            })
+        };
+        let (x, y) = (run(a, first), run(b, second));
+        let answers: Vec<_> = x.await.unwrap().into_iter().chain(y.await.unwrap()).collect();
+        let reserved = answers
+            .iter()
+            .filter(|answer| matches!(answer.as_deref(), Ok([ProductEvent::StockReserved { .. }])))
+            .count();
+        let refused = answers
+            .iter()
+            .filter(|answer| matches!(answer.as_deref(), Ok([ProductEvent::StockReservationRefused { .. }])))
+            .count();
+        assert_eq!((reserved, refused), (5, 3), "round {round}: {answers:?}");
+        // What the stream says agrees: each order answered once.
+        let stream = Aggregates::<Product>::stream_name(product_id);
+        let recorded = store.read_stream(&stream, 0, 10_000).await.unwrap();
+        let mut answered = std::collections::HashMap::new();
+        for event in &recorded {
+            let decoded = ProductEvent::decode(&event.event_type, event.metadata.schema_version, &event.data).unwrap();
+            if let ProductEvent::StockReserved { order_id, .. }
+            | ProductEvent::StockReservationRefused { order_id, .. } = decoded
+            {
+                *answered.entry(order_id).or_insert(0) += 1;
+            }
+        }
+        assert!(answered.values().all(|&n| n == 1), "round {round}: {answered:?}");
+        assert_eq!(answered.len() as u128, (round + 1) * 8);
+        // Give the units back for the next round.
+        let releases: Vec<_> = (0..8)
+            .map(|n| {
+                let order_id = OrderId::from_uuid(Uuid::from_u128(round * 100 + n + 1));
+                (
+                    causation(),
+                    ProductCommand::Release {
+                        order_id,
+                        now: chrono::Utc::now(),
+                    },
+                )
+            })
+            .collect();
+        Aggregates::<Product>::new(store.clone())
+            .execute_each(product_id, &releases)
+            .await
+            .unwrap();
+    }
 }

@@ -1,6 +1,7 @@
 //! Executing the saga's commands on the aggregates: the commands on one
-//! stream one after the other, so they never race each other for its
-//! revision, and different streams at once.
+//! stream in their order, so they never race each other for its revision
+//! (a product's decided together and appended at once, an order's one
+//! after the other), and different streams at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use domain::ids::{OrderId, ProductId};
 use domain::order::{Order, OrderCommand, OrderError, OrderEvent};
 use domain::order_saga::{SagaCommand, SagaEvent};
 use domain::product::{Product, ProductCommand, ProductError, ProductEvent};
+use tracing::Instrument;
 
 use super::SagaError;
 use super::poison::command_failed;
@@ -60,47 +62,77 @@ impl Commands {
         Ok(found)
     }
 
+    /// Executes one stream's commands in their order: a product's all
+    /// together ([`Self::execute_on_product`]), an order's one by one.
     async fn execute_in_order(&self, group: Vec<Caused>) -> Result<Vec<Found>, SagaError> {
+        let now = Utc::now();
+        let on_product: Option<Vec<(ProductId, ProductCommand)>> =
+            group.iter().map(|(command, _)| product_command(command, now)).collect();
+        if let Some(commands) = on_product {
+            return self.execute_on_product(group, commands).await;
+        }
         let mut found = Vec::new();
         for (command, causation) in group {
-            let executed = self.execute(&command, causation).await.map_err(|error| match error {
-                SagaError::Command(source) => command_failed(source, order_of(&command), causation.causation_id),
-                other => other,
-            });
-            if let Some(event) = executed? {
+            let executed = self.execute(&command, causation, now).await;
+            if let Some(event) = executed.map_err(|error| failed(error, &command, causation))? {
                 found.push((event, causation));
             }
         }
         Ok(found)
     }
 
+    /// A product stream's commands, decided together and appended at once
+    /// ([`Aggregates::execute_each`]): the reservations of many orders on a
+    /// hot product share one append instead of queueing one append each.
+    /// Each command still gets its own answer: a reservation of a product
+    /// that does not exist finds it missing (a release of one holds
+    /// nothing), and a refusal the saga does not expect fails the command
+    /// that got it. A failure of the whole append is the first command's,
+    /// as it was when the commands ran one by one.
+    async fn execute_on_product(
+        &self,
+        group: Vec<Caused>,
+        commands: Vec<(ProductId, ProductCommand)>,
+    ) -> Result<Vec<Found>, SagaError> {
+        let Some(&(product_id, _)) = commands.first() else {
+            return Ok(Vec::new());
+        };
+        let commands: Vec<_> = group
+            .iter()
+            .zip(commands)
+            .map(|((_, causation), (_, command))| (*causation, command))
+            .collect();
+        let span = tracing::info_span!("saga_product_commands", %product_id, commands = commands.len());
+        let answers = self
+            .products
+            .execute_each(product_id, &commands)
+            .instrument(span)
+            .await
+            .map_err(|error| failed(error, &group[0].0, group[0].1))?;
+        let mut found = Vec::new();
+        for ((command, causation), answer) in group.into_iter().zip(answers) {
+            match (&command, answer) {
+                (_, Ok(_)) | (SagaCommand::Release { .. }, Err(ProductError::NotFound)) => {}
+                (
+                    &SagaCommand::Reserve {
+                        product_id, order_id, ..
+                    },
+                    Err(ProductError::NotFound),
+                ) => found.push((SagaEvent::ProductMissing { order_id, product_id }, causation)),
+                (_, Err(refused)) => return Err(failed(CommandError::Refused(refused), &command, causation)),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Executes an order's command.
     async fn execute(
         &self,
         command: &SagaCommand,
         causation: Causation,
-    ) -> Result<Option<SagaEvent<'static>>, SagaError> {
-        let now = Utc::now();
+        now: DateTime<Utc>,
+    ) -> Result<Option<SagaEvent<'static>>, CommandError<OrderError>> {
         match command {
-            SagaCommand::Reserve {
-                product_id,
-                order_id,
-                quantity,
-            } => {
-                let reserve = || ProductCommand::Reserve {
-                    order_id: *order_id,
-                    quantity: *quantity,
-                    now,
-                };
-                match self.products.execute(*product_id, causation, reserve).await {
-                    Ok(_) => Ok(None),
-                    Err(CommandError::Refused(ProductError::NotFound)) => Ok(Some(SagaEvent::ProductMissing {
-                        order_id: *order_id,
-                        product_id: *product_id,
-                    })),
-                    Err(error) => Err(failed(error)),
-                }
-            }
-            SagaCommand::Release { product_id, order_id } => self.release(*product_id, *order_id, causation, now).await,
             SagaCommand::Confirm { order_id, lines } => {
                 let confirm = || OrderCommand::Confirm {
                     lines: lines.clone(),
@@ -127,21 +159,8 @@ impl Commands {
                 };
                 self.decide_order(*order_id, causation, reject).await
             }
-        }
-    }
-
-    /// A product that does not exist holds nothing to release.
-    async fn release(
-        &self,
-        product_id: ProductId,
-        order_id: OrderId,
-        causation: Causation,
-        now: DateTime<Utc>,
-    ) -> Result<Option<SagaEvent<'static>>, SagaError> {
-        let release = || ProductCommand::Release { order_id, now };
-        match self.products.execute(product_id, causation, release).await {
-            Ok(_) | Err(CommandError::Refused(ProductError::NotFound)) => Ok(None),
-            Err(error) => Err(failed(error)),
+            // Grouped by product stream before: `execute_on_product`.
+            SagaCommand::Reserve { .. } | SagaCommand::Release { .. } => Ok(None),
         }
     }
 
@@ -150,7 +169,7 @@ impl Commands {
         order_id: OrderId,
         causation: Causation,
         command: impl Fn() -> OrderCommand,
-    ) -> Result<Option<SagaEvent<'static>>, SagaError> {
+    ) -> Result<Option<SagaEvent<'static>>, CommandError<OrderError>> {
         match self.orders.execute(order_id, causation, command).await {
             Ok(_) => Ok(None),
             // Decided the other way already (another runner saw a product
@@ -168,13 +187,43 @@ impl Commands {
                 tracing::info!(%order_id, %due, "order payment not due yet");
                 Ok(None)
             }
-            Err(error) => Err(failed(error)),
+            Err(error) => Err(error),
         }
     }
 }
 
-fn failed(error: impl std::error::Error + Send + Sync + 'static) -> SagaError {
-    SagaError::Command(Box::new(error))
+/// `command`'s failure with `error`, for good or for now
+/// ([`command_failed`]).
+fn failed(
+    error: impl std::error::Error + Send + Sync + 'static,
+    command: &SagaCommand,
+    causation: Causation,
+) -> SagaError {
+    command_failed(Box::new(error), order_of(command), causation.causation_id)
+}
+
+/// The product and the product command a saga command is; `None` for an
+/// order's command.
+fn product_command(command: &SagaCommand, now: DateTime<Utc>) -> Option<(ProductId, ProductCommand)> {
+    match *command {
+        SagaCommand::Reserve {
+            product_id,
+            order_id,
+            quantity,
+        } => Some((
+            product_id,
+            ProductCommand::Reserve {
+                order_id,
+                quantity,
+                now,
+            },
+        )),
+        SagaCommand::Release { product_id, order_id } => Some((product_id, ProductCommand::Release { order_id, now })),
+        SagaCommand::Confirm { .. }
+        | SagaCommand::Reject { .. }
+        | SagaCommand::Refuse { .. }
+        | SagaCommand::Expire { .. } => None,
+    }
 }
 
 /// `commands` grouped by the stream each appends to, in their order within

@@ -580,6 +580,43 @@ mod tests {
     }
 
     #[test]
+    fn commands_decided_together_decide_what_they_decide_one_by_one() {
+        let reserve = |n, units| ProductCommand::Reserve {
+            order_id: order(n),
+            quantity: quantity(units),
+            now: now(),
+        };
+        let commands = vec![
+            reserve(1, 2),
+            create(3),     // refused: the product exists
+            reserve(2, 2), // refused for stock: 1 unit left
+            reserve(1, 2), // a retry: nothing new
+            ProductCommand::Release {
+                order_id: order(1),
+                now: now(),
+            },
+            reserve(3, 3),
+        ];
+        let (together, state) = Product::decide_each(Product::fold(&created(3)), commands.clone());
+        let mut history = created(3);
+        let mut one_by_one = Vec::new();
+        for command in commands {
+            let outcome = given_when(&history, command);
+            history.extend(outcome.clone().unwrap_or_default());
+            one_by_one.push(outcome);
+        }
+        assert_eq!(together, one_by_one);
+        assert_eq!(state, Product::fold(&history));
+        assert_eq!(together[1], Err(ProductError::DuplicateSku));
+        assert!(matches!(
+            together[2].as_deref(),
+            Ok([ProductEvent::StockReservationRefused { .. }])
+        ));
+        assert_eq!(together[3], Ok(vec![]));
+        assert_eq!(active(&history).held_for(order(3)), Some(quantity(3)));
+    }
+
+    #[test]
     fn reserve_may_take_the_last_unit_but_never_goes_below_zero() {
         let history = with(
             created(2),
