@@ -3,8 +3,9 @@
 //! promoted with no read error and no read of a half-built table, and the
 //! live projector carries on from it; promotion and rollback (twice, back
 //! to where it was) and dropping the previous generation; a verification
-//! catches a corrupted row and promotion waits for its acceptance; a
-//! rebuild stopped midway resumes where it stopped; a new version of a
+//! catches a corrupted row and promotion waits for its acceptance, also
+//! on a later page of a table with a composite key; a rebuild stopped
+//! midway resumes where it stopped; a new version of a
 //! projection reports its differences and is promoted once accepted.
 
 // In tests an unwrap is an assertion with a backtrace.
@@ -18,7 +19,9 @@ use projectors::generations::{GenerationError, Slot, record, swap, verify};
 use projectors::projection::Projection;
 use projectors::runner::ProjectorOptions;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
 use serde_json::json;
 use test_support::system::System;
 use views::tables::products;
@@ -51,6 +54,7 @@ on_both_databases!(
     a_rebuild_while_orders_flow_and_readers_read_is_promoted_without_a_read_error,
     promotion_keeps_the_previous_generation_for_rollback,
     a_verification_catches_a_corrupted_row_and_promotion_waits_for_acceptance,
+    a_verification_pages_through_a_composite_key_and_finds_a_row_on_a_later_page,
     a_rebuild_stopped_midway_resumes_where_it_stopped,
     a_new_version_reports_its_differences_and_is_promoted_once_accepted,
 );
@@ -300,6 +304,85 @@ async fn a_verification_catches_a_corrupted_row_and_promotion_waits_for_acceptan
         .unwrap();
     assert_eq!(repaired.available, 1_000_000, "the promoted rows are what the log says");
     assert!(scratch_verify(&catalog).await.is_clean());
+}
+
+/// Verification reads a table a page (2,000 rows) at a time, after the
+/// last key of the page before: order lines, keyed by order and line
+/// number, written straight into both generations (5 lines for each of
+/// 1,000 orders, so several pages), one corrupted on the third page.
+async fn a_verification_pages_through_a_composite_key_and_finds_a_row_on_a_later_page(url: &str) {
+    let (system, _, _) = system_with_products(url, 1).await;
+    let db = views(url).await;
+    live_caught_up(&system, &db).await;
+    let orders = rebuilder(&system, &db, "orders", 500);
+    assert!(!orders.begin().await.unwrap());
+    orders.catch_up(Slot::Next).await.unwrap();
+    let order = |n: u128| uuid::Uuid::from_u128((n << 64) + 1);
+    let product = uuid::Uuid::from_u128(7);
+    for table in ["order_lines", "order_lines__next"] {
+        for first in (0..1000_u128).step_by(100) {
+            let lines: Vec<(uuid::Uuid, i32)> = (first..first + 100)
+                .flat_map(|n| (1..=5).map(move |line| (order(n), line)))
+                .collect();
+            insert_lines(&db, table, product, &lines).await;
+        }
+    }
+    // Keys sort by order, then line: row 4,503 is order 900's third line.
+    let corrupt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        format!(
+            "UPDATE order_lines SET quantity = 99 WHERE order_id = {} AND line_no = 3",
+            placeholders(db.get_database_backend(), 1, 1)
+        ),
+        [sea_orm::Value::from(order(900))],
+    );
+    db.execute_raw(corrupt).await.unwrap();
+
+    let report = verify::verify(&orders, Slot::Next, Slot::Live).await.unwrap();
+    let lines = report.tables.iter().find(|t| t.table == "order_lines").unwrap();
+    // The order the system placed has a line too.
+    assert_eq!((lines.rows, lines.compared_rows), (5001, 5001), "{report:#?}");
+    assert_eq!(report.differences, 1, "{report:#?}");
+    let difference = &report.first[0];
+    assert_eq!(difference.table, "order_lines");
+    assert_eq!(difference.columns, ["quantity"]);
+    assert_eq!(difference.key, json!([order(900).to_string(), 3]));
+    swap::remove(&orders, Slot::Next).await.unwrap();
+}
+
+/// Writes `lines` of `product` (quantity: the line number) into `table`,
+/// binding the ids as the projections do.
+async fn insert_lines(db: &DatabaseConnection, table: &str, product: uuid::Uuid, lines: &[(uuid::Uuid, i32)]) {
+    let backend = db.get_database_backend();
+    let rows: Vec<String> = (0..lines.len())
+        .map(|row| format!("({})", placeholders(backend, row * 4 + 1, 4)))
+        .collect();
+    let values = lines.iter().flat_map(|&(order, line)| {
+        [
+            sea_orm::Value::from(order),
+            sea_orm::Value::from(line),
+            sea_orm::Value::from(product),
+            sea_orm::Value::from(line),
+        ]
+    });
+    let sql = format!(
+        "INSERT INTO {table} (order_id, line_no, product_id, quantity) VALUES {}",
+        rows.join(", ")
+    );
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .unwrap();
+}
+
+/// `count` placeholders from the `first`th, as `backend` writes them.
+fn placeholders(backend: DbBackend, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn a_rebuild_stopped_midway_resumes_where_it_stopped(url: &str) {
