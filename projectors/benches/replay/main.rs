@@ -27,7 +27,7 @@
 //! `INSERT ... ON CONFLICT`, then its checkpoint. The baseline keeps the
 //! rows it wrote in memory instead of reading them back. Afterwards both
 //! databases must hold the same rows. Each blue/green rebuild's phases
-//! (build, verify, promote) come from the timestamps it records in
+//! (build, then verify and promote) come from the timestamps it records in
 //! `projection_generations` (`command.rs`). The
 //! longest transaction on the database during every run comes from
 //! `pg_stat_activity`, sampled every 50 ms (`transactions.rs`).
@@ -1318,20 +1318,19 @@ fn report_writes(writes: &Writes, rows: &[String]) {
 fn report_phases(runs: &[(&str, &Timed)]) {
     println!(
         "\nThe phases of each blue/green rebuild, from the timestamps it records in `projection_generations`: \
-         build (the next generation, in batches), verify (against the live one, page by page), promote \
-         (topping up and renaming, to the promotion's stamp):\n"
+         build (the next generation, in batches), then verify (against the live one, page by page) and \
+         promote (topping up and renaming), up to the promotion's stamp:\n"
     );
     println!(
-        "| run | projection | build s | verify s | promote s | as the command reports it, s | rows differing from live |"
+        "| run | projection | build s | verify and promote s | as the command reports it, s | rows differing from live |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
     for (run, timed) in runs {
         for (name, phases) in &timed.phases {
             println!(
-                "| {run} | {name} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                "| {run} | {name} | {:.2} | {:.2} | {:.1} | {} |",
                 phases.build,
-                phases.verify,
-                phases.promote,
+                phases.verify_and_promote,
                 timed.each.get(name).copied().unwrap_or(f64::NAN),
                 timed.differences.get(name).copied().unwrap_or_default()
             );
