@@ -18,7 +18,7 @@ use crate::verifier::{Claims, Verifier, VerifyError};
 pub struct BearerAuth(pub Claims);
 
 /// Any refusal (bad signature, unknown key, too long a life, superseded
-/// credentials) is the same 401: the reason is logged, not told. A
+/// credentials, a token logged out) is the same 401: the reason is logged, not told. A
 /// credential version that cannot be read is a 503 with `Retry-After`: the
 /// token may be fine, so the client should retry, not log in again.
 async fn verify(request: &Request, bearer: Bearer) -> poem::Result<Claims> {

@@ -79,6 +79,9 @@ pub struct Claims {
     /// The account's credential version when the token was issued (see
     /// [`crate::credentials`]).
     pub ver: u64,
+    /// The token's own id, random: what a logout revokes. Tokens issued
+    /// before it existed have none and are refused (log in again).
+    pub jti: Uuid,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,8 @@ pub enum VerifyError {
     TooLong,
     #[error("the token predates its account's last credential change")]
     Superseded,
+    #[error("the token was logged out")]
+    Revoked,
     #[error("the account's credential version cannot be read: {cause}")]
     Unavailable { outage: Outage, cause: String },
     #[error("this service has no source of credential versions")]
@@ -213,20 +218,29 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// [`Verifier::verify`], then the credential version: a token older
-    /// than its account's last password or role change is refused, and so
-    /// is every token while the version cannot be read.
+    /// [`Verifier::verify`], then the credential version and the token's
+    /// revocation, looked up together: a token older than its account's
+    /// last credential change (password, role, logout everywhere) is
+    /// refused, so is a token logged out, and so is every token while
+    /// either cannot be read.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, VerifyError> {
         let claims = self.verify(token)?;
         let versions = self.versions.as_ref().ok_or(VerifyError::NoVersions)?;
-        match versions.current(claims.sub).await {
-            Ok(Some(current)) if claims.ver < current => Err(VerifyError::Superseded),
-            Ok(_) => Ok(claims),
-            Err(error) => Err(VerifyError::Unavailable {
-                outage: versions.outage(),
-                cause: error.to_string(),
-            }),
+        let (current, revoked) = futures::join!(versions.current(claims.sub), versions.revoked(claims.jti));
+        let unavailable = |error: crate::credentials::LookupError| VerifyError::Unavailable {
+            outage: versions.outage(),
+            cause: error.to_string(),
+        };
+        if current
+            .map_err(unavailable)?
+            .is_some_and(|current| claims.ver < current)
+        {
+            return Err(VerifyError::Superseded);
         }
+        if revoked.map_err(unavailable)? {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(claims)
     }
 }
 
@@ -258,6 +272,7 @@ mod tests {
             iat: now,
             exp: now + lifetime,
             ver: 2,
+            jti: Uuid::from_u128(42),
         }
     }
 
@@ -409,12 +424,32 @@ mod tests {
             verifier().authenticate(&token).await,
             Err(VerifyError::NoVersions)
         ));
-        let at = |version: Option<u64>| -> Arc<dyn CredentialVersions> {
-            Arc::new(move |_| Box::pin(async move { Ok(version) }) as crate::credentials::Lookup<'static>)
+        let at = |version: Option<u64>, revoked: bool| -> Arc<dyn CredentialVersions> {
+            Arc::new(crate::credentials::Sources {
+                version: move |_| Box::pin(async move { Ok(version) }) as crate::credentials::Lookup<'static>,
+                revoked: move |token| {
+                    let revoked = revoked && token == Uuid::from_u128(42);
+                    Box::pin(async move { Ok(revoked) }) as crate::credentials::Revocation<'static>
+                },
+            })
         };
-        for (current, accepted) in [(None, true), (Some(1), true), (Some(2), true), (Some(3), false)] {
-            let outcome = verifier().with_versions(at(current)).authenticate(&token).await;
-            assert_eq!(outcome.is_ok(), accepted, "current version {current:?}: {outcome:?}");
+        for (current, revoked, accepted) in [
+            (None, false, true),
+            (Some(1), false, true),
+            (Some(2), false, true),
+            (Some(3), false, false),
+            (Some(2), true, false),
+            (None, true, false),
+        ] {
+            let outcome = verifier()
+                .with_versions(at(current, revoked))
+                .authenticate(&token)
+                .await;
+            assert_eq!(
+                outcome.is_ok(),
+                accepted,
+                "current version {current:?}, revoked {revoked}: {outcome:?}"
+            );
         }
     }
 }

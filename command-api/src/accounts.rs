@@ -1,11 +1,21 @@
-//! Registration, login, and the configured administrator.
+//! Registration, login, and the configured administrator; a user's own
+//! credentials (`credentials.rs`) and administrators' role changes
+//! (`roles.rs`).
+
+mod credentials;
+mod roles;
+
+pub use credentials::PasswordChanged;
+pub use roles::{RoleChangeError, RoleChanged};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use domain::account::administrators::{Administrators, ROSTER, RosterCommand};
+use domain::account::revocation::AccessToken as RevokedToken;
 use domain::account::{Account, AccountCommand, AccountError, AccountState, DisplayName, Password, Role, Username};
 use domain::ids::UserId;
-use event_store::Position;
+use event_store::{EventStore, Position};
 
 use crate::aggregates::{Aggregates, Causation, CommandError};
 use crate::auth::passwords::{HashingError, Passwords};
@@ -17,8 +27,8 @@ use crate::auth::versions::StoreVersions;
 /// aggregate's refusal.
 pub type AccountsError = CommandError<AccountError>;
 
-/// What a login or a registration fails with: refused before its password
-/// was hashed, or failed as a command.
+/// What a login, a registration or a password change fails with: refused
+/// before its password was hashed, or failed as a command.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// Too many attempts from this client or for this username.
@@ -52,6 +62,19 @@ impl From<domain::validation::InvalidField> for AuthError {
     }
 }
 
+/// Another aggregate's command error as an account command's: its refusal,
+/// which the caller does not expect, becomes internal; the rest keep their
+/// kind.
+fn unexpected_refusal<E: std::error::Error + Send + Sync + 'static>(error: CommandError<E>) -> AccountsError {
+    match error {
+        CommandError::Refused(refusal) => AccountsError::internal(refusal),
+        CommandError::Invalid(field) => CommandError::Invalid(field),
+        CommandError::Contention(stream) => CommandError::Contention(stream),
+        CommandError::Unavailable(error) => CommandError::Unavailable(error),
+        CommandError::Internal(error) => CommandError::Internal(error),
+    }
+}
+
 pub struct Registered {
     pub user_id: UserId,
     pub position: Position,
@@ -64,6 +87,10 @@ pub struct AccessToken {
 
 pub struct Accounts {
     accounts: Aggregates<Account>,
+    /// Tokens logged out one by one.
+    revoked: Aggregates<RevokedToken>,
+    /// Who may change roles, and the last administrator's guard.
+    roster: Aggregates<Administrators>,
     passwords: Passwords,
     tokens: Arc<Tokens>,
     versions: StoreVersions,
@@ -73,14 +100,16 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(
-        accounts: Aggregates<Account>,
+        store: &Arc<dyn EventStore>,
         passwords: Passwords,
         tokens: Arc<Tokens>,
         versions: StoreVersions,
         throttle: Throttle,
     ) -> Self {
         Self {
-            accounts,
+            accounts: Aggregates::new(Arc::clone(store)),
+            revoked: Aggregates::new(Arc::clone(store)),
+            roster: Aggregates::new(Arc::clone(store)),
             passwords,
             tokens,
             versions,
@@ -164,14 +193,20 @@ impl Accounts {
             return Ok(None);
         };
         attempt.succeeded();
+        Ok(Some(self.issue(&account, version)?))
+    }
+
+    /// A token for `account` at credential `version`, which must have been
+    /// read before the account (see [`Accounts::login`]).
+    fn issue(&self, account: &domain::account::RegisteredAccount, version: u64) -> Result<AccessToken, AccountsError> {
         let token = self
             .tokens
             .issue(account.user_id.as_uuid(), account.role, version, chrono::Utc::now())
             .map_err(AccountsError::internal)?;
-        Ok(Some(AccessToken {
+        Ok(AccessToken {
             token,
             expires_in_seconds: self.tokens.lifetime().as_secs(),
-        }))
+        })
     }
 
     /// The account `username` names and its credential version when
@@ -192,7 +227,9 @@ impl Accounts {
     }
 
     /// Makes sure `username` exists as an administrator who logs in with
-    /// `password`: registers it, or promotes it and resets its password.
+    /// `password`: registers it, or promotes it and resets its password;
+    /// and that the roster of administrators counts it (appointed first,
+    /// see [`domain::account::administrators`]).
     ///
     /// Replicas starting together all do this at once. The account's id is
     /// the username's, so they race for one stream: a replica whose
@@ -208,6 +245,11 @@ impl Accounts {
         let username = Username::parse(username)?;
         let password = Password::parse(password)?;
         let user_id = UserId::for_username(&username);
+        let now = chrono::Utc::now();
+        self.roster
+            .execute(ROSTER, causation, || RosterCommand::Appoint { user_id, by: None, now })
+            .await
+            .map_err(unexpected_refusal)?;
         let existing = match self.accounts.load(user_id).await?.state {
             AccountState::Registered(account) => account,
             AccountState::Unregistered => match self.register_admin(&username, password.clone(), causation).await? {

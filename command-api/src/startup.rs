@@ -7,7 +7,6 @@ use std::sync::Arc;
 use api_common::problem::ErrorChain;
 use api_common::serve::Server;
 use api_common::startup_wait::{Failure, until_available};
-use domain::account::Account;
 use domain::order::Order;
 use domain::product::Product;
 use event_store::EventStore;
@@ -116,7 +115,7 @@ fn parts(store: Arc<dyn EventStore>, config: &Config, outcomes: Arc<OrderOutcome
     ));
     let services = Services {
         accounts: Arc::new(Accounts::new(
-            Aggregates::<Account>::new(Arc::clone(&store)),
+            &store,
             passwords,
             Arc::clone(&tokens),
             versions,

@@ -44,6 +44,13 @@ fn each_operation_documents_exactly_its_statuses() {
     let expected = [
         ("POST", "/auth/register", with(&["201", "409", "429"])),
         ("POST", "/auth/login", with(&["200", "401", "429"])),
+        ("POST", "/auth/logout", with(&["200", "401", "409"])),
+        (
+            "POST",
+            "/me/password",
+            with(&["200", "401", "404", "409", "422", "429"]),
+        ),
+        ("PUT", "/users/{id}/role", admin_change.clone()),
         ("POST", "/products", with(&["201", "401", "403", "409"])),
         ("PUT", "/products/{id}/name", admin_change.clone()),
         ("PUT", "/products/{id}/price", admin_change.clone()),
@@ -122,7 +129,7 @@ async fn every_json_operation_answers_a_wrong_content_type_and_an_oversized_body
         .into_iter()
         .filter(|(method, path, _)| takes_json(&spec, method, path))
         .collect();
-    assert_eq!(json_operations.len(), 9);
+    assert_eq!(json_operations.len(), 12);
     let oversized = json!({"padding": "x".repeat(command_api::http::MAX_BODY_BYTES)}).to_string();
     for (method, path, _) in &json_operations {
         let url = app.url(&concrete(path, &product));

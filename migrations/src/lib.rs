@@ -16,6 +16,7 @@ mod m20261126_000004_products_name_folded;
 mod m20261126_000005_parked_events;
 mod m20261126_000006_order_lifecycle;
 mod m20261127_000007_projection_generations;
+mod m20261127_000008_revoked_tokens;
 pub mod projections;
 mod schema;
 pub mod tables;

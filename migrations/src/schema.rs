@@ -13,7 +13,7 @@ use sea_orm_migration::seaql_migrations;
 use crate::{
     m20261126_000001_views, m20261126_000002_projection_leases, m20261126_000003_credential_versions,
     m20261126_000004_products_name_folded, m20261126_000005_parked_events, m20261126_000006_order_lifecycle,
-    m20261127_000007_projection_generations,
+    m20261127_000007_projection_generations, m20261127_000008_revoked_tokens,
 };
 
 /// Every migration, oldest first. sea-orm-migration records the applied
@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_parked_events::Migration),
             Box::new(m20261126_000006_order_lifecycle::Migration),
             Box::new(m20261127_000007_projection_generations::Migration),
+            Box::new(m20261127_000008_revoked_tokens::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod parked;
 pub mod projection;
 pub mod quarantine;
+pub mod revoked_tokens;
 pub mod rows;
 pub mod runner;
 pub mod session_lock;

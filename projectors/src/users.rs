@@ -1,16 +1,18 @@
 //! User profiles: who registered, under which name and role, and the
 //! account's credential version (its stream's event count), which the query
-//! API and the admin API check tokens against. Password hashes are never
-//! copied here.
+//! API and the admin API check tokens against; and the tokens logged out
+//! one by one (`revoked_tokens.rs`). Password hashes are never copied here.
 
 use async_trait::async_trait;
+use domain::Timestamp;
+use domain::account::revocation::TokenEvent;
 use domain::account::{AccountEvent, Role};
 use event_store::RecordedEvent;
 use views::tables::users;
 
 use crate::generations::Writer;
 use crate::projection::{ApplyError, Key, Projection, Table, decode_all};
-use crate::rows;
+use crate::{revoked_tokens, rows};
 
 pub struct Users;
 
@@ -44,7 +46,7 @@ pub fn evolve(row: Option<users::Model>, event: &AccountEvent, version: i64) -> 
             role: role_name(*role).to_owned(),
             ..row
         }),
-        AccountEvent::PasswordChanged { .. } => row,
+        AccountEvent::PasswordChanged { .. } | AccountEvent::LoggedOutEverywhere { .. } => row,
     };
     row.map(|row| users::Model {
         credential_version: version,
@@ -56,8 +58,28 @@ fn user_id(event: &AccountEvent) -> uuid::Uuid {
     match event {
         AccountEvent::Registered { user_id, .. }
         | AccountEvent::PasswordChanged { user_id, .. }
-        | AccountEvent::RoleChanged { user_id, .. } => user_id.as_uuid(),
+        | AccountEvent::RoleChanged { user_id, .. }
+        | AccountEvent::LoggedOutEverywhere { user_id, .. } => user_id.as_uuid(),
     }
+}
+
+fn account_event_at(event: &AccountEvent) -> Timestamp {
+    match event {
+        AccountEvent::Registered { at, .. }
+        | AccountEvent::PasswordChanged { at, .. }
+        | AccountEvent::RoleChanged { at, .. }
+        | AccountEvent::LoggedOutEverywhere { at, .. } => *at,
+    }
+}
+
+/// The latest time of the batch's account and token events.
+fn latest(accounts: &[(AccountEvent, i64)], tokens: &[TokenEvent]) -> Option<Timestamp> {
+    let token_times = tokens.iter().map(|TokenEvent::Revoked { at, .. }| *at);
+    accounts
+        .iter()
+        .map(|(event, _)| account_event_at(event))
+        .chain(token_times)
+        .max()
 }
 
 /// The batch's account events, decoded, each with the number of events its
@@ -74,10 +96,16 @@ fn versioned(events: &[RecordedEvent]) -> Result<Vec<(AccountEvent, i64)>, Apply
 }
 
 /// The tables it owns.
-const TABLES: &[Table] = &[Table {
-    name: "users",
-    key: &[Key::uuid("user_id")],
-}];
+const TABLES: &[Table] = &[
+    Table {
+        name: "users",
+        key: &[Key::uuid("user_id")],
+    },
+    Table {
+        name: "revoked_tokens",
+        key: &[Key::uuid("token_id")],
+    },
+];
 
 #[async_trait]
 impl Projection for Users {
@@ -89,8 +117,9 @@ impl Projection for Users {
         TABLES
     }
 
-    async fn apply(&self, writer: &Writer<'_>, events: &[RecordedEvent]) -> Result<(), ApplyError> {
-        let events = versioned(events)?;
+    async fn apply(&self, writer: &Writer<'_>, recorded: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let events = versioned(recorded)?;
+        let revocations = decode_all::<TokenEvent>(recorded)?;
         let ids = events.iter().map(|(event, _)| user_id(event));
         let mut users = rows::load::<users::Entity, _>(writer, users::Column::UserId, ids, |row| row.user_id).await?;
         for (event, version) in &events {
@@ -100,6 +129,7 @@ impl Projection for Users {
             }
         }
         rows::upsert::<users::Entity>(writer, users.into_values()).await?;
+        revoked_tokens::write(writer, &revocations, latest(&events, &revocations)).await?;
         Ok(())
     }
 }
@@ -143,5 +173,51 @@ mod tests {
         );
         assert_eq!(row.credential_version, 2);
         assert!(!format!("{row:?}").contains("argon2"), "no password hash in the view");
+    }
+
+    #[test]
+    fn logging_out_everywhere_raises_the_credential_version_alone() {
+        let username = Username::parse("bob").unwrap();
+        let user_id = UserId::for_username(&username);
+        let at = chrono::Utc::now();
+        let registered = AccountEvent::Registered {
+            user_id,
+            username,
+            display_name: DisplayName::parse("Bob").unwrap(),
+            password_hash: PasswordHash::from_phc("$argon2id$secret".to_owned()),
+            role: Role::Customer,
+            at,
+        };
+        let before = evolve(None, &registered, 1).unwrap();
+        let after = evolve(
+            Some(before.clone()),
+            &AccountEvent::LoggedOutEverywhere { user_id, at },
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            after,
+            users::Model {
+                credential_version: 2,
+                ..before
+            }
+        );
+    }
+
+    #[test]
+    fn the_latest_time_of_a_batch_is_its_account_and_token_events_latest() {
+        let user_id = UserId::for_username(&Username::parse("bob").unwrap());
+        let early = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let late = early + chrono::Duration::minutes(5);
+        let logout = AccountEvent::LoggedOutEverywhere { user_id, at: early };
+        let revoked = TokenEvent::Revoked {
+            token_id: uuid::Uuid::new_v4(),
+            user_id,
+            expires_at: late + chrono::Duration::hours(1),
+            at: late,
+        };
+        assert_eq!(latest(&[(logout.clone(), 1)], &[revoked]), Some(late));
+        assert_eq!(latest(&[(logout, 1)], &[]), Some(early));
+        assert_eq!(latest(&[], &[]), None);
     }
 }

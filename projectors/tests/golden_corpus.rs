@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use domain::Timestamp;
+use domain::account::administrators::{Administrators, RosterEvent};
+use domain::account::revocation::{AccessToken, TokenEvent, TokenState};
 use domain::account::{Account, AccountEvent, AccountState};
 use domain::decider::Decider;
 use domain::event::DomainEvent;
@@ -26,7 +28,7 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use views::tables::{order_lines, orders, products, users};
+use views::tables::{order_lines, orders, products, revoked_tokens, users};
 
 /// One stream as its build appended it: a file `<category>/<name>.json`
 /// with the stream's name, the commit whose code wrote it (`writtenBy`),
@@ -133,6 +135,8 @@ fn readable_kinds() -> BTreeSet<Kind> {
         readable::<AccountEvent>(),
         readable::<ProductEvent>(),
         readable::<OrderEvent>(),
+        readable::<TokenEvent>(),
+        readable::<RosterEvent>(),
     ]
     .concat()
     .into_iter()
@@ -231,6 +235,8 @@ fn todays_encoder_writes_each_type_in_a_shape_a_sample_holds() {
         shapes_not_held::<AccountEvent>(&streams),
         shapes_not_held::<ProductEvent>(&streams),
         shapes_not_held::<OrderEvent>(&streams),
+        shapes_not_held::<TokenEvent>(&streams),
+        shapes_not_held::<RosterEvent>(&streams),
     ]
     .concat();
     assert!(
@@ -252,6 +258,16 @@ fn expected_rows(streams: &[Stream]) -> BTreeMap<&'static str, BTreeMap<Uuid, Va
             }
             ProductEvent::CATEGORY => ("products", product_row(stream, &Product::fold(&decode_all(stream)))),
             OrderEvent::CATEGORY => ("orders", order_row(stream, &Order::fold(&decode_all(stream)))),
+            TokenEvent::CATEGORY => (
+                "revoked_tokens",
+                token_row(stream, &AccessToken::fold(&decode_all(stream)), &decode_all(stream)),
+            ),
+            RosterEvent::CATEGORY => {
+                // The roster has no view; it folds to a roster with members.
+                let roster = Administrators::fold(&decode_all::<RosterEvent>(stream));
+                assert!(!roster.members.is_empty(), "{}: an empty roster", stream.path);
+                continue;
+            }
             other => panic!("{}: no event enum has the category {other:?}", stream.path),
         };
         tables.entry(table).or_default().insert(stream_id(stream), row);
@@ -270,6 +286,22 @@ fn account_row(stream: &Stream, state: &AccountState, events: usize) -> Value {
         "role": projectors::users::role_name(account.role),
         "credentialVersion": events,
     })
+}
+
+fn token_row(stream: &Stream, state: &TokenState, events: &[TokenEvent]) -> Value {
+    let TokenState::Revoked { user_id } = state else {
+        panic!("{}: folds to no revocation", stream.path)
+    };
+    let [
+        TokenEvent::Revoked {
+            token_id, expires_at, ..
+        },
+    ] = events
+    else {
+        panic!("{}: a token's stream holds its revocation alone", stream.path)
+    };
+    assert_eq!(*token_id, stream_id(stream), "{}", stream.path);
+    json!({"userId": user_id.as_uuid(), "expiresAt": expires_at})
 }
 
 fn product_row(stream: &Stream, state: &ProductState) -> Value {
@@ -345,7 +377,7 @@ fn every_sample_decodes_and_folds_through_its_decider_and_the_order_saga() {
     let expected = expected_rows(&streams);
     assert_eq!(
         expected.keys().copied().collect::<Vec<_>>(),
-        ["orders", "products", "users"],
+        ["orders", "products", "revoked_tokens", "users"],
         "a stream of each aggregate"
     );
     let window = chrono::TimeDelta::minutes(30);
@@ -440,7 +472,17 @@ async fn projected_rows(db: &DatabaseConnection) -> BTreeMap<&'static str, BTree
         });
         (row.order_id, value)
     });
+    let revoked = revoked_tokens::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let value = json!({"userId": row.user_id, "expiresAt": row.expires_at});
+            (row.token_id, value)
+        });
     BTreeMap::from([
+        ("revoked_tokens", revoked.collect()),
         ("users", users.collect()),
         ("products", products.collect()),
         ("orders", orders.collect()),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_common::credentials::Cached;
+use api_common::credentials::{Cached, Sources};
 use api_common::serve::Server;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,10 @@ fn views(db: DatabaseConnection, read_wait: Duration, max_read_waiters: usize) -
 /// Serves the views in `db` until `shutdown`.
 pub async fn start(db: DatabaseConnection, config: Config, shutdown: CancellationToken) -> std::io::Result<QueryApi> {
     let views = views(db, config.read_wait, config.max_read_waiters);
-    let versions = Cached::new(views::tables::users::credential_versions(views.db.clone()));
+    let versions = Cached::new(Sources {
+        version: views::tables::users::credential_versions(views.db.clone()),
+        revoked: views::tables::revoked_tokens::revocations(views.db.clone()),
+    });
     let routes = http::routes(views, Arc::new(config.verifier.with_versions(Arc::new(versions))));
     api_common::serve::serve_within("query API", config.listen, config.http, routes, shutdown).await
 }

@@ -62,6 +62,7 @@ async fn integer_parameters_take_the_bounds_the_spec_states_and_nothing_past_the
         ("/products", "offset", &alice),
         ("/me/orders", "limit", &alice),
         ("/orders", "limit", &admin),
+        ("/users", "limit", &admin),
     ];
     for (path, parameter, token) in cases {
         let schema = parameter_schema(&system, path, parameter).await;

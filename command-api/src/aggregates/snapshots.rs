@@ -4,6 +4,8 @@
 //! order's and an account's stay a handful of events, so they keep none.
 
 use domain::account::Account;
+use domain::account::administrators::Administrators;
+use domain::account::revocation::AccessToken;
 use domain::decider::Decider;
 use domain::order::Order;
 use domain::product::{Product, ProductState};
@@ -48,3 +50,9 @@ impl Snapshots for Product {
 impl Snapshots for Order {}
 
 impl Snapshots for Account {}
+
+/// One event per stream.
+impl Snapshots for AccessToken {}
+
+/// One event per appointment or dismissal: a handful in a shop's life.
+impl Snapshots for Administrators {}

@@ -137,7 +137,8 @@ impl Tokens {
     }
 
     /// A token for `user_id` with `role`, whose account is at credential
-    /// `version` (see [`api_common::credentials`]).
+    /// `version` (see [`api_common::credentials`]), with a fresh random id
+    /// (`jti`) that a logout can revoke.
     pub fn issue(
         &self,
         user_id: Uuid,
@@ -154,6 +155,7 @@ impl Tokens {
             iat,
             exp: iat.saturating_add(i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX)),
             ver: version,
+            jti: Uuid::new_v4(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.public.id().to_owned());
@@ -191,6 +193,8 @@ mod tests {
         let token = tokens.issue(user, Role::Admin, 1, chrono::Utc::now()).unwrap();
         let claims = tokens.verify(&token).unwrap();
         assert_eq!(claims.sub, user);
+        let again = tokens.verify(&tokens.issue(user, Role::Admin, 1, chrono::Utc::now()).unwrap());
+        assert_ne!(claims.jti, again.unwrap().jti, "each token has its own id");
         assert_eq!(claims.role, Role::Admin);
         assert_eq!(claims.exp - claims.iat, 3600);
     }
@@ -229,6 +233,7 @@ mod tests {
             iat: now,
             exp: now + 60,
             ver: 1,
+            jti: Uuid::new_v4(),
         };
         let forged = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

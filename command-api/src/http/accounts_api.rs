@@ -103,13 +103,13 @@ const BUSY_RETRY_AFTER_SECONDS: u32 = 1;
 
 /// The key of the client's address: the connection's peer. Behind a
 /// reverse proxy that is the proxy (README, "Modes and configuration").
-fn client(request: &Request) -> IpAddr {
+pub(super) fn client(request: &Request) -> IpAddr {
     address_key(request.remote_addr().as_socket_addr().map(SocketAddr::ip))
 }
 
 /// A refused login or registration as its operation's answer; `throttled`
 /// builds the operation's 429.
-fn refused<P: From<ProblemResponse>>(error: AuthError, throttled: fn(Json<Problem>, u32) -> P) -> P {
+pub(super) fn refused<P: From<ProblemResponse>>(error: AuthError, throttled: fn(Json<Problem>, u32) -> P) -> P {
     match error {
         AuthError::Throttled(retry) => throttled(too_many_attempts(retry), retry.seconds()),
         AuthError::Busy(_) => ProblemResponse::unavailable(

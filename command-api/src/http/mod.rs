@@ -2,6 +2,7 @@
 //! OpenAPI service with its spec at `/openapi.json` and Swagger UI at `/docs`.
 
 mod accounts_api;
+mod credentials_api;
 mod fields;
 mod fulfilment_api;
 mod keys_api;
@@ -13,6 +14,7 @@ mod products_api;
 mod request;
 mod saga_parked_api;
 mod signed_body;
+mod users_api;
 
 use std::sync::Arc;
 
@@ -176,6 +178,8 @@ pub struct Services {
 
 type Apis = (
     accounts_api::AccountsApi,
+    credentials_api::CredentialsApi,
+    users_api::UsersApi,
     products_api::ProductsApi,
     orders_api::OrdersApi,
     fulfilment_api::FulfilmentApi,
@@ -187,6 +191,8 @@ type Apis = (
 fn service() -> OpenApiService<Apis, ()> {
     let apis = (
         accounts_api::AccountsApi,
+        credentials_api::CredentialsApi,
+        users_api::UsersApi,
         products_api::ProductsApi,
         orders_api::OrdersApi,
         fulfilment_api::FulfilmentApi,

@@ -25,6 +25,35 @@ pub enum AccountCommand {
         role: Role,
         now: Timestamp,
     },
+    /// The user changes their own password: refused unless `check` shows
+    /// the current one verified against the hash the account holds now and
+    /// the new one differs from it.
+    ChangeOwnPassword {
+        check: PasswordCheck,
+        password_hash: PasswordHash,
+        now: Timestamp,
+    },
+    /// Every token issued so far stops working (the credential version
+    /// rises).
+    LogOutEverywhere {
+        now: Timestamp,
+    },
+}
+
+/// What the command side found when it checked a user's own password
+/// change. Hashing is I/O-heavy and stays outside the domain, so the
+/// command carries its outcome, and the hash it was made against: a check
+/// made against a hash the account no longer holds proves nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordCheck {
+    /// The stored hash the current password was verified against.
+    pub checked_against: PasswordHash,
+    /// Whether the current password the user gave verified.
+    pub current_verified: bool,
+    /// Whether the new password is the current one (compared as text: once
+    /// the current one verified, that is the same as verifying the new one
+    /// against the hash, without a second hash).
+    pub same_as_current: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,6 +80,12 @@ pub enum AccountError {
     IdMismatch,
     #[error("no such account")]
     NotFound,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("the new password is the current one")]
+    SamePassword,
+    #[error("the password was changed meanwhile")]
+    PasswordChangedMeanwhile,
 }
 
 impl Decider for Account {
@@ -80,6 +115,21 @@ impl Decider for Account {
                 Ok(change_password(account, password_hash, now))
             }
             (Registered(account), C::ChangeRole { role, now }) => Ok(change_role(account, role, now)),
+            (
+                Registered(account),
+                C::ChangeOwnPassword {
+                    check,
+                    password_hash,
+                    now,
+                },
+            ) => {
+                check_password_change(account, &check)?;
+                Ok(change_password(account, password_hash, now))
+            }
+            (Registered(account), C::LogOutEverywhere { now }) => Ok(vec![AccountEvent::LoggedOutEverywhere {
+                user_id: account.user_id,
+                at: now,
+            }]),
         }
     }
 
@@ -143,6 +193,23 @@ fn change_password(account: &RegisteredAccount, password_hash: PasswordHash, now
         password_hash,
         at: now,
     }]
+}
+
+/// Whether `check` allows the user to change their own password: made
+/// against the hash the account holds, the current password verified, the
+/// new one different. The command side asks this before hashing the new
+/// password, so a refused change costs no hash; `decide` asks it again.
+pub fn check_password_change(account: &RegisteredAccount, check: &PasswordCheck) -> Result<(), AccountError> {
+    if check.checked_against != account.password_hash {
+        return Err(AccountError::PasswordChangedMeanwhile);
+    }
+    if !check.current_verified {
+        return Err(AccountError::WrongPassword);
+    }
+    if check.same_as_current {
+        return Err(AccountError::SamePassword);
+    }
+    Ok(())
 }
 
 fn change_role(account: &RegisteredAccount, role: Role, now: Timestamp) -> Vec<AccountEvent> {
@@ -280,6 +347,89 @@ mod tests {
         );
     }
 
+    fn alice() -> (AccountState, PasswordHash) {
+        let state = Account::fold(&registered("alice"));
+        let AccountState::Registered(account) = &state else {
+            unreachable!()
+        };
+        let hash = account.password_hash.clone();
+        (state, hash)
+    }
+
+    fn own_change(check: PasswordCheck) -> AccountCommand {
+        AccountCommand::ChangeOwnPassword {
+            check,
+            password_hash: PasswordHash::from_phc("$argon2id$new".to_owned()),
+            now: now(),
+        }
+    }
+
+    #[test]
+    fn changes_its_own_password_when_the_current_one_verified_and_the_new_one_differs() {
+        let (state, hash) = alice();
+        let check = PasswordCheck {
+            checked_against: hash,
+            current_verified: true,
+            same_as_current: false,
+        };
+        let events = Account::decide(&state, own_change(check)).unwrap();
+        assert!(matches!(&events[..], [AccountEvent::PasswordChanged { .. }]));
+    }
+
+    #[test]
+    fn refuses_an_own_password_change_with_a_wrong_current_password() {
+        let (state, hash) = alice();
+        let check = PasswordCheck {
+            checked_against: hash,
+            current_verified: false,
+            same_as_current: false,
+        };
+        assert_eq!(
+            Account::decide(&state, own_change(check)),
+            Err(AccountError::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn refuses_an_own_password_change_to_the_same_password() {
+        let (state, hash) = alice();
+        let check = PasswordCheck {
+            checked_against: hash,
+            current_verified: true,
+            same_as_current: true,
+        };
+        assert_eq!(
+            Account::decide(&state, own_change(check)),
+            Err(AccountError::SamePassword)
+        );
+    }
+
+    #[test]
+    fn refuses_an_own_password_change_checked_against_a_hash_replaced_meanwhile() {
+        let (state, _) = alice();
+        let check = PasswordCheck {
+            checked_against: PasswordHash::from_phc("$argon2id$older".to_owned()),
+            current_verified: true,
+            same_as_current: false,
+        };
+        assert_eq!(
+            Account::decide(&state, own_change(check)),
+            Err(AccountError::PasswordChangedMeanwhile)
+        );
+    }
+
+    #[test]
+    fn logging_out_everywhere_appends_an_event_and_needs_an_account() {
+        let (state, _) = alice();
+        let command = || AccountCommand::LogOutEverywhere { now: now() };
+        let events = Account::decide(&state, command()).unwrap();
+        assert!(matches!(&events[..], [AccountEvent::LoggedOutEverywhere { .. }]));
+        assert_eq!(
+            Account::decide(&AccountState::Unregistered, command()),
+            Err(AccountError::NotFound)
+        );
+    }
+
     #[test]
     fn events_round_trip_through_the_store_encoding() {
         let mut events = registered("alice");
@@ -294,6 +444,7 @@ mod tests {
             role: Role::Admin,
             at: now(),
         });
+        events.push(AccountEvent::LoggedOutEverywhere { user_id, at: now() });
         assert_round_trips(&events);
     }
 }

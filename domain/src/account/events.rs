@@ -26,9 +26,19 @@ pub enum AccountEvent {
     },
     #[serde(rename = "AccountRoleChanged", rename_all = "camelCase")]
     RoleChanged { user_id: UserId, role: Role, at: Timestamp },
+    /// The user logged out everywhere: like every event of the stream it
+    /// raises the credential version, so every token issued before it is
+    /// refused.
+    #[serde(rename = "AccountLoggedOutEverywhere", rename_all = "camelCase")]
+    LoggedOutEverywhere { user_id: UserId, at: Timestamp },
 }
 
 impl DomainEvent for AccountEvent {
     const CATEGORY: &'static str = "account";
-    const EVENT_TYPES: &'static [&'static str] = &["AccountRegistered", "AccountPasswordChanged", "AccountRoleChanged"];
+    const EVENT_TYPES: &'static [&'static str] = &[
+        "AccountRegistered",
+        "AccountPasswordChanged",
+        "AccountRoleChanged",
+        "AccountLoggedOutEverywhere",
+    ];
 }

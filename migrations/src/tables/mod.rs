@@ -8,4 +8,5 @@ pub mod parked_events;
 pub mod products;
 pub mod projection_generations;
 pub mod projection_leases;
+pub mod revoked_tokens;
 pub mod users;

@@ -823,7 +823,9 @@ impl Written {
                     }
                     user_id.as_uuid()
                 }
-                AccountEvent::PasswordChanged { user_id, .. } => user_id.as_uuid(),
+                AccountEvent::PasswordChanged { user_id, .. } | AccountEvent::LoggedOutEverywhere { user_id, .. } => {
+                    user_id.as_uuid()
+                }
             };
             if let Some(row) = self.users.get_mut(&id) {
                 row.credential_version = version;

@@ -15,7 +15,7 @@ mod ready;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use api_common::credentials::Cached;
+use api_common::credentials::{Cached, Sources};
 use api_common::health::{HealthApi, ReadinessCheck};
 use api_common::http_limits::HttpLimits;
 use api_common::serve::Server;
@@ -25,7 +25,7 @@ use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
-use views::tables::users;
+use views::tables::{revoked_tokens, users};
 
 use crate::instance::Instance;
 
@@ -103,12 +103,16 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> std::io::Result<AdminApi> {
     let ready = store_and_views_answer(projectors.clone());
+    let versions = Cached::new(Sources {
+        version: users::credential_versions(projectors.db.clone()),
+        revoked: revoked_tokens::revocations(projectors.db.clone()),
+    });
     let routes = api_common::routes::routes(
         "projectors",
         service(),
         links::LINKS,
         16 * 1024,
-        Arc::new(verifier.with_versions(Arc::new(Cached::new(users::credential_versions(projectors.db.clone()))))),
+        Arc::new(verifier.with_versions(Arc::new(versions))),
         ready,
     )
     .data(projectors);

@@ -7,6 +7,7 @@ mod lifecycle;
 mod orders_api;
 mod paging;
 mod products_api;
+mod user_list_api;
 mod users_api;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct Views {
 type Apis = (
     products_api::ProductsApi,
     users_api::UsersApi,
+    user_list_api::UserListApi,
     orders_api::OrdersApi,
     HealthApi,
 );
@@ -39,11 +41,13 @@ fn service() -> OpenApiService<Apis, ()> {
     let apis = (
         products_api::ProductsApi,
         users_api::UsersApi,
+        user_list_api::UserListApi,
         orders_api::OrdersApi,
         HealthApi,
     );
     OpenApiService::new(apis, "Shop query API", env!("CARGO_PKG_VERSION")).description(
-        "The read side of Shop: the catalog, your profile and your orders. Pass the `position` a \
+        "The read side of Shop: the catalog, your profile and your orders (every user and order, for \
+         admins). Pass the `position` a \
          command returned as `minPosition` to read your own writes.",
     )
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use api_common::problem::ProblemResponse;
 use domain::Position;
+use domain::account::Username;
 use domain::product::Sku;
 use domain::validation::{InvalidField, Problem};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
@@ -163,6 +164,30 @@ impl Parameter for SkuParam {
 }
 parameter_type!(SkuParam);
 
+/// `username` (a fragment of usernames), and the users cursor (the
+/// username the last page ended with): 1 to 32 characters of the
+/// usernames' alphabet, in lowercase as usernames are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsernameParam(pub String);
+
+impl Parameter for UsernameParam {
+    fn schema() -> MetaSchema {
+        string(format!("^[A-Za-z0-9._-]{{1,{}}}$", Username::MAX_CHARS))
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if raw.is_empty() || raw.len() > Username::MAX_CHARS || !raw.chars().all(allowed) {
+            return Err(format!(
+                "must be 1 to {} letters, digits, '.', '_' or '-'",
+                Username::MAX_CHARS
+            ));
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+}
+parameter_type!(UsernameParam);
+
 /// The orders cursor: the time and id of the last order of a page,
 /// `<seconds>.<nanoseconds>_<id in hex>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +306,15 @@ mod tests {
             "+1.000000000_00000000000000000000000000000000",
         ] {
             assert!(OrdersCursor::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn username_parameters_take_the_usernames_alphabet_in_lowercase() {
+        assert_eq!(UsernameParam::parse("Al_ice"), Ok(UsernameParam("al_ice".to_owned())));
+        assert!(UsernameParam::parse(&"a".repeat(Username::MAX_CHARS)).is_ok());
+        for refused in ["", "a b", "é", "a%", &"a".repeat(Username::MAX_CHARS + 1)] {
+            assert!(UsernameParam::parse(refused).is_err(), "{refused}");
         }
     }
 

@@ -19,7 +19,7 @@ enum Tag {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
-struct Profile {
+pub(super) struct Profile {
     user_id: Uuid,
     username: String,
     display_name: String,
@@ -27,15 +27,37 @@ struct Profile {
     registered_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl TryFrom<users::Model> for Profile {
+    type Error = ProblemResponse;
+
+    fn try_from(row: users::Model) -> Result<Self, ProblemResponse> {
+        Ok(Self {
+            role: Role::of(&row)?,
+            user_id: row.user_id,
+            username: row.username,
+            display_name: row.display_name,
+            registered_at: row.registered_at,
+        })
+    }
+}
+
 /// What the user may do: customers order, admins also run the catalog.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "camelCase")]
-enum Role {
+pub(super) enum Role {
     Customer,
     Admin,
 }
 
 impl Role {
+    /// The role as the users view spells it.
+    pub(super) fn stored(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Admin => "admin",
+        }
+    }
+
     /// The role as the users view stores it (the domain's serde form).
     fn of(row: &users::Model) -> Result<Self, ProblemResponse> {
         let role: domain::account::Role = serde_json::from_value(row.role.clone().into()).map_err(|error| {
@@ -105,17 +127,7 @@ impl UsersApi {
                 .ok_or_else(|| {
                     ProblemResponse::not_found("no profile yet; pass the registration's position as minPosition")
                 })?;
-            let role = Role::of(&row)?;
-            Ok(ProfileResponse::Ok(
-                Json(Profile {
-                    user_id: row.user_id,
-                    username: row.username,
-                    display_name: row.display_name,
-                    role,
-                    registered_at: row.registered_at,
-                }),
-                position,
-            ))
+            Ok(ProfileResponse::Ok(Json(Profile::try_from(row)?), position))
         }
         .await;
         answer.unwrap_or_else(Into::into)
