@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api_common::process::init_tracing();
+    if let Err(error) = api_common::process::init_tracing() {
+        tracing::error!("{error}");
+        return ExitCode::FAILURE;
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,8 +1,8 @@
 //! How every HTTP service is put together: its operations at `/`, Swagger
 //! UI at `/docs`, the spec at `/openapi.json`, Prometheus metrics at
 //! `/metrics`, a body size limit on the operations that take a body, the
-//! access-token verifier, and
-//! problem+json for every error, including those poem raises before an
+//! access-token verifier, a log span per request ([`crate::request_span`]),
+//! and problem+json for every error, including those poem raises before an
 //! operation runs. Every path answers the methods RFC 9110 asks of it:
 //! `OPTIONS` with `204` and `Allow`, `HEAD` wherever `GET` is, and any
 //! other method with `405` and `Allow`.
@@ -63,6 +63,7 @@ pub fn routes<T: OpenApi + 'static>(
         .data(verifier)
         .data(ready)
         .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
+        .around(crate::request_span::in_span)
 }
 
 /// `OPTIONS` and methods a known path does not answer, decided from the

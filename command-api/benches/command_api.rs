@@ -276,6 +276,7 @@ async fn append_load(store: Arc<dyn EventStore>, clients: usize, phase: Duration
                 data: serde_json::to_vec(&json!({"n": n})).unwrap(),
                 metadata: EventMetadata {
                     correlation_id: uuid::Uuid::now_v7(),
+                    trace_id: None,
                     causation_id: None,
                     user_id: None,
                     schema_version: 1,

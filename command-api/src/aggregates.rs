@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use domain::decider::{Answers, Decider};
 use domain::event::{DecodeError, DomainEvent, EncodeError};
+use domain::trace_id::TraceId;
 use domain::validation::InvalidField;
 use event_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedRevision, NewEvent, Position, Snapshot, StoreError, StreamName,
@@ -29,15 +30,18 @@ const CACHE_CAPACITY: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Causation {
     pub correlation_id: Uuid,
+    /// The W3C trace the correlation started in, if its request had one.
+    pub trace_id: Option<TraceId>,
     pub causation_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
 }
 
 impl Causation {
-    /// A fresh request, by `user_id` if a user acts.
+    /// A fresh request, by `user_id` if a user acts, outside any trace.
     pub fn request(correlation_id: Uuid, user_id: Option<Uuid>) -> Self {
         Self {
             correlation_id,
+            trace_id: None,
             causation_id: None,
             user_id,
         }
@@ -473,6 +477,7 @@ fn encode<E: DomainEvent>(events: &[E], causation: Causation) -> Result<Vec<NewE
                 data: encoded.data,
                 metadata: EventMetadata {
                     correlation_id: causation.correlation_id,
+                    trace_id: causation.trace_id,
                     causation_id: causation.causation_id,
                     user_id: causation.user_id,
                     schema_version: encoded.schema_version,

@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api_common::process::init_tracing();
+    if let Err(error) = api_common::process::init_tracing() {
+        tracing::error!("{error}");
+        return ExitCode::FAILURE;
+    }
     let mode = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
     let result = match mode.as_str() {
         "serve" => serve().await,

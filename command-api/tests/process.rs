@@ -64,3 +64,22 @@ fn without_a_private_key_the_api_refuses_to_start() {
         exit.stderr
     );
 }
+
+#[test]
+fn an_unknown_log_format_is_named_and_nothing_starts() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let address = free_address().to_string();
+    let env = [
+        ("COMMAND_API_ADDR", address.as_str()),
+        ("JWT_PRIVATE_KEY", PRIVATE_KEY),
+        ("LOG_FORMAT", "logfmt"),
+    ];
+    let exit = command_api(&folder, &env).exit();
+    assert!(!exit.success);
+    assert!(
+        exit.stderr.contains("LOG_FORMAT is not valid: \"logfmt\""),
+        "{}",
+        exit.stderr
+    );
+    assert!(!folder.path().join("events.db").exists(), "nothing started");
+}

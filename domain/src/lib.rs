@@ -18,6 +18,7 @@ pub mod product;
 pub mod quantity;
 pub mod search;
 pub mod text;
+pub mod trace_id;
 pub mod validation;
 
 pub use position::Position;

@@ -116,6 +116,7 @@ fn data(n: usize) -> Vec<u8> {
 fn metadata() -> EventMetadata {
     EventMetadata {
         correlation_id: Uuid::new_v4(),
+        trace_id: None,
         causation_id: None,
         user_id: Some(Uuid::new_v4()),
         schema_version: 1,

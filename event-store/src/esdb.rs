@@ -364,6 +364,7 @@ mod tests {
     fn recorded(stream: &str, event_type: &str, commit: u64, prepare: u64) -> eventstore::RecordedEvent {
         let metadata = EventMetadata {
             correlation_id: uuid::Uuid::nil(),
+            trace_id: None,
             causation_id: None,
             user_id: None,
             schema_version: 1,

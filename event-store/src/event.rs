@@ -1,3 +1,4 @@
+use domain::trace_id::TraceId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -10,6 +11,11 @@ use crate::{Position, StoreError};
 pub struct EventMetadata {
     /// The request or process all resulting events belong to.
     pub correlation_id: Uuid,
+    /// The W3C trace (`traceparent`) of the request the correlation started
+    /// with, when it came with one. Left out when there is none, and absent
+    /// from events written before it was recorded: both read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<TraceId>,
     /// The event or command that directly caused this one.
     pub causation_id: Option<Uuid>,
     /// The acting user, if a user acted.
@@ -119,6 +125,7 @@ mod tests {
             data: data.to_vec(),
             metadata: EventMetadata {
                 correlation_id: Uuid::new_v4(),
+                trace_id: None,
                 causation_id: None,
                 user_id: None,
                 schema_version: 1,
@@ -148,6 +155,26 @@ mod tests {
                 "case {name}"
             );
         }
+    }
+
+    #[test]
+    fn metadata_without_a_trace_id_reads_as_none_and_is_written_without_one() {
+        let written_before = r#"{"correlationId":"019abf00-0000-7000-8000-000000000001","causationId":null,"userId":null,"schemaVersion":1}"#;
+        let metadata: EventMetadata = serde_json::from_str(written_before).unwrap();
+        assert_eq!(metadata.trace_id, None);
+        assert_eq!(encode_metadata(&metadata), written_before.as_bytes());
+    }
+
+    #[test]
+    fn a_trace_id_is_kept_beside_the_correlation_id() {
+        let metadata = EventMetadata {
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap()),
+            ..event("Thing", b"{}").metadata
+        };
+        let encoded = encode_metadata(&metadata);
+        let json: serde_json::Value = serde_json::from_slice(&encoded).unwrap();
+        assert_eq!(json["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(serde_json::from_slice::<EventMetadata>(&encoded).unwrap(), metadata);
     }
 
     #[test]

@@ -42,7 +42,10 @@ const USAGE: &str = "usage: projectors [run | migrate | status | openapi
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api_common::process::init_tracing();
+    if let Err(error) = api_common::process::init_tracing() {
+        tracing::error!("{error}");
+        return ExitCode::FAILURE;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] | ["run"] => run().await,

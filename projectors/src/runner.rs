@@ -152,6 +152,7 @@ impl Follower {
                 // The log may deliver an event again (a subscription that
                 // reconnects); what the checkpoint covers is applied already.
                 batch.retain(|event| applied.is_none_or(|applied| event.position > applied));
+                log_batch(&key, &batch);
                 while !batch.is_empty() {
                     match self.step(applied, &batch, &mut attempts).await? {
                         Step::Applied(to) => {
@@ -266,6 +267,23 @@ impl Follower {
         metrics::histogram!("projector_batch_duration_seconds", "projection" => key)
             .record(started.elapsed().as_secs_f64());
         Ok(Step::Applied(last))
+    }
+}
+
+/// Logs, at debug, each event of `batch` that `projection` takes in, with
+/// the correlation and trace ids that lead back to the request it comes
+/// from.
+fn log_batch(projection: &str, batch: &[RecordedEvent]) {
+    for event in batch {
+        tracing::debug!(
+            projection,
+            position = %event.position,
+            stream = %event.stream,
+            event_type = %event.event_type,
+            correlation_id = %event.metadata.correlation_id,
+            trace_id = event.metadata.trace_id.map(tracing::field::display),
+            "projecting an event"
+        );
     }
 }
 

@@ -78,6 +78,13 @@ fn a_bad_pool_size_is_named() {
     assert!(stderr.contains("VIEWS_POOL_SIZE is not valid"), "{stderr}");
 }
 
+#[test]
+fn an_unknown_log_format_is_named() {
+    let (succeeded, stderr) = projectors(&[], &[("PROJECTORS_ADMIN_ADDR", "off"), ("LOG_FORMAT", "logfmt")]);
+    assert!(!succeeded);
+    assert!(stderr.contains("LOG_FORMAT is not valid: \"logfmt\""), "{stderr}");
+}
+
 /// Runs `projectors migrate` on `views_url`, then checks the schema there
 /// as the query API does.
 async fn migrate(views_url: &str) {

@@ -18,7 +18,10 @@ use views::{DatabaseConnection, SchemaError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api_common::process::init_tracing();
+    if let Err(error) = api_common::process::init_tracing() {
+        tracing::error!("{error}");
+        return ExitCode::FAILURE;
+    }
     let outcome = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve().await,
         Some("openapi") => openapi().await,

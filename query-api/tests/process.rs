@@ -55,6 +55,22 @@ async fn a_bad_value_is_named_and_nothing_starts() {
 }
 
 #[tokio::test]
+async fn an_unknown_log_format_is_named_and_nothing_starts() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let listen = free_address().to_string();
+    let api = query_api(&folder, &[("QUERY_API_ADDR", &listen), ("LOG_FORMAT", "logfmt")]).await;
+    let exit = tokio::task::spawn_blocking(move || api.exit())
+        .await
+        .expect("the binary is waited for");
+    assert!(!exit.success);
+    assert!(
+        exit.stderr.contains("LOG_FORMAT is not valid: \"logfmt\""),
+        "{}",
+        exit.stderr
+    );
+}
+
+#[tokio::test]
 async fn without_a_public_key_it_refuses_to_start() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let listen = free_address().to_string();

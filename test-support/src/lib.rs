@@ -107,6 +107,7 @@ pub fn new_event(event_type: &str, schema_version: u32, data: Vec<u8>) -> NewEve
         data,
         metadata: EventMetadata {
             correlation_id: uuid::Uuid::new_v4(),
+            trace_id: None,
             causation_id: None,
             user_id: None,
             schema_version,

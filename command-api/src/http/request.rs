@@ -1,24 +1,24 @@
-//! What commands take from their requests: the correlation id, path ids.
+//! What commands take from their requests: the correlation and trace ids,
+//! path ids.
 
 use domain::validation::{InvalidField, Problem};
 use poem::Request;
 use uuid::Uuid;
 
 use api_common::problem::ProblemResponse;
+use api_common::request_span::RequestIds;
 
 use crate::aggregates::Causation;
 
-const REQUEST_ID: &str = "x-request-id";
-
-/// The causation of a request by `user`: its `X-Request-Id` (a UUID, or any
-/// other text mapped to one) or a fresh id.
+/// The causation of a request by `user`: its request id (from
+/// `X-Request-Id`, see [`api_common::request_span::request_id`]) as the
+/// correlation id, and its `traceparent`'s trace id.
 pub fn causation(request: &Request, user: Option<Uuid>) -> Causation {
-    let correlation_id = request
-        .header(REQUEST_ID)
-        .filter(|id| !id.is_empty())
-        .map(|id| Uuid::parse_str(id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, id.as_bytes())))
-        .unwrap_or_else(Uuid::now_v7);
-    Causation::request(correlation_id, user)
+    let ids = RequestIds::of(request);
+    Causation {
+        trace_id: ids.trace_id,
+        ..Causation::request(ids.request_id, user)
+    }
 }
 
 /// The `id` path segment as a UUID, hyphenated as its schema says

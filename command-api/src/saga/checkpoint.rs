@@ -85,6 +85,7 @@ pub async fn save(store: &dyn EventStore, resume: Resume) -> Result<(), StoreErr
         data: serde_json::to_vec(&checkpoint).expect("a checkpoint always serializes"),
         metadata: EventMetadata {
             correlation_id: Uuid::now_v7(),
+            trace_id: None,
             causation_id: None,
             user_id: None,
             schema_version: 1,
@@ -134,6 +135,7 @@ mod tests {
             data: Vec::new(),
             metadata: EventMetadata {
                 correlation_id: Uuid::now_v7(),
+                trace_id: None,
                 causation_id: None,
                 user_id: None,
                 schema_version: 1,

@@ -73,8 +73,10 @@ impl Commands {
         }
         let mut found = Vec::new();
         for (command, causation) in group {
-            let executed = self.execute(&command, causation, now).await;
-            if let Some(event) = executed.map_err(|error| failed(error, &command, causation))? {
+            let executed = self
+                .execute(&command, causation, now)
+                .instrument(command_span(&command, causation));
+            if let Some(event) = executed.await.map_err(|error| failed(error, &command, causation))? {
                 found.push((event, causation));
             }
         }
@@ -224,6 +226,17 @@ fn product_command(command: &SagaCommand, now: DateTime<Utc>) -> Option<(Product
         | SagaCommand::Refuse { .. }
         | SagaCommand::Expire { .. } => None,
     }
+}
+
+/// The span `command` runs in: what every line logged meanwhile says of
+/// it, with the correlation and trace ids it goes on in.
+fn command_span(command: &SagaCommand, causation: Causation) -> tracing::Span {
+    tracing::info_span!(
+        "saga_command",
+        order_id = %order_of(command),
+        correlation_id = %causation.correlation_id,
+        trace_id = causation.trace_id.map(tracing::field::display),
+    )
 }
 
 /// `commands` grouped by the stream each appends to, in their order within

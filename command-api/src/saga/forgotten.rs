@@ -47,7 +47,12 @@ impl Forgotten {
                 .map_err(|error| command_failed(Box::new(error), order_id, causation.causation_id))?;
             let (_, follow) = order_saga::step(SagaState::implied_by(&order.state), event);
             if !follow.is_empty() {
-                tracing::info!(%order_id, "releasing a reservation that arrived after its order ended");
+                tracing::info!(
+                    %order_id,
+                    correlation_id = %causation.correlation_id,
+                    trace_id = causation.trace_id.map(tracing::field::display),
+                    "releasing a reservation that arrived after its order ended"
+                );
             }
             commands.extend(follow.into_iter().map(|command| (command, causation)));
         }

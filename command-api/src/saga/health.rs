@@ -149,6 +149,7 @@ mod tests {
             data: b"{}".to_vec(),
             metadata: EventMetadata {
                 correlation_id: uuid::Uuid::new_v4(),
+                trace_id: None,
                 causation_id: None,
                 user_id: None,
                 schema_version: 1,

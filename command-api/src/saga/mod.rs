@@ -232,11 +232,7 @@ impl OrderSaga {
         let commands = due
             .into_iter()
             .map(|order_id| {
-                let causation = Causation {
-                    correlation_id: Uuid::now_v7(),
-                    causation_id: None,
-                    user_id: None,
-                };
+                let causation = Causation::request(Uuid::now_v7(), None);
                 (SagaCommand::Expire { order_id }, causation)
             })
             .collect();
@@ -264,6 +260,7 @@ impl OrderSaga {
         let mut culprits = Culprits::default();
         let mut commands = Vec::new();
         for recorded in batch {
+            log_read(recorded);
             let handled_before = progress.handled_before(recorded.position);
             let caused = if recorded.stream == PARKED_STREAM {
                 let caused = self.take_record(progress, list, recorded, &mut culprits).await?;
@@ -409,6 +406,19 @@ pub(crate) fn saga_filter(with_parked: bool) -> StreamFilter {
         prefixes.push(PARKED_STREAM.to_owned());
     }
     StreamFilter::prefixes(prefixes)
+}
+
+/// Logs, at debug, that the saga reads `recorded`, with the correlation
+/// and trace ids that lead back to the request it comes from.
+fn log_read(recorded: &RecordedEvent) {
+    tracing::debug!(
+        position = %recorded.position,
+        stream = %recorded.stream,
+        event_type = %recorded.event_type,
+        correlation_id = %recorded.metadata.correlation_id,
+        trace_id = recorded.metadata.trace_id.map(tracing::field::display),
+        "order saga reads an event"
+    );
 }
 
 /// Sets the `parked_events` gauge from `list`.

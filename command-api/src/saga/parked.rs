@@ -281,6 +281,7 @@ async fn append(store: &dyn EventStore, list: &ParkedList, event_type: &str, dat
         data,
         metadata: EventMetadata {
             correlation_id: Uuid::now_v7(),
+            trace_id: None,
             causation_id: None,
             user_id: None,
             schema_version: 1,

@@ -253,10 +253,11 @@ impl Progress {
 }
 
 /// The saga acts on no user's behalf; its events record the event that
-/// caused them.
+/// caused them, and go on in its correlation and trace.
 fn caused_by(recorded: &RecordedEvent) -> Causation {
     Causation {
         correlation_id: recorded.metadata.correlation_id,
+        trace_id: recorded.metadata.trace_id,
         causation_id: Some(recorded.id),
         user_id: None,
     }

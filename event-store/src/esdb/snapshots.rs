@@ -62,6 +62,7 @@ fn encode(snapshot: &Snapshot) -> Result<EventData, StoreError> {
     // a stream they do not follow.
     let metadata = EventMetadata {
         correlation_id: Uuid::now_v7(),
+        trace_id: None,
         causation_id: None,
         user_id: None,
         schema_version: 1,

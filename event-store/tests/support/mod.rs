@@ -55,6 +55,14 @@ pub async fn esdb() -> Context {
 pub fn metadata() -> EventMetadata {
     EventMetadata {
         correlation_id: Uuid::new_v4(),
+        // Every adapter keeps the trace id beside the correlation id.
+        trace_id: Some(
+            Uuid::new_v4()
+                .simple()
+                .to_string()
+                .parse()
+                .expect("a UUID's hex is a trace id"),
+        ),
         causation_id: Some(Uuid::new_v4()),
         user_id: Some(Uuid::new_v4()),
         schema_version: 1,
