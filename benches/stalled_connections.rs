@@ -42,7 +42,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3000);
-    println!("{}", test_support::bench::machine());
+    println!("## {stalled} stalled sockets against the query API\n");
+    println!("{}\n", test_support::bench::machine());
     raise_descriptor_limit(stalled * 2 + 1000);
     let folder = tempfile::tempdir().unwrap();
     let queries = free_address();
@@ -61,7 +62,7 @@ async fn run(pid: u32, queries: SocketAddr, stalled: usize) {
     let before = latencies(queries, Duration::from_secs(2)).await;
     let rss_before = rss_kib(pid);
     println!(
-        "before: GET /products p50 {:.2} ms, p99 {:.2} ms ({} requests); server RSS {} MiB",
+        "- before: GET /products p50 {:.2} ms, p99 {:.2} ms ({} requests); server RSS {} MiB",
         percentile(&before, 0.5),
         percentile(&before, 0.99),
         before.len(),
@@ -83,7 +84,7 @@ async fn run(pid: u32, queries: SocketAddr, stalled: usize) {
         }));
     }
     println!(
-        "{stalled} stalled sockets open in {:.2} s",
+        "- {stalled} stalled sockets open in {:.2} s",
         opened.elapsed().as_secs_f64()
     );
     let during = latencies(queries, Duration::from_secs(3)).await;
@@ -96,20 +97,20 @@ async fn run(pid: u32, queries: SocketAddr, stalled: usize) {
     let first = closed_after.iter().min().unwrap();
     let last = closed_after.iter().max().unwrap();
     println!(
-        "during: GET /products p50 {:.2} ms, p99 {:.2} ms ({} requests)",
+        "- during: GET /products p50 {:.2} ms, p99 {:.2} ms ({} requests)",
         percentile(&during, 0.5),
         percentile(&during, 0.99),
         during.len()
     );
     println!(
-        "stalled sockets closed by the server {:.2}-{:.2} s after their half line; all {:.2} s after the first was opened",
+        "- stalled sockets closed by the server {:.2}-{:.2} s after their half line; all {:.2} s after the first was opened",
         first.as_secs_f64(),
         last.as_secs_f64(),
         all_closed.as_secs_f64()
     );
     let peak = peak.load(Ordering::Relaxed);
     println!(
-        "server RSS {} MiB before, {} MiB at peak: +{:.1} MiB; {} MiB after",
+        "- server RSS {} MiB before, {} MiB at peak: +{:.1} MiB; {} MiB after",
         rss_before / 1024,
         peak / 1024,
         (peak - rss_before) as f64 / 1024.0,

@@ -23,6 +23,19 @@ use tokio::time::Instant;
 /// Cargo releases its build lock while tests run, so this does not wait
 /// on the `cargo test` that runs the caller.
 pub fn build_binaries(workspace: &str, own_binary: &str) -> PathBuf {
+    build(workspace, own_binary, &["test", "--workspace", "--no-run"])
+}
+
+/// Builds only the binaries of the workspace at `workspace` (`cargo build
+/// --workspace --bins`), in the profile of `own_binary`, and returns the
+/// folder that holds them: for a benchmark, whose release profile would
+/// otherwise build every test of the workspace optimized too.
+pub fn build_bins(workspace: &str, own_binary: &str) -> PathBuf {
+    build(workspace, own_binary, &["build", "--workspace", "--bins"])
+}
+
+/// Runs `cargo <args>` on `workspace` in the profile of `own_binary`.
+fn build(workspace: &str, own_binary: &str, args: &[&str]) -> PathBuf {
     let folder = Path::new(own_binary)
         .parent()
         .expect("a binary lives in a folder")
@@ -51,7 +64,8 @@ pub fn build_binaries(workspace: &str, own_binary: &str) -> PathBuf {
         }
     }
     command
-        .args(["test", "--workspace", "--no-run", "--quiet", "--manifest-path"])
+        .args(args)
+        .args(["--quiet", "--manifest-path"])
         .arg(Path::new(workspace).join("Cargo.toml"));
     match folder.file_name().and_then(|name| name.to_str()) {
         Some("debug") | None => {}
