@@ -198,7 +198,7 @@ async fn password_change_refusals_name_their_field(views_url: &str) {
     let services = start(views_url).await;
     let (dora, _) = services.system.customer("dora").await;
     let (token, current) = (Some(dora.as_str()), App::CUSTOMER_PASSWORD);
-    let cases: [(&str, Option<&str>, Value, u16, Option<&str>); 6] = [
+    let cases = [
         (
             "no token",
             None,
