@@ -99,12 +99,15 @@ fn of_event(line: &Value, message: &str, request_id: Uuid) -> bool {
     fields["message"] == message && fields["correlation_id"] == request_id.to_string() && fields["trace_id"] == TRACE
 }
 
+/// A line a test waits for: what it is, and how to know it.
+type Wanted<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+
 /// `Ok` once `lines` hold every line `wanted` names, else which are
 /// missing.
-fn all_there(lines: &[Value], wanted: &[(&str, &dyn Fn(&Value) -> bool)]) -> Result<(), String> {
+fn all_there(lines: &[Value], wanted: &[Wanted<'_>]) -> Result<(), String> {
     let missing: Vec<&str> = wanted
         .iter()
-        .filter(|(_, found)| !lines.iter().any(|line| found(line)))
+        .filter(|(_, found)| !lines.iter().any(found))
         .map(|(what, _)| *what)
         .collect();
     if missing.is_empty() {
@@ -162,7 +165,7 @@ async fn json_logs_follow_an_order_from_its_request_through_the_saga_and_the_pro
     let (ordered, read, listed) = (answered(ordered_by), answered(read_by), answered(listed_by));
     let saga = |line: &Value| of_event(line, "order saga reads an event", ordered_by);
     let projected = |line: &Value| of_event(line, "projecting an event", ordered_by);
-    let wanted: [(&str, &dyn Fn(&Value) -> bool); 5] = [
+    let wanted: [Wanted<'_>; 5] = [
         ("the order's answer in its request's span", &ordered),
         ("the saga reading the order's events", &saga),
         ("a projector taking the order's events in", &projected),
