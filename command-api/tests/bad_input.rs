@@ -130,6 +130,20 @@ async fn every_bad_request_gets_a_problem_naming_the_field_and_appends_nothing()
     ];
     let customer_cases = vec![
         case(
+            "logout everywhere null",
+            "/auth/logout",
+            json!({"everywhere": null}),
+            bad,
+            Some("everywhere"),
+        ),
+        case(
+            "logout everywhere a string",
+            "/auth/logout",
+            json!({"everywhere": "yes"}),
+            bad,
+            Some("everywhere"),
+        ),
+        case(
             "negative quantity",
             "/orders",
             order_with(|b| b["items"][0]["quantity"] = json!(-2), &mug),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::types::Password;
+use poem_openapi::types::{MaybeUndefined, Password};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::accounts_api::{client, refused};
@@ -18,6 +18,7 @@ use api_common::bearer::BearerAuth;
 use api_common::json_body::JsonBody;
 use api_common::problem::ProblemResponse;
 use domain::account::AccountError;
+use domain::validation::{InvalidField, Problem};
 
 #[derive(Tags)]
 enum Tag {
@@ -57,7 +58,7 @@ enum ChangePasswordResponse {
 #[derive(Object)]
 struct Logout {
     /// Every token of yours, not only this one (default `false`).
-    everywhere: Option<bool>,
+    everywhere: MaybeUndefined<bool>,
 }
 
 #[derive(Object)]
@@ -189,7 +190,15 @@ impl CredentialsApi {
         request: &Request,
         body: JsonBody<Logout>,
     ) -> Result<LogoutResponse, LogoutProblem> {
-        let everywhere = body.everywhere.unwrap_or(false);
+        // Absent means `false`; `null` is not a boolean (the schema allows
+        // none), so it is refused rather than read as absent.
+        let everywhere = match &body.everywhere {
+            MaybeUndefined::Null => {
+                let malformed = InvalidField::new("everywhere", Problem::Malformed { what: "boolean" });
+                return Err(ProblemResponse::invalid(&malformed).into());
+            }
+            everywhere => matches!(everywhere, MaybeUndefined::Value(true)),
+        };
         let position = accounts
             .log_out(&auth.0, everywhere, causation(request, Some(auth.0.sub)))
             .await
