@@ -157,7 +157,7 @@ async fn start_projectors(
             let state = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: projector_views.clone(),
-                operations: Arc::new(projectors::admin::Operations::new(quarantine)),
+                operations: Arc::new(projectors::admin::Operations::new(quarantine, projectors.rebuild_pace)),
                 instance: Arc::clone(&instance),
             };
             Some(start_admin_api(state, admin, shutdown).await?)

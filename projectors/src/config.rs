@@ -8,6 +8,8 @@ use api_common::config::{ConfigError, Env};
 use api_common::http_limits::HttpLimits;
 use api_common::verifier::{PublicKey, Verifier};
 
+use crate::generations::pace::Pace;
+
 /// Where the admin API listens when `PROJECTORS_ADMIN_ADDR` is unset.
 pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8082));
 
@@ -39,6 +41,9 @@ pub struct Config {
     /// head before the instance answers not ready
     /// (`SUBSCRIBER_LAG_LIMIT_MS`).
     pub lag_limit: Duration,
+    /// How much of the time a rebuild the admin API starts may spend
+    /// working (`REBUILD_BUSY_PERCENT`).
+    pub rebuild_pace: Pace,
 }
 
 /// Where the log and the views are, and how long to wait for them: all
@@ -79,8 +84,18 @@ impl Config {
             lease_ttl: lease_ttl(env)?,
             poison_attempts: poison_attempts(env)?,
             lag_limit: env.millis_or("SUBSCRIBER_LAG_LIMIT_MS", crate::instance::DEFAULT_LAG_LIMIT)?,
+            rebuild_pace: rebuild_pace(env)?,
         })
     }
+}
+
+/// `REBUILD_BUSY_PERCENT`: the share of wall time a rebuild (or a
+/// verification) may spend working, 1 to 100; it pauses the rest, leaving
+/// the machine to the live projectors and to readers (`generations/pace.rs`).
+pub fn rebuild_pace(env: &Env) -> Result<Pace, ConfigError> {
+    let percent = env.parse_or("REBUILD_BUSY_PERCENT", crate::generations::pace::DEFAULT_BUSY_PERCENT)?;
+    Pace::busy_percent(percent)
+        .ok_or_else(|| ConfigError::invalid("REBUILD_BUSY_PERCENT", format!("{percent}: from 1 to 100")))
 }
 
 /// `POISON_ATTEMPTS`, at least 1.
@@ -193,6 +208,7 @@ mod tests {
         assert_eq!(config.lease_ttl, Duration::from_secs(10));
         assert_eq!(config.poison_attempts, 5);
         assert_eq!(config.lag_limit, Duration::from_secs(30));
+        assert_eq!(config.rebuild_pace, Pace::busy_percent(25).unwrap());
         let admin = config.admin.expect("the admin API is on by default");
         assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
         admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
@@ -217,6 +233,7 @@ mod tests {
                 ("PROJECTORS_LEASE_MS", "4000"),
                 ("POISON_ATTEMPTS", "2"),
                 ("SUBSCRIBER_LAG_LIMIT_MS", "1500"),
+                ("REBUILD_BUSY_PERCENT", "30"),
             ],
             PublicKey::FromEnv,
         )
@@ -225,6 +242,7 @@ mod tests {
         assert_eq!(config.lease_ttl, Duration::from_millis(4000));
         assert_eq!(config.poison_attempts, 2);
         assert_eq!(config.lag_limit, Duration::from_millis(1500));
+        assert_eq!(config.rebuild_pace, Pace::busy_percent(30).unwrap());
         assert_eq!(
             config.storage,
             Storage {
@@ -275,6 +293,9 @@ mod tests {
             ("POISON_ATTEMPTS", "0"),
             ("POISON_ATTEMPTS", "many"),
             ("SUBSCRIBER_LAG_LIMIT_MS", "half a minute"),
+            ("REBUILD_BUSY_PERCENT", "0"),
+            ("REBUILD_BUSY_PERCENT", "101"),
+            ("REBUILD_BUSY_PERCENT", "half"),
             ("JWT_PUBLIC_KEY", "not a key"),
         ] {
             // The bad value replaces the good key where they share a name.

@@ -127,7 +127,7 @@ async fn run() -> Result<(), String> {
             let projectors = projectors::admin::Projectors {
                 store: Arc::clone(&store),
                 db: db.clone(),
-                operations: Arc::new(projectors::admin::Operations::new(quarantine)),
+                operations: Arc::new(projectors::admin::Operations::new(quarantine, config.rebuild_pace)),
                 instance: Arc::clone(&instance),
             };
             let admin = projectors::admin::start(projectors, verifier, listen, http, shutdown.clone())
@@ -182,6 +182,7 @@ async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
     let env = Env::from_process();
     let storage = Storage::from_env(&env).map_err(|e| e.to_string())?;
     let attempts = projectors::config::poison_attempts(&env).map_err(|e| e.to_string())?;
+    let pace = projectors::config::rebuild_pace(&env).map_err(|e| e.to_string())?;
     let store = store(&storage).await?;
     let db = views(&storage).await?;
     let options = projectors::runner::ProjectorOptions {
@@ -200,6 +201,7 @@ async fn rebuilders(name: &str) -> Result<Vec<Rebuilder>, String> {
             projection,
             options: options.clone(),
             parked_by: format!("rebuild-{}", std::process::id()),
+            pace,
         })
         .collect())
 }

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use projectors::generations::Slot;
+use projectors::generations::pace::Pace;
 use projectors::generations::rebuild::Rebuilder;
 use projectors::runner::ProjectorOptions;
 use reqwest::StatusCode;
@@ -182,6 +183,7 @@ impl Admin {
                 ..Default::default()
             },
             parked_by: "admin-generations-test".to_owned(),
+            pace: Pace::FULL,
         }
     }
 }

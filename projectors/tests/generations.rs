@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use projectors::generations::pace::Pace;
 use projectors::generations::rebuild::{Promotion, Rebuilder};
 use projectors::generations::{GenerationError, Slot, record, swap, verify};
 use projectors::projection::Projection;
@@ -57,6 +58,7 @@ on_both_databases!(
     a_verification_pages_through_a_composite_key_and_finds_a_row_on_a_later_page,
     a_rebuild_stopped_midway_resumes_where_it_stopped,
     a_new_version_reports_its_differences_and_is_promoted_once_accepted,
+    a_paced_rebuild_pauses_after_each_batch_in_proportion_to_its_work,
 );
 
 /// The system with `products` products and a customer who ordered once.
@@ -83,6 +85,7 @@ fn rebuilder(system: &System, db: &DatabaseConnection, name: &str, batch_size: u
             ..Default::default()
         },
         parked_by: "generations-test".to_owned(),
+        pace: Pace::FULL,
     }
 }
 
@@ -501,4 +504,40 @@ async fn a_new_version_reports_its_differences_and_is_promoted_once_accepted(url
     let live = record::of(&db, "catalog", Slot::Live).await.unwrap().unwrap();
     let previous = record::of(&db, "catalog", Slot::Previous).await.unwrap().unwrap();
     assert_eq!((live.version, previous.version), (2, 1));
+}
+
+async fn a_paced_rebuild_pauses_after_each_batch_in_proportion_to_its_work(url: &str) {
+    let (system, ids, customer) = system_with_products(url, 1).await;
+    for _ in 0..10 {
+        let (status, body) = system.app.order(&customer, &[(ids[0].as_str(), 1)]).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let db = views(url).await;
+    live_caught_up(&system, &db).await;
+    let head = system.app.head().await;
+    let build = |pace: Pace| {
+        let orders = Rebuilder {
+            pace,
+            ..rebuilder(&system, &db, "orders", 1)
+        };
+        async move {
+            orders.begin().await.unwrap();
+            let started = std::time::Instant::now();
+            let reached = orders.catch_up(Slot::Next).await.unwrap();
+            let took = started.elapsed();
+            swap::remove(&orders, Slot::Next).await.unwrap();
+            (reached, took)
+        }
+    };
+    // Paced first, on colder caches: its batches are no faster than the
+    // full-pace run's, so its pauses (nine times its work) are what make
+    // it slower.
+    let (paced_reached, paced) = build(Pace::busy_percent(10).unwrap()).await;
+    let (full_reached, full) = build(Pace::FULL).await;
+    assert_eq!(paced_reached, Some(head));
+    assert_eq!(full_reached, Some(head));
+    assert!(
+        paced >= full * 4,
+        "busy 10% of the time took {paced:?}, at full pace {full:?}: it should take about ten times as long"
+    );
 }

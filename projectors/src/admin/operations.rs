@@ -16,6 +16,7 @@ use event_store::{EventStore, Position};
 use sea_orm::DatabaseConnection;
 
 use crate::generations::GenerationError;
+use crate::generations::pace::Pace;
 use crate::generations::rebuild::Rebuilder;
 use crate::projection::Projection;
 use crate::quarantine::Quarantine;
@@ -91,12 +92,13 @@ struct Known {
     last_replay: Option<State>,
 }
 
-/// The operations of each projection, by name, and how poison events are
-/// handled in rebuilds.
+/// The operations of each projection, by name, how poison events are
+/// handled in rebuilds and how much of the time rebuilds may work.
 #[derive(Default)]
 pub struct Operations {
     projections: Mutex<BTreeMap<&'static str, Known>>,
     quarantine: Quarantine,
+    pace: Pace,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +123,13 @@ impl Drop for Claim {
 }
 
 impl Operations {
-    /// None yet; rebuilds handle poison events as `quarantine` says.
-    pub fn new(quarantine: Quarantine) -> Self {
+    /// None yet; rebuilds handle poison events as `quarantine` says and
+    /// work at `pace`.
+    pub fn new(quarantine: Quarantine, pace: Pace) -> Self {
         Self {
             projections: Mutex::default(),
             quarantine,
+            pace,
         }
     }
 
@@ -171,6 +175,7 @@ impl Operations {
                 ..ProjectorOptions::default()
             },
             parked_by: instance.to_owned(),
+            pace: self.pace,
         }
     }
 

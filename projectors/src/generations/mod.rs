@@ -15,9 +15,11 @@
 //! - [`rebuild`]: building the next generation and catching it up;
 //! - [`verify`]: comparing two generations at one log position;
 //! - [`swap`]: promotion, rollback, dropping a generation;
+//! - [`pace`]: how much of the machine a rebuild may take;
 //! - [`metrics`]: the last verifications as metrics.
 
 pub mod metrics;
+pub mod pace;
 pub mod rebuild;
 pub mod record;
 pub mod swap;

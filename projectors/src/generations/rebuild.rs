@@ -21,6 +21,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use views::checkpoint;
 
+use super::pace::Pace;
 use super::verify::{self, Report};
 use super::{GenerationError, Slot, record, swap, tables};
 use crate::database;
@@ -40,6 +41,8 @@ pub struct Rebuilder {
     pub options: ProjectorOptions,
     /// Who parks what it cannot read.
     pub parked_by: String,
+    /// How much of the time it may spend working (`pace.rs`).
+    pub pace: Pace,
 }
 
 /// When a rebuild is promoted.
@@ -131,6 +134,7 @@ impl Rebuilder {
         let mut attempts = Attempts::default();
         let mut applied = checkpoint::load(&self.db, &key).await?;
         loop {
+            let started = tokio::time::Instant::now();
             let head = self.store.head().await?;
             if applied >= head {
                 if slot == Slot::Next {
@@ -151,6 +155,7 @@ impl Rebuilder {
                 Step::Moved => applied = checkpoint::load(&self.db, &key).await?,
                 Step::Again => tokio::time::sleep(self.options.quarantine.pause).await,
             }
+            self.pace.rest(started).await;
         }
     }
 
@@ -172,8 +177,8 @@ impl Rebuilder {
 }
 
 /// Rebuilds `projection` beside its live tables in batches of
-/// `batch_size` and promotes the result whatever it differs in (what
-/// `projectors replay` does); the position promoted.
+/// `batch_size`, at full pace, and promotes the result whatever it differs
+/// in (what `projectors replay` does); the position promoted.
 pub async fn replay(
     store: &Arc<dyn EventStore>,
     db: &DatabaseConnection,
@@ -189,6 +194,7 @@ pub async fn replay(
             ..ProjectorOptions::default()
         },
         parked_by: format!("replay-{}", std::process::id()),
+        pace: Pace::FULL,
     };
     let outcome = rebuilder.rebuild(Promotion::AcceptingDifferences).await?;
     Ok(outcome.promoted.flatten())

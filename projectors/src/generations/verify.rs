@@ -124,6 +124,7 @@ async fn compare_table(
     };
     let mut after: Option<Vec<JsonValue>> = None;
     loop {
+        let started = tokio::time::Instant::now();
         let transaction = swap::locked(rebuilder, &[report.generation, report.compared_with]).await?;
         report.position = level(rebuilder, &transaction, [report.generation, report.compared_with]).await?;
         let rows = page(&transaction, table, report.generation, after.as_deref()).await?;
@@ -136,6 +137,7 @@ async fn compare_table(
         };
         compare_rows(table, rows, others, Some(&upto), &mut counts, report);
         after = Some(upto);
+        rebuilder.pace.rest(started).await;
     }
     report.tables.push(counts);
     Ok(())
