@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use poem::endpoint::BoxEndpoint;
 use poem::http::{Method, StatusCode, header};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService};
@@ -30,6 +31,10 @@ const FIXED_GET_PATHS: &[&str] = &[
 /// into the served document (see [`crate::openapi_links`]); `ready` is what
 /// its readiness probe asks. The operations take their state from the request
 /// (`Data`): add it to what this returns.
+///
+/// The stack is boxed: its type, some twenty layers deep, would otherwise
+/// be nested in every type built on it, past what a release build of a
+/// crate that awaits a whole service (a benchmark) can lay out.
 pub fn routes<T: OpenApi + 'static>(
     service: &'static str,
     api: OpenApiService<T, ()>,
@@ -37,7 +42,7 @@ pub fn routes<T: OpenApi + 'static>(
     max_body_bytes: usize,
     verifier: Arc<Verifier>,
     ready: ReadinessCheck,
-) -> impl Endpoint {
+) -> BoxEndpoint<'static> {
     let methods = Arc::new(MethodTable::of::<T>());
     let docs = api.swagger_ui();
     let document = with_links(&api.spec(), links);
@@ -64,6 +69,7 @@ pub fn routes<T: OpenApi + 'static>(
         .data(ready)
         .catch_all_error(|error| async move { crate::problem::from_poem_error(error) })
         .around(crate::request_span::in_span)
+        .boxed()
 }
 
 /// `OPTIONS` and methods a known path does not answer, decided from the
