@@ -24,6 +24,7 @@ use domain::product::{ProductEvent, ProductName, Sku};
 use domain::quantity::StockLevel;
 use event_store::{EventStore, ExpectedRevision, NewEvent, Position, StreamName};
 use projectors::admin::{Operations, Projectors};
+use projectors::generations::pace::Pace;
 use projectors::instance::Instance;
 use projectors::quarantine::Quarantine;
 use projectors::runner::ProjectorOptions;
@@ -81,14 +82,20 @@ async fn start(setup: Setup) -> Harness {
     let views_url = setup
         .views_url
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display()));
-    let db = projectors::database::connect_and_migrate(&views_url, 4).await.unwrap();
+    // A connection for each projection, one for a test holding the write
+    // lock and one for the readiness probe's ping: with fewer, projections
+    // waiting for the lock take every connection and the probe times out.
+    let connections = u32::try_from(projectors::all().len()).unwrap() + 2;
+    let db = projectors::database::connect_and_migrate(&views_url, connections)
+        .await
+        .unwrap();
     let key = SigningKey::generate().unwrap();
     let instance = Arc::new(Instance::new(setup.lag_limit));
     let shutdown = CancellationToken::new();
     let projectors = Projectors {
         store: Arc::clone(&store),
         db: db.clone(),
-        operations: Arc::new(Operations::new(setup.quarantine)),
+        operations: Arc::new(Operations::new(setup.quarantine, Pace::FULL)),
         instance: Arc::clone(&instance),
     };
     let verifier = Verifier::from_pem(&key.public_key_pem(), "shop".to_owned(), "shop".to_owned()).unwrap();
