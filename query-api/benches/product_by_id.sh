@@ -11,7 +11,9 @@
 # Needs wrk (apt-get install wrk) and pgbench; Postgres from
 # BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 # on which it creates a database for the run. BENCH_SECONDS sets each
-# phase's length (default 10).
+# phase's length (default 10). SHOP_BIN measures another build of the
+# `shop` binary (an older commit's, for a before/after) instead of building
+# this one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${BENCH_SECONDS:-10}
@@ -25,10 +27,15 @@ views="${server%/*}/$database"
 work=$(mktemp -d)
 trap 'kill $shop 2>/dev/null || true; wait $shop 2>/dev/null || true; psql "$server" -qc "DROP DATABASE IF EXISTS $database" || true; rm -rf "$work"' EXIT
 
-cargo build --release --quiet
-root=$PWD
+measured="commit $(git describe --always --dirty)"
+if [ -n "${SHOP_BIN:-}" ]; then
+  measured="$SHOP_BIN"
+else
+  cargo build --release --quiet
+  SHOP_BIN=$PWD/target/release/shop
+fi
 (cd "$work" && VIEWS_DATABASE_URL="$views" COMMAND_API_ADDR=127.0.0.1:18080 QUERY_API_ADDR=127.0.0.1:18081 \
-  RUST_LOG=warn exec "$root/target/release/shop" > "$work/shop.log" 2>&1) &
+  RUST_LOG=warn exec "$SHOP_BIN" > "$work/shop.log" 2>&1) &
 shop=$!
 for _ in $(seq 1 100); do
   kill -0 "$shop" 2>/dev/null || { echo "shop stopped:" >&2; cat "$work/shop.log" >&2; exit 1; }
@@ -42,7 +49,7 @@ curl -sf "http://127.0.0.1:18081/products/$id" > /dev/null
 # The machine, the time, the load and the commit, taken before the first phase.
 machine="Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),\
  $(awk '$1 == "MemTotal:" {print int($2 / 1024 / 1024)}' /proc/meminfo) GiB; $(date -u '+%F %H:%M UTC'),\
- 1-minute load $(cut -d' ' -f1 /proc/loadavg) at the start; commit $(git describe --always --dirty)."
+ 1-minute load $(cut -d' ' -f1 /proc/loadavg) at the start; $measured."
 
 echo "SELECT product_id, sku, name, price_minor, available, created_at, updated_at FROM products WHERE product_id = '$id';" > "$work/select.sql"
 
@@ -62,16 +69,33 @@ for clients in 8 32; do
   awk -v a="${tps[prepared$clients]}" -v b="${tps[$best]}" 'BEGIN { exit !(a > b) }' && best=prepared$clients
 done
 
-wrk_out=$(wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:18081/products/$id")
-api_rps=$(echo "$wrk_out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
-# wrk prints latencies with a unit (850.00us, 6.49ms, 1.02s): in ms.
-wrk_ms() {
-  echo "$wrk_out" | awk -v p="$1" '$1 == p {
-    v = $2; unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
-    printf "%.2f", v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1) }'
+# wrk_phase <path> [header]: prints "requests/s p50-ms p99-ms" for 32
+# connections on the query API.
+wrk_phase() {
+  local out
+  out=$(wrk -t2 -c32 -d"${seconds}s" --latency ${2:+-H "$2"} "http://127.0.0.1:18081$1")
+  # wrk prints latencies with a unit (850.00us, 6.49ms, 1.02s): in ms.
+  echo "$out" | awk '
+    function ms(v,   unit) { unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+      return sprintf("%.2f", v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)) }
+    $1 == "Requests/sec:" { rps = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+    END { print rps, p50, p99 }'
 }
-p50=$(wrk_ms 50%)
-p99=$(wrk_ms 99%)
+read -r api_rps p50 p99 <<< "$(wrk_phase "/products/$id")"
+
+# The same read with a bearer token, on a route that checks it (GET /me):
+# what verifying a token costs each request, the credential version and
+# revocation lookups included (issue #16 asks that it stays cheap).
+curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","password":"correct horse battery","displayName":"Bench"}' \
+  http://127.0.0.1:18080/auth/register > /dev/null
+token=$(curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","password":"correct horse battery"}' \
+  http://127.0.0.1:18080/auth/login | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+for _ in $(seq 1 100); do
+  curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18081/me > /dev/null && break
+  sleep 0.2
+done
+curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18081/me > /dev/null
+read -r me_rps me_p50 me_p99 <<< "$(wrk_phase /me "Authorization: Bearer $token")"
 
 ratio() { awk -v a="$1" -v b="${tps[$best]}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "## Query API: GET /products/{id} on Postgres views"
@@ -92,3 +116,4 @@ for key in prepared4 prepared8 prepared32 simple32; do
   echo "| $name | $clients | $(printf '%.0f' "${tps[$key]}") | average ${latency[$key]} ms | $(ratio "${tps[$key]}")x |"
 done
 echo "| query API over HTTP (wrk) | 32 | $(printf '%.0f' "$api_rps") | p50 ${p50} ms, p99 ${p99} ms | **$(ratio "$api_rps")x** |"
+echo "| query API, GET /me with a bearer token (wrk) | 32 | $(printf '%.0f' "$me_rps") | p50 ${me_p50} ms, p99 ${me_p99} ms | $(ratio "$me_rps")x |"

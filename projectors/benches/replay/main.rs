@@ -1202,6 +1202,18 @@ async fn run(target: usize, server: &str) {
     ]);
 }
 
+/// The pace the commands rebuild at (they inherit this process's
+/// environment), as the README names it.
+fn pace() -> String {
+    match std::env::var("REBUILD_BUSY_PERCENT") {
+        Ok(percent) => format!("`REBUILD_BUSY_PERCENT={percent}`"),
+        Err(_) => format!(
+            "the default pace (`REBUILD_BUSY_PERCENT` unset: busy {}% of the time)",
+            projectors::generations::pace::DEFAULT_BUSY_PERCENT
+        ),
+    }
+}
+
 /// The log's paragraph: its events by type and how they were appended.
 fn describe_log(log: &Generator, appends: usize, built: Duration, stats: &WriterStats) {
     let count = |types: &[&str]| {
@@ -1244,8 +1256,10 @@ fn report(events: usize, baselines: &[Timed; 2], replays: &[Timed; 2], rows: &[S
         .collect();
     println!(
         "Runs in the order baseline, replay, replay, baseline, each into a fresh database (a replay's \
-         live views written by hand first, untimed); all four wrote the same rows: {}.\n",
-        counts.join(", ")
+         live views written by hand first, untimed); all four wrote the same rows: {}. The commands \
+         rebuild at {}.\n",
+        counts.join(", "),
+        pace()
     );
     println!(
         "| measurement | log events | seconds, 1st run | seconds, 2nd run | log events/s (mean) | ratio to baseline (1st pair, 2nd pair) |"
