@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(config.lease_ttl, Duration::from_secs(10));
         assert_eq!(config.poison_attempts, 5);
         assert_eq!(config.lag_limit, Duration::from_secs(30));
-        assert_eq!(config.rebuild_pace, Pace::busy_percent(25).unwrap());
+        assert_eq!(config.rebuild_pace, Pace::busy_percent(35).unwrap());
         let admin = config.admin.expect("the admin API is on by default");
         assert_eq!(admin.listen, "127.0.0.1:8082".parse().unwrap());
         admin.verifier.verify(&admin_token(&key, "shop", "shop")).unwrap();
