@@ -82,10 +82,12 @@ async fn start(setup: Setup) -> Harness {
     let views_url = setup
         .views_url
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", folder.path().join("views.db").display()));
-    // A connection for each projection, one for a test holding the write
-    // lock and one for the readiness probe's ping: with fewer, projections
-    // waiting for the lock take every connection and the probe times out.
-    let connections = u32::try_from(projectors::all().len()).unwrap() + 2;
+    // Two connections for each projection (its batches and its lease's
+    // renewals both write, so both wait while a test holds the write
+    // lock), one for that test and one for the readiness probe's ping:
+    // with fewer, the writers waiting for the lock take every connection
+    // and the probe times out.
+    let connections = 2 * u32::try_from(projectors::all().len()).unwrap() + 2;
     let db = projectors::database::connect_and_migrate(&views_url, connections)
         .await
         .unwrap();

@@ -15,6 +15,7 @@
 # `shop` binary (an older commit's, for a before/after) instead of building
 # this one.
 set -euo pipefail
+if [ -n "${SHOP_BIN:-}" ]; then SHOP_BIN=$(realpath "$SHOP_BIN"); fi
 cd "$(dirname "$0")/../.."
 seconds=${BENCH_SECONDS:-10}
 server=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -69,19 +70,26 @@ for clients in 8 32; do
   awk -v a="${tps[prepared$clients]}" -v b="${tps[$best]}" 'BEGIN { exit !(a > b) }' && best=prepared$clients
 done
 
-# wrk_phase <path> [header]: prints "requests/s p50-ms p99-ms" for 32
-# connections on the query API.
+# wrk_phase <path> [header]: writes "requests/s p50-ms p99-ms" for 32
+# connections on the query API to $work/wrk.txt; stops the run when any
+# answer was not a success (a fast 401 is no throughput).
 wrk_phase() {
   local out
   out=$(wrk -t2 -c32 -d"${seconds}s" --latency ${2:+-H "$2"} "http://127.0.0.1:18081$1")
+  if grep -q "Non-2xx or 3xx responses" <<< "$out"; then
+    echo "GET $1 got answers other than 2xx:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   # wrk prints latencies with a unit (850.00us, 6.49ms, 1.02s): in ms.
   echo "$out" | awk '
     function ms(v,   unit) { unit = v; sub(/^[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
       return sprintf("%.2f", v * (unit == "us" ? 0.001 : unit == "s" ? 1000 : unit == "m" ? 60000 : 1)) }
     $1 == "Requests/sec:" { rps = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
-    END { print rps, p50, p99 }'
+    END { print rps, p50, p99 }' > "$work/wrk.txt"
 }
-read -r api_rps p50 p99 <<< "$(wrk_phase "/products/$id")"
+wrk_phase "/products/$id"
+read -r api_rps p50 p99 < "$work/wrk.txt"
 
 # The same read with a bearer token, on a route that checks it (GET /me):
 # what verifying a token costs each request, the credential version and
@@ -89,13 +97,15 @@ read -r api_rps p50 p99 <<< "$(wrk_phase "/products/$id")"
 curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","password":"correct horse battery","displayName":"Bench"}' \
   http://127.0.0.1:18080/auth/register > /dev/null
 token=$(curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","password":"correct horse battery"}' \
-  http://127.0.0.1:18080/auth/login | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+  http://127.0.0.1:18080/auth/login | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p') || token=
+[ -n "$token" ] || { echo "the bench user's login answered no access token" >&2; exit 1; }
 for _ in $(seq 1 100); do
   curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18081/me > /dev/null && break
   sleep 0.2
 done
 curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18081/me > /dev/null
-read -r me_rps me_p50 me_p99 <<< "$(wrk_phase /me "Authorization: Bearer $token")"
+wrk_phase /me "Authorization: Bearer $token"
+read -r me_rps me_p50 me_p99 < "$work/wrk.txt"
 
 ratio() { awk -v a="$1" -v b="${tps[$best]}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "## Query API: GET /products/{id} on Postgres views"

@@ -18,7 +18,12 @@
 //! times as fast as at 35%, but readers' p99 went to 7x-59x of idle in
 //! 30,000-event runs. The pause is after the
 //! batch, not within it, so a batch still takes what it takes: smaller
-//! batches (`PROJECTOR_BATCH_SIZE`) make shorter stalls.
+//! batches make shorter stalls (`PROJECTOR_BATCH_SIZE`, which the CLI's
+//! rebuilds honour; the admin API's use the default 500).
+//!
+//! Every catch-up of a generation goes at the pace, also the one before
+//! a promotion or a rollback (a previous generation far behind the log
+//! takes its time to roll back to); the live projectors never pause.
 
 use std::time::Duration;
 

@@ -153,7 +153,12 @@ impl Rebuilder {
             match follower.step(applied, &batch, &mut attempts).await? {
                 Step::Applied(to) => applied = Some(to),
                 Step::Moved => applied = checkpoint::load(&self.db, &key).await?,
-                Step::Again => tokio::time::sleep(self.options.quarantine.pause).await,
+                Step::Again => {
+                    // The retry's own pause is not work: pacing it would
+                    // stretch it.
+                    tokio::time::sleep(self.options.quarantine.pause).await;
+                    continue;
+                }
             }
             self.pace.rest(started).await;
         }
@@ -178,7 +183,8 @@ impl Rebuilder {
 
 /// Rebuilds `projection` beside its live tables in batches of
 /// `batch_size`, at full pace, and promotes the result whatever it differs
-/// in (what `projectors replay` does); the position promoted.
+/// in, as `projectors replay` does (which goes at the configured pace);
+/// the position promoted.
 pub async fn replay(
     store: &Arc<dyn EventStore>,
     db: &DatabaseConnection,
