@@ -396,28 +396,37 @@ async fn a_rebuild_stopped_midway_resumes_where_it_stopped(url: &str) {
     }
     let db = views(url).await;
     live_caught_up(&system, &db).await;
-    let orders = rebuilder(&system, &db, "orders", 1);
+    // Slowed, so that the third of the way lasts many looks (one each 20 ms).
+    let orders = Rebuilder {
+        pace: Pace::busy_percent(20).unwrap(),
+        ..rebuilder(&system, &db, "orders", 1)
+    };
     assert!(!orders.begin().await.unwrap(), "a new rebuild");
     let building = tokio::spawn({
         let orders = orders.clone();
         async move { orders.catch_up(Slot::Next).await }
     });
     let head = system.app.head().await;
-    let stopped_at = test_support::wait_for("the rebuild a third of the way", || async {
-        match views::checkpoint::load(&db, "orders__next").await.unwrap() {
-            Some(at) if at.commit * 3 >= head.commit => Ok(at),
-            other => Err(format!("at {other:?}")),
+    // Stopped between two batches, a third of the way: each look at the
+    // checkpoint is made holding the generation's lock (taken after the
+    // batch under way commits), so the rebuild cannot move on between the
+    // look and the stop, nor be cut off in the middle of a statement. (A
+    // look without the lock let a rebuild of batches of one event finish
+    // in the moment before the stop.)
+    let (pause, stopped_at) = test_support::wait_for("the rebuild a third of the way", || async {
+        let pause = projectors::database::begin_write(&db).await.unwrap();
+        projectors::database::lock_projection(&pause, "orders__next")
+            .await
+            .unwrap();
+        match views::checkpoint::load(&pause, "orders__next").await.unwrap() {
+            Some(at) if at.commit * 3 >= head.commit => Ok((pause, at)),
+            other => {
+                pause.rollback().await.unwrap();
+                Err(format!("at {other:?}"))
+            }
         }
     })
     .await;
-    // Stopped between two batches: the test takes the generation's lock
-    // (after the batch under way commits), so the rebuild waits for it
-    // when stopped, instead of being cut off in the middle of a statement.
-    let pause = projectors::database::begin_write(&db).await.unwrap();
-    projectors::database::lock_projection(&pause, "orders__next")
-        .await
-        .unwrap();
-    let stopped_at = stopped_at.max(views::checkpoint::load(&pause, "orders__next").await.unwrap().unwrap());
     building.abort();
     let _ = building.await;
     pause.rollback().await.unwrap();
