@@ -42,6 +42,8 @@ pub struct SqliteOptions {
     pub poll_interval: Duration,
     /// The most appends committed in one transaction.
     pub max_group: usize,
+    /// The most reads run at once, each on a connection of its own.
+    pub max_readers: usize,
 }
 
 impl Default for SqliteOptions {
@@ -49,6 +51,7 @@ impl Default for SqliteOptions {
         Self {
             poll_interval: Duration::from_millis(250),
             max_group: 512,
+            max_readers: reader::max_readers(),
         }
     }
 }
@@ -101,7 +104,7 @@ impl SqliteEventStore {
         let appends = writer::spawn(connection, Arc::clone(&head), Arc::clone(&counters), options.max_group)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                readers: reader::ReaderPool::new(path.clone()),
+                readers: reader::ReaderPool::new(path.clone(), options.max_readers),
                 path,
                 appends,
                 head,
