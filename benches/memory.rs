@@ -53,23 +53,31 @@ fn main() {
     });
 }
 
-/// One process's memory, in MiB, from `/proc/<pid>/status`.
+/// One process's memory, in MiB, from `/proc/<pid>/status`, with its
+/// threads and open files (each thread may hold a malloc arena, each
+/// embedded-store connection its page cache).
 #[derive(Clone, Copy)]
 struct Memory {
     resident: f64,
     peak: f64,
+    threads: usize,
+    files: usize,
 }
 
 fn memory(process: &Process) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{}/status", process.running.id())).unwrap();
     let field = |name: &str| {
         let line = status.lines().find(|line| line.starts_with(name)).unwrap();
-        let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        kib / 1024.0
+        line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap()
     };
+    let files = std::fs::read_dir(format!("/proc/{}/fd", process.running.id()))
+        .unwrap()
+        .count();
     Memory {
-        resident: field("VmRSS:"),
-        peak: field("VmHWM:"),
+        resident: field("VmRSS:") / 1024.0,
+        peak: field("VmHWM:") / 1024.0,
+        threads: field("Threads:") as usize,
+        files,
     }
 }
 
@@ -103,15 +111,22 @@ async fn run(deployment: &Deployment, phase: Duration) {
         orders as f64 / phase.as_secs_f64(),
         reads as f64 / phase.as_secs_f64(),
     );
-    println!("| service | idle RSS, MiB | RSS at the end of the load, MiB | peak RSS, MiB | targets |");
-    println!("| --- | ---: | ---: | ---: | --- |");
+    println!(
+        "| service | idle RSS, MiB | RSS at the end of the load, MiB | peak RSS, MiB | threads idle / loaded | open \
+         files idle / loaded | targets |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for ((service, idle), loaded) in services.iter().zip(&idle).zip(&loaded) {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | idle < 30, load < 100: {} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {} / {} | {} / {} | idle < 30, load < 100: {} |",
             service.name,
             idle.resident,
             loaded.resident,
             loaded.peak,
+            idle.threads,
+            loaded.threads,
+            idle.files,
+            loaded.files,
             if idle.resident < 30.0 && loaded.peak < 100.0 {
                 "met"
             } else {

@@ -20,7 +20,7 @@ use api_common::credentials::VERSION_CACHE_TTL;
 use api_common::http_limits::HttpLimits;
 use api_common::verifier::{PublicKey, Verifier};
 use command_api::aggregates::{Aggregates, Causation};
-use command_api::auth::passwords::hash_blocking;
+use command_api::auth::argon2id::Hasher;
 use command_api::auth::tokens::SigningKey;
 use domain::account::{Account, AccountCommand, Password, Username};
 use domain::ids::UserId;
@@ -138,7 +138,7 @@ async fn change_account(app: &App, username: &str, command: impl Fn() -> Account
 
 /// Appends `AccountPasswordChanged` for `username`.
 async fn change_password(app: &App, username: &str, password: &str) {
-    let password_hash = hash_blocking(&Password::parse(password).unwrap()).unwrap();
+    let password_hash = Hasher::default().hash(&Password::parse(password).unwrap()).unwrap();
     change_account(app, username, || AccountCommand::ChangePassword {
         password_hash: password_hash.clone(),
         now: chrono::Utc::now(),

@@ -9,7 +9,10 @@
 //!    concurrency. The events each phase appended are counted in the log
 //!    (everything after the head it started from), so events/s is measured,
 //!    not derived from orders/s.
-//! 2. Logins/s against a bare argon2id verify loop on every core.
+//! 2. Logins/s against a bare argon2id verify loop on every core, with the
+//!    hasher the service uses (`auth::argon2id`, working memory reused), and
+//!    for reference the `argon2` crate's own `verify_password` (working
+//!    memory allocated anew each time).
 //!
 //! `BENCH_SECONDS` sets each phase's length (default 10).
 
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use command_api::auth::passwords;
+use command_api::auth::argon2id::Hasher;
 use command_api::auth::tokens::SigningKey;
 use command_api::config::Config;
 use domain::account::Password;
@@ -170,14 +173,34 @@ async fn run(phase: Duration) {
         }
     })
     .await;
-    let verify = verify_loop(phase).await;
+    let hash = Hasher::default()
+        .hash(&Password::parse("bench-password").unwrap())
+        .unwrap();
+    let mut verify = verify_loop(phase, {
+        let hash = hash.clone();
+        move || {
+            let hash = hash.clone();
+            let mut hasher = Hasher::default();
+            move || hasher.verify("bench-password", &hash)
+        }
+    });
+    let mut fresh = verify_loop(phase, move || {
+        let hash = hash.clone();
+        move || fresh_verify("bench-password", &hash)
+    });
     let mut logins = logins;
-    let mut verify = verify;
     row(
         "bare argon2id verify, one thread per core (baseline)",
         num_cores(),
         &mut verify,
         None,
+    );
+    let ratio = format!("{:.2}x", fresh.rate() / verify.rate());
+    row(
+        "the same with the argon2 crate's verify_password (fresh working memory each time)",
+        num_cores(),
+        &mut fresh,
+        Some(ratio),
     );
     let ratio = format!("{:.2}x", logins.rate() / verify.rate());
     row("POST /auth/login", 16, &mut logins, Some(ratio));
@@ -309,19 +332,23 @@ fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// One thread per core verifying the same password for `phase`.
-async fn verify_loop(phase: Duration) -> Measured {
-    let hash = passwords::hash_blocking(&Password::parse("bench-password").unwrap()).unwrap();
+/// One thread per core verifying the same password for `phase`, each with
+/// the verifier `verifier` makes.
+fn verify_loop<V, F>(phase: Duration, verifier: V) -> Measured
+where
+    V: Fn() -> F,
+    F: FnMut() -> bool + Send + 'static,
+{
     let started = Instant::now();
     let deadline = started + phase;
     let threads: Vec<_> = (0..num_cores())
         .map(|_| {
-            let hash = hash.clone();
+            let mut verify = verifier();
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let began = Instant::now();
-                    assert!(passwords::verify_blocking("bench-password", &hash));
+                    assert!(verify());
                     latencies.push(began.elapsed());
                 }
                 latencies
@@ -334,4 +361,13 @@ async fn verify_loop(phase: Duration) -> Measured {
         elapsed: started.elapsed(),
         latencies,
     }
+}
+
+/// `argon2`'s own verification, which allocates its working memory anew.
+fn fresh_verify(password: &str, hash: &domain::account::PasswordHash) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    let parsed = PasswordHash::new(hash.as_phc()).unwrap();
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }

@@ -1,8 +1,8 @@
 //! Credentials: password hashing, signed access tokens and the credential
 //! versions that retire older tokens.
 
+pub mod argon2id;
 mod buckets;
-mod hash_queue;
 pub mod passwords;
 pub mod throttle;
 pub mod tokens;

@@ -1,19 +1,13 @@
-//! argon2id with the OWASP parameters, off the async threads and bounded.
+//! Password hashing off the async threads and bounded: one hashing thread
+//! per core, each reusing its argon2id working memory, fed by a queue of
+//! bounded length.
 
 use std::sync::Arc;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as ParsedHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use domain::account::{Password, PasswordHash};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::oneshot;
 
-use super::hash_queue::Queue;
-
-/// OWASP's first recommended argon2id setting: 19 MiB, 2 passes, 1 lane.
-const MEMORY_KIB: u32 = 19_456;
-const ITERATIONS: u32 = 2;
-const LANES: u32 = 1;
+use super::argon2id::{HashFailed, Hasher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashingError {
@@ -24,57 +18,57 @@ pub enum HashingError {
     Failed(String),
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most
-/// `parallelism` at a time, with at most `queue` more waiting: past that a
-/// caller is refused at once ([`HashingError::Busy`]), so a burst of logins
-/// neither starves the server nor waits without end.
+impl From<HashFailed> for HashingError {
+    fn from(error: HashFailed) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+/// A piece of work for a hashing thread, with the thread's hasher.
+type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
+
+/// Hashes and verifies passwords on `parallelism` threads of their own,
+/// with at most `queue` more jobs waiting: past that a caller is refused at
+/// once ([`HashingError::Busy`]), so a burst of logins neither starves the
+/// server nor waits without end. A job whose caller stopped waiting before
+/// a thread took it (a client that went away) is skipped; one under way
+/// runs to its end. The threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
-    queue: Arc<Queue>,
+    jobs: flume::Sender<Job>,
+    queue: usize,
     /// A real hash of a random password: unknown users are verified against
     /// it, so "no such user" costs what "wrong password" costs.
     dummy: Arc<PasswordHash>,
 }
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).expect("the OWASP parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes on the current thread; callers run it on the blocking pool.
-pub fn hash_blocking(password: &Password) -> Result<PasswordHash, HashingError> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|hash| PasswordHash::from_phc(hash.to_string()))
-        .map_err(|e| HashingError::Failed(e.to_string()))
-}
-
-/// Verifies on the current thread; a malformed stored hash verifies nothing.
-pub fn verify_blocking(password: &str, hash: &PasswordHash) -> bool {
-    ParsedHash::new(hash.as_phc()).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
 impl Passwords {
-    /// One hash at a time per core, with at most `queue` waiting.
+    /// One hashing thread per core, with at most `queue` jobs waiting.
     pub fn new(queue: usize) -> Result<Self, HashingError> {
         let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self::with_parallelism(parallelism, queue)
     }
 
     pub fn with_parallelism(parallelism: usize, queue: usize) -> Result<Self, HashingError> {
+        let (jobs, waiting) = flume::bounded::<Job>(queue);
+        for n in 0..parallelism.max(1) {
+            let waiting = waiting.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hasher-{n}"))
+                .spawn(move || work(&waiting))
+                .map_err(|e| HashingError::Failed(format!("starting a hashing thread: {e}")))?;
+        }
         let random =
             Password::parse(&uuid::Uuid::new_v4().to_string()).map_err(|e| HashingError::Failed(e.to_string()))?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(parallelism.max(1))),
-            queue: Arc::new(Queue::new(queue)),
-            dummy: Arc::new(hash_blocking(&random)?),
+            jobs,
+            queue,
+            dummy: Arc::new(Hasher::default().hash(&random)?),
         })
     }
 
     pub async fn hash(&self, password: Password) -> Result<PasswordHash, HashingError> {
-        self.run(move || hash_blocking(&password)).await?
+        Ok(self.run(move |hasher| hasher.hash(&password)).await??)
     }
 
     /// Checks `password` against `hash`, or against the dummy hash when
@@ -82,35 +76,53 @@ impl Passwords {
     pub async fn verify(&self, password: String, hash: Option<PasswordHash>) -> Result<bool, HashingError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| (*self.dummy).clone());
-        let matches = self.run(move || verify_blocking(&password, &hash)).await?;
+        let matches = self.run(move |hasher| hasher.verify(&password, &hash)).await?;
         Ok(known && matches)
     }
 
-    /// Runs `work` on the blocking pool once a slot is free. The slot goes
-    /// with the work, so it stays taken until the hash is done even when
-    /// the caller stops waiting (a client that went away).
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
-        let permit = self.slot().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| HashingError::Failed(e.to_string()))
-    }
-
-    /// A free slot now, or one after waiting in the queue if it has room.
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, HashingError> {
-        let closed = |e: &dyn std::fmt::Display| HashingError::Failed(e.to_string());
-        match Arc::clone(&self.permits).try_acquire_owned() {
-            Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(closed(&"the hashing slots are closed")),
-            Err(TryAcquireError::NoPermits) => {}
-        }
-        let _place = self.queue.join().inspect_err(|_| {
-            metrics::counter!("auth_hash_queue_full_total").increment(1);
+    /// Queues `work` for a hashing thread and waits for its answer.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Hasher) -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |hasher| {
+            if !answer.is_closed() {
+                let _ = answer.send(work(hasher));
+            }
+        });
+        self.jobs.try_send(job).map_err(|refused| match refused {
+            flume::TrySendError::Full(_) => {
+                metrics::counter!("auth_hash_queue_full_total").increment(1);
+                HashingError::Busy(self.queue)
+            }
+            flume::TrySendError::Disconnected(_) => HashingError::Failed("the hashing threads stopped".to_owned()),
         })?;
-        Arc::clone(&self.permits).acquire_owned().await.map_err(|e| closed(&e))
+        answered
+            .await
+            .map_err(|_| HashingError::Failed("a hashing thread dropped its job".to_owned()))
+    }
+}
+
+/// A hashing thread: takes jobs until every sender is gone, keeping its
+/// working memory while more jobs wait and giving it back when none do.
+fn work(waiting: &flume::Receiver<Job>) {
+    let mut hasher = Hasher::default();
+    loop {
+        let job = match waiting.try_recv() {
+            Ok(job) => job,
+            Err(flume::TryRecvError::Disconnected) => return,
+            Err(flume::TryRecvError::Empty) => {
+                hasher.release();
+                match waiting.recv() {
+                    Ok(job) => job,
+                    Err(flume::RecvError::Disconnected) => return,
+                }
+            }
+        };
+        // A job that panics takes only itself down: its caller hears that
+        // the job was dropped, and the thread goes on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut hasher)));
     }
 }
 
@@ -140,7 +152,7 @@ mod tests {
         assert!(!passwords.verify("anything at all".to_owned(), None).await.unwrap());
     }
 
-    /// A job on the one slot that holds it until the test opens its gate,
+    /// A job that holds its hashing thread until the test opens its gate,
     /// and says when it started.
     fn gated(
         passwords: &Passwords,
@@ -155,7 +167,7 @@ mod tests {
         let flag = Arc::clone(&started);
         let job = tokio::spawn(async move {
             passwords
-                .run(move || {
+                .run(move |_| {
                     flag.store(true, Ordering::SeqCst);
                     let _ = gate.recv();
                 })
@@ -180,7 +192,7 @@ mod tests {
         let (_running, started, open_running) = gated(&passwords);
         until(|| started.load(Ordering::SeqCst)).await;
         let (waiting, waiting_started, open_waiting) = gated(&passwords);
-        until(|| passwords.queue.waiting() == 1).await;
+        until(|| passwords.jobs.len() == 1).await;
         let refused = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             passwords.verify("x".to_owned(), None),
@@ -199,16 +211,16 @@ mod tests {
     }
 
     /// A caller that stops waiting (a client that went away) leaves its
-    /// hash running, and the slot stays taken until that hash is done.
+    /// hash running, and the thread stays taken until that hash is done.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_dropped_caller_keeps_its_slot_until_its_hash_is_done() {
+    async fn a_dropped_caller_keeps_its_thread_until_its_hash_is_done() {
         let passwords = Passwords::with_parallelism(1, 4).unwrap();
         let (abandoned, started, open_abandoned) = gated(&passwords);
         until(|| started.load(Ordering::SeqCst)).await;
         abandoned.abort();
         assert!(abandoned.await.unwrap_err().is_cancelled());
         let (next, next_started, open_next) = gated(&passwords);
-        until(|| next_started.load(Ordering::SeqCst) || passwords.queue.waiting() == 1).await;
+        until(|| next_started.load(Ordering::SeqCst) || passwords.jobs.len() == 1).await;
         assert!(
             !next_started.load(Ordering::SeqCst),
             "the next hash started while the abandoned one still ran"
@@ -219,8 +231,35 @@ mod tests {
         next.await.unwrap();
     }
 
-    #[test]
-    fn a_malformed_stored_hash_verifies_nothing() {
-        assert!(!verify_blocking("x", &PasswordHash::from_phc("not a hash".to_owned())));
+    /// A job whose caller went away while it waited in the queue is not
+    /// hashed: the thread goes on to the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_whose_caller_left_while_it_waited_is_skipped() {
+        let passwords = Passwords::with_parallelism(1, 4).unwrap();
+        let (running, started, open_running) = gated(&passwords);
+        until(|| started.load(Ordering::SeqCst)).await;
+        let (left, left_started, _never_opened) = gated(&passwords);
+        until(|| passwords.jobs.len() == 1).await;
+        left.abort();
+        assert!(left.await.unwrap_err().is_cancelled());
+        open_running.send(()).unwrap();
+        running.await.unwrap();
+        let after = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            passwords.verify("x".to_owned(), None),
+        )
+        .await
+        .expect("the job after it ran: the left one did not hold the thread");
+        assert!(!after.unwrap());
+        assert!(!left_started.load(Ordering::SeqCst), "the left job was hashed");
+    }
+
+    /// A job that panics is answered as failed, and its thread goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_fails_alone() {
+        let passwords = Passwords::with_parallelism(1, 4).unwrap();
+        let failed = passwords.run::<()>(|_| panic!("a job that panics")).await;
+        assert!(matches!(failed, Err(HashingError::Failed(_))), "{failed:?}");
+        assert!(!passwords.verify("x".to_owned(), None).await.unwrap());
     }
 }

@@ -116,7 +116,7 @@ impl Throttle {
 /// A login's tokens. They stay spent unless [`LoginAttempt::refund`] gives
 /// them back: an attempt dropped unjudged (the client went away) keeps its
 /// cost, as its password hash may be running already; else a client that
-/// hangs up after each request could keep every hashing slot busy for free.
+/// hangs up after each request could keep every hashing thread busy for free.
 pub struct LoginAttempt<'a> {
     throttle: &'a Throttle,
     username: Option<Username>,
@@ -137,7 +137,7 @@ impl LoginAttempt<'_> {
         self.throttle.login_addresses.give_back(&self.address, Instant::now());
     }
 
-    /// The server could not judge the attempt (no hashing slot, the store
+    /// The server could not judge the attempt (no hashing thread, the store
     /// down) and hashed nothing: the tokens come back.
     pub fn refund(self) {
         let now = Instant::now();
@@ -156,7 +156,7 @@ pub struct Registration<'a> {
 }
 
 impl Registration<'_> {
-    /// The server hashed nothing (no hashing slot): the token comes back.
+    /// The server hashed nothing (no hashing thread): the token comes back.
     pub fn refund(self) {
         self.throttle.registrations.give_back(&self.address, Instant::now());
     }

@@ -504,7 +504,7 @@ async fn write_round(store: &Arc<dyn EventStore>, appends: Vec<Append>) -> usize
 /// the number of appends made.
 async fn build_log(store: &Arc<dyn EventStore>, target: usize) -> (Generator, usize) {
     let password = domain::account::Password::parse("bench-password").unwrap();
-    let mut generator = Generator::new(command_api::auth::passwords::hash_blocking(&password).unwrap());
+    let mut generator = Generator::new(command_api::auth::argon2id::Hasher::default().hash(&password).unwrap());
     let mut appends = 0;
     while generator.events < target {
         generator.next_order();
