@@ -61,7 +61,7 @@ pub struct Config {
     /// Login and registration budgets (`LOGIN_*`, `REGISTRATIONS_*`,
     /// `THROTTLE_KEYS`).
     pub throttle: ThrottleConfig,
-    /// How many password hashes may wait for a slot
+    /// How many password hashes may wait for a hashing thread
     /// (`PASSWORD_HASH_QUEUE`); past it logins and registrations answer 503.
     pub hash_queue: usize,
     /// Its connections' limits (`HTTP_*`, shared by every service).

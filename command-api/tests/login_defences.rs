@@ -234,9 +234,9 @@ async fn failed_and_throttled_attempts_are_counted_in_the_metrics() {
     }
 }
 
-/// Far more concurrent logins than the hashing slots and the queue hold:
+/// Far more concurrent logins than the hashing threads and the queue hold:
 /// some succeed, the rest are refused 503 with `Retry-After` without
-/// waiting for a slot, faster than the logins that were checked.
+/// waiting for a hashing thread, faster than the logins that were checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_login_flood_past_the_queue_gets_fast_503s_while_some_succeed() {
     const QUEUE: usize = 2;

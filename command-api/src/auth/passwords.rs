@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use domain::account::{Password, PasswordHash};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 use super::argon2id::{HashFailed, Hasher};
 
@@ -33,13 +33,23 @@ type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 /// server nor waits without end. A job whose caller stopped waiting before
 /// a thread took it (a client that went away) is skipped; one under way
 /// runs to its end. The threads end when the last clone is dropped.
+///
+/// The bound counts jobs, not places in the channel: a job holds one of
+/// `parallelism + queue` permits from the moment it is accepted until it
+/// is done or skipped. (A channel bounded to `queue` would refuse a job
+/// while a thread is between two jobs, and with a queue of 0 take one only
+/// while a thread is already waiting.)
 #[derive(Clone)]
 pub struct Passwords {
     jobs: flume::Sender<Job>,
+    permits: Arc<Semaphore>,
     queue: usize,
     /// A real hash of a random password: unknown users are verified against
     /// it, so "no such user" costs what "wrong password" costs.
     dummy: Arc<PasswordHash>,
+    /// The threads' end of the channel, for tests to count the threads.
+    #[cfg(test)]
+    waiting: flume::Receiver<Job>,
 }
 
 impl Passwords {
@@ -50,8 +60,9 @@ impl Passwords {
     }
 
     pub fn with_parallelism(parallelism: usize, queue: usize) -> Result<Self, HashingError> {
-        let (jobs, waiting) = flume::bounded::<Job>(queue);
-        for n in 0..parallelism.max(1) {
+        let parallelism = parallelism.max(1);
+        let (jobs, waiting) = flume::unbounded::<Job>();
+        for n in 0..parallelism {
             let waiting = waiting.clone();
             std::thread::Builder::new()
                 .name(format!("password-hasher-{n}"))
@@ -62,8 +73,11 @@ impl Passwords {
             Password::parse(&uuid::Uuid::new_v4().to_string()).map_err(|e| HashingError::Failed(e.to_string()))?;
         Ok(Self {
             jobs,
+            permits: Arc::new(Semaphore::new(parallelism + queue)),
             queue,
             dummy: Arc::new(Hasher::default().hash(&random)?),
+            #[cfg(test)]
+            waiting,
         })
     }
 
@@ -85,22 +99,38 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut Hasher) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        let permit = self.permit()?;
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |hasher| {
-            if !answer.is_closed() {
-                let _ = answer.send(work(hasher));
+            if answer.is_closed() {
+                return;
             }
+            let done = work(hasher);
+            // Given back before the answer, so that a caller who hashes
+            // again as soon as it is answered finds the permit free.
+            drop(permit);
+            let _ = answer.send(done);
         });
-        self.jobs.try_send(job).map_err(|refused| match refused {
-            flume::TrySendError::Full(_) => {
-                metrics::counter!("auth_hash_queue_full_total").increment(1);
-                HashingError::Busy(self.queue)
-            }
-            flume::TrySendError::Disconnected(_) => HashingError::Failed("the hashing threads stopped".to_owned()),
-        })?;
+        self.jobs
+            .send(job)
+            .map_err(|_| HashingError::Failed("the hashing threads stopped".to_owned()))?;
         answered
             .await
             .map_err(|_| HashingError::Failed("a hashing thread dropped its job".to_owned()))
+    }
+
+    /// A permit for one more job, or [`HashingError::Busy`] when as many
+    /// jobs as the threads run and the queue holds are already accepted.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, HashingError> {
+        Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|error| match error {
+                TryAcquireError::NoPermits => {
+                    metrics::counter!("auth_hash_queue_full_total").increment(1);
+                    HashingError::Busy(self.queue)
+                }
+                TryAcquireError::Closed => HashingError::Failed("the hashing permits are closed".to_owned()),
+            })
     }
 }
 
@@ -150,6 +180,43 @@ mod tests {
     async fn an_unknown_user_never_verifies() {
         let passwords = Passwords::new(4).unwrap();
         assert!(!passwords.verify("anything at all".to_owned(), None).await.unwrap());
+    }
+
+    /// Unknown users are checked against the dummy hash: it must cost what
+    /// a real one costs, so it is made with the same parameters.
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_parameters_of_a_real_one() {
+        let passwords = Passwords::new(4).unwrap();
+        let real = passwords.hash(Password::parse("correct horse").unwrap()).await.unwrap();
+        let parameters = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap().to_owned();
+        assert_eq!(parameters(passwords.dummy.as_phc()), parameters(real.as_phc()));
+        assert!(passwords.dummy.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    }
+
+    /// With no queue, a caller that hashes again as soon as it is answered
+    /// (start-up verifies the administrator's password, then hashes the new
+    /// one) finds the thread free: the bound counts jobs, and a job gives
+    /// its permit back before it answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_no_queue_one_caller_after_another_is_never_refused() {
+        let passwords = Passwords::with_parallelism(1, 0).unwrap();
+        for n in 0..2_000 {
+            let answered = passwords.run(|_| ()).await;
+            assert!(answered.is_ok(), "job {n}: {answered:?}");
+        }
+    }
+
+    /// The threads end with the last clone: nothing is left running.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_threads_end_when_the_last_clone_is_dropped() {
+        let passwords = Passwords::with_parallelism(3, 4).unwrap();
+        let waiting = passwords.waiting.clone();
+        assert_eq!(waiting.receiver_count(), 5, "three threads, the field and this test");
+        let clone = passwords.clone();
+        drop(passwords);
+        assert!(!clone.verify("x".to_owned(), None).await.unwrap());
+        drop(clone);
+        until(|| waiting.receiver_count() == 1).await;
     }
 
     /// A job that holds its hashing thread until the test opens its gate,

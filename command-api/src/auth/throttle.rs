@@ -137,8 +137,8 @@ impl LoginAttempt<'_> {
         self.throttle.login_addresses.give_back(&self.address, Instant::now());
     }
 
-    /// The server could not judge the attempt (no hashing thread, the store
-    /// down) and hashed nothing: the tokens come back.
+    /// The server could not judge the attempt (the hashing queue full, the
+    /// store down) and hashed nothing: the tokens come back.
     pub fn refund(self) {
         let now = Instant::now();
         if let Some(username) = &self.username {
@@ -156,7 +156,7 @@ pub struct Registration<'a> {
 }
 
 impl Registration<'_> {
-    /// The server hashed nothing (no hashing thread): the token comes back.
+    /// The server hashed nothing (the hashing queue full): the token comes back.
     pub fn refund(self) {
         self.throttle.registrations.give_back(&self.address, Instant::now());
     }
