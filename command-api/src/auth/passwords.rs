@@ -1,6 +1,6 @@
 //! Password hashing off the async threads and bounded: one hashing thread
-//! per core, each reusing its argon2id working memory, fed by a queue of
-//! bounded length.
+//! per core, each reusing its argon2id working memory, and at most
+//! `PASSWORD_HASH_QUEUE` hashes waiting for them.
 
 use std::sync::Arc;
 
