@@ -90,11 +90,6 @@ impl Hasher {
         self.blocks = Vec::new();
     }
 
-    /// Whether the hasher holds working memory now.
-    pub fn holds_memory(&self) -> bool {
-        !self.blocks.is_empty()
-    }
-
     fn output(
         &mut self,
         argon2: &Argon2<'_>,
@@ -193,15 +188,15 @@ mod tests {
     #[test]
     fn keeps_its_memory_until_released() {
         let mut hasher = Hasher::default();
-        assert!(!hasher.holds_memory());
+        assert!(hasher.blocks.is_empty());
         let hash = hasher.hash(&password("correct horse")).unwrap();
-        assert!(hasher.holds_memory());
+        assert!(!hasher.blocks.is_empty());
         assert!(
             hasher.blocks.capacity() * std::mem::size_of::<Block>() >= RESERVED_BYTES,
             "allocated past glibc's largest mapping threshold, so that freeing it unmaps it"
         );
         hasher.release();
-        assert!(!hasher.holds_memory());
+        assert!(hasher.blocks.is_empty());
         assert!(hasher.verify("correct horse", &hash), "allocates again after a release");
     }
 
