@@ -1,5 +1,4 @@
-use std::collections::BTreeMap;
-
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use super::answered::RecentlyAnswered;
@@ -97,8 +96,12 @@ pub struct ActiveProduct {
     pub name: ProductName,
     pub price: Price,
     pub available: StockLevel,
-    /// Units held for each order that holds some.
-    pub held: BTreeMap<OrderId, Quantity>,
+    /// Units held for each order that holds some. A persistent map: the
+    /// command side copies a product's state for every batch of commands it
+    /// decides on it, and a product may hold for thousands of orders, so a
+    /// copy shares this map's nodes instead of cloning them (the snapshot
+    /// format is the same as a `BTreeMap`'s).
+    pub held: OrdMap<OrderId, Quantity>,
     /// Orders answered last: a retry within the window is answered by what
     /// was decided then.
     pub recently_answered: RecentlyAnswered,
@@ -190,7 +193,7 @@ impl Decider for Product {
                 name: name.clone(),
                 price: *price,
                 available: *available,
-                held: BTreeMap::new(),
+                held: OrdMap::new(),
                 recently_answered: RecentlyAnswered::default(),
             }),
             (ProductState::Active(product), event) => ProductState::Active(evolve_active(product, event)),
@@ -852,5 +855,40 @@ mod tests {
             },
         );
         assert_round_trips(&history);
+    }
+
+    /// `held` is kept as a snapshot in the shape a `BTreeMap` had (a JSON
+    /// object keyed by order id), so snapshots written before it became a
+    /// persistent map still load, and the snapshot version stays.
+    #[test]
+    fn held_orders_keep_the_snapshot_shape_of_a_btree_map() {
+        let mut history = created(100);
+        for n in [3, 1, 2] {
+            history = with(
+                history,
+                ProductCommand::Reserve {
+                    order_id: order(n),
+                    quantity: quantity(n as i64),
+                    now: now(),
+                },
+            );
+        }
+        let product = active(&history);
+        let as_btree_map: std::collections::BTreeMap<OrderId, Quantity> = product
+            .held
+            .iter()
+            .map(|(order_id, quantity)| (*order_id, *quantity))
+            .collect();
+        assert_eq!(as_btree_map.len(), 3);
+
+        let written = serde_json::to_value(&product.held).unwrap();
+        assert_eq!(written, serde_json::to_value(&as_btree_map).unwrap());
+        assert!(written.is_object(), "{written}");
+
+        let state = ProductState::Active(product.clone());
+        let mut old_snapshot = serde_json::to_value(&state).unwrap();
+        old_snapshot["Active"]["held"] = serde_json::to_value(&as_btree_map).unwrap();
+        let loaded: ProductState = serde_json::from_value(old_snapshot).unwrap();
+        assert_eq!(loaded, state);
     }
 }
