@@ -156,8 +156,9 @@ impl<S: Default> Folded<S> {
 }
 
 /// Loads, decides and appends for one aggregate type, keeping recently used
-/// streams folded so a hot stream (a popular product) is not re-read on
-/// every command, and snapshotting long streams ([`Snapshots`]) so a
+/// streams folded so a command on a hot stream (a popular product) is
+/// decided without reading it (the append's expected revision catches what
+/// the fold missed), and snapshotting long streams ([`Snapshots`]) so a
 /// restart does not re-read them from their start.
 ///
 /// The cache holds each fold behind an `Arc`: its lock is held only to
@@ -255,21 +256,42 @@ where
         Ok(answers)
     }
 
-    /// Decides with `decide` on the current state of `stream` and appends
-    /// what it decided, expecting the revision it decided on; after losing
-    /// a race, reloads and decides again.
+    /// Decides with `decide` on the state of `stream` and appends what it
+    /// decided, expecting the revision it decided on; after losing a race,
+    /// reads what it missed and decides again.
+    ///
+    /// A stream this process holds folded is decided on that fold without
+    /// reading the stream first: the append names the revision the decision
+    /// was made on, so a fold that missed another writer's events costs a
+    /// lost race and a read, never a wrong event. A decision that appends
+    /// nothing (a refusal, a retry answered by what was decided then) has no
+    /// such check, so it is given only once the stream was read.
     async fn decide_and_append<T>(
         &self,
         stream: &StreamName,
         decide: impl Fn(&D::State) -> Result<Decision<D, T>, CommandError<D::Error>>,
     ) -> Result<(Decided<D>, T), CommandError<D::Error>> {
+        let (mut folded, mut read) = match self.cached(stream) {
+            Some(folded) => (folded, false),
+            None => (self.catch_up(stream).await?, true),
+        };
         for _ in 0..MAX_ATTEMPTS {
-            let folded = self.catch_up(stream).await?;
+            let decision = match decide(&folded.state) {
+                Ok(decision) if read || !decision.encoded.is_empty() => decision,
+                Err(error) if read => return Err(error),
+                // Nothing to append, decided on a fold that may have missed
+                // events: read them, and decide again.
+                Ok(_) | Err(_) => {
+                    folded = self.catch_up(stream).await?;
+                    read = true;
+                    continue;
+                }
+            };
             let Decision {
                 events,
                 encoded,
                 answer,
-            } = decide(&folded.state)?;
+            } = decision;
             if encoded.is_empty() {
                 let decided = Decided {
                     events,
@@ -284,7 +306,10 @@ where
                 .await
             {
                 Ok(outcome) => return Ok((self.appended(stream, &folded, events, outcome).await, answer)),
-                Err(StoreError::WrongExpectedRevision { .. }) => continue,
+                Err(StoreError::WrongExpectedRevision { .. }) => {
+                    folded = self.catch_up(stream).await?;
+                    read = true;
+                }
                 Err(error) => {
                     // The append may or may not have happened: forget what we
                     // know and read the stream afresh next time.
@@ -335,7 +360,7 @@ where
     /// The cached fold of `stream` (or its snapshot), brought up to date with
     /// what was appended since.
     async fn catch_up(&self, stream: &StreamName) -> Result<Arc<Folded<D::State>>, CommandError<D::Error>> {
-        let cached = self.lock().get(stream.as_str()).cloned();
+        let cached = self.cached(stream);
         let was_cached = cached.is_some();
         let start = match cached {
             Some(folded) => folded,
@@ -436,6 +461,12 @@ where
             Err(error) => tracing::warn!(%stream, %error, "snapshot not written"),
         }
         folded
+    }
+
+    /// The fold of `stream` this process holds, as of its last read or
+    /// append; it may have missed other writers' events.
+    fn cached(&self, stream: &StreamName) -> Option<Arc<Folded<D::State>>> {
+        self.lock().get(stream.as_str()).cloned()
     }
 
     fn remember(&self, stream: &StreamName, folded: Arc<Folded<D::State>>) {

@@ -1,7 +1,9 @@
 //! Loading aggregates (#11): a hot product loads from its snapshot and the
 //! events after it, and no position handed to a client comes from a stream
 //! read that carried none. Commands decided together (#15): one append,
-//! each command its own answer, and no oversell when two batches race.
+//! each command its own answer, and no oversell when two batches race. A
+//! stream held folded is decided on without a read (#15), and a fold that
+//! missed another writer's events never decides wrong.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -27,11 +29,12 @@ use uuid::Uuid;
 /// streams: every event read from a stream carries `u64::MAX` for its
 /// position. (There is no such server here; the client crate gives this
 /// value for a stream read without a position.) It also counts the events
-/// that stream reads return, and the appends.
+/// that stream reads return, the stream reads, and the appends.
 struct OldServerReads {
     inner: SqliteEventStore,
     positionless: bool,
     events_read: AtomicUsize,
+    stream_reads: AtomicUsize,
     appends: AtomicUsize,
 }
 
@@ -62,6 +65,7 @@ impl EventStore for OldServerReads {
         from: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.stream_reads.fetch_add(1, Ordering::SeqCst);
         let events = self.inner.read_stream(stream, from, limit).await?;
         self.events_read.fetch_add(events.len(), Ordering::SeqCst);
         Ok(events.into_iter().map(|event| self.strip(event)).collect())
@@ -106,6 +110,7 @@ fn open(folder: &tempfile::TempDir, positionless: bool) -> Arc<OldServerReads> {
         inner: SqliteEventStore::open(folder.path().join("events.db")).unwrap(),
         positionless,
         events_read: AtomicUsize::new(0),
+        stream_reads: AtomicUsize::new(0),
         appends: AtomicUsize::new(0),
     })
 }
@@ -392,4 +397,140 @@ async fn two_batches_racing_on_one_product_never_oversell_and_answer_each_order_
             .await
             .unwrap();
     }
+}
+
+fn rename(name: &str) -> ProductCommand {
+    ProductCommand::Rename {
+        name: ProductName::parse(name).unwrap(),
+        now: chrono::Utc::now(),
+    }
+}
+
+fn release(order: u128) -> ProductCommand {
+    ProductCommand::Release {
+        order_id: OrderId::from_uuid(Uuid::from_u128(order)),
+        now: chrono::Utc::now(),
+    }
+}
+
+/// Stream reads and appends `run` made on `store`.
+async fn counted<T>(store: &OldServerReads, run: impl std::future::Future<Output = T>) -> (T, usize, usize) {
+    let (reads, appends) = (
+        store.stream_reads.load(Ordering::SeqCst),
+        store.appends.load(Ordering::SeqCst),
+    );
+    let result = run.await;
+    (
+        result,
+        store.stream_reads.load(Ordering::SeqCst) - reads,
+        store.appends.load(Ordering::SeqCst) - appends,
+    )
+}
+
+#[tokio::test]
+async fn a_stream_held_folded_is_decided_on_without_reading_it_again() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let products = Aggregates::<Product>::new(store.clone());
+    let (created, reads, appends) = counted(&store, products.execute(product_id, causation(), || create(5))).await;
+    created.unwrap();
+    assert_eq!((reads, appends), (1, 1), "a stream not held is read first");
+
+    let (reserved, reads, appends) = counted(&store, products.execute(product_id, causation(), || reserve(1, 2))).await;
+    assert_eq!(reserved.unwrap().events.len(), 1);
+    assert_eq!((reads, appends), (0, 1), "one command: its append, no read");
+
+    let batch = [(causation(), reserve(2, 1)), (causation(), release(1))];
+    let (answers, reads, appends) = counted(&store, products.execute_each(product_id, &batch)).await;
+    assert!(answers.unwrap().iter().all(Result::is_ok));
+    assert_eq!((reads, appends), (0, 1), "a batch: its append, no read");
+}
+
+#[tokio::test]
+async fn a_fold_that_missed_an_append_loses_the_race_and_decides_again_on_the_stream() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let (here, elsewhere) = (
+        Aggregates::<Product>::new(store.clone()),
+        Aggregates::<Product>::new(store.clone()),
+    );
+    here.execute(product_id, causation(), || create(2)).await.unwrap();
+    // Another replica takes both units; this one's fold still has them.
+    elsewhere
+        .execute(product_id, causation(), || reserve(1, 2))
+        .await
+        .unwrap();
+
+    let (decided, reads, appends) = counted(&store, here.execute(product_id, causation(), || reserve(2, 1))).await;
+    let events = decided.unwrap().events;
+    assert!(
+        matches!(events.as_slice(), [ProductEvent::StockReservationRefused { .. }]),
+        "decided on the stream, not the stale fold: {events:?}"
+    );
+    assert_eq!(
+        (reads, appends),
+        (1, 2),
+        "one append lost to the other replica's, one read, one append won"
+    );
+}
+
+#[tokio::test]
+async fn a_fold_that_would_decide_nothing_reads_the_stream_before_answering() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let (here, elsewhere) = (
+        Aggregates::<Product>::new(store.clone()),
+        Aggregates::<Product>::new(store.clone()),
+    );
+    // This replica holds the stream folded while it does not exist yet.
+    assert_eq!(here.load(product_id).await.unwrap().state, ProductState::NotCreated);
+    elsewhere.execute(product_id, causation(), || create(5)).await.unwrap();
+    elsewhere
+        .execute(product_id, causation(), || reserve(1, 2))
+        .await
+        .unwrap();
+    elsewhere
+        .execute(product_id, causation(), || rename("Cold"))
+        .await
+        .unwrap();
+
+    // On its fold the product is missing: a refusal it must not give.
+    let (reserved, reads, appends) = counted(&store, here.execute(product_id, causation(), || reserve(2, 1))).await;
+    assert!(
+        matches!(
+            reserved.unwrap().events.as_slice(),
+            [ProductEvent::StockReserved { .. }]
+        ),
+        "the product exists"
+    );
+    assert_eq!((reads, appends), (1, 1), "the refusal was checked by a read");
+
+    elsewhere
+        .execute(product_id, causation(), || rename("Hot"))
+        .await
+        .unwrap();
+    elsewhere
+        .execute(product_id, causation(), || reserve(3, 1))
+        .await
+        .unwrap();
+    // On its fold the name is "Cold" and order 3 holds nothing: both would
+    // be no-ops, and neither is.
+    let (renamed, reads, appends) = counted(&store, here.execute(product_id, causation(), || rename("Cold"))).await;
+    assert_eq!(renamed.unwrap().events.len(), 1, "renamed back to Cold");
+    assert_eq!((reads, appends), (1, 1));
+    let batch = [(causation(), release(3))];
+    let (answers, reads, _) = counted(&store, here.execute_each(product_id, &batch)).await;
+    let answers = answers.unwrap();
+    assert!(
+        matches!(answers[0].as_deref(), Ok([ProductEvent::StockReleased { .. }])),
+        "order 3's unit comes back: {answers:?}"
+    );
+    assert_eq!(reads, 0, "its fold was current after the rename");
+    // A no-op on a current fold is still answered after a read.
+    let (again, reads, appends) = counted(&store, here.execute(product_id, causation(), || rename("Cold"))).await;
+    assert!(again.unwrap().events.is_empty());
+    assert_eq!((reads, appends), (1, 0));
 }
