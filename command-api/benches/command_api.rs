@@ -64,8 +64,8 @@ impl Measured {
 async fn run(phase: Duration) {
     let machine = test_support::bench::machine();
     let folder = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> =
-        Arc::new(event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap());
+    let sqlite = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(sqlite.clone());
     let mut config = Config::with_defaults(([127, 0, 0, 1], 0).into(), SigningKey::generate().unwrap());
     config.admin = Some(("admin".to_owned(), "bench-admin-password".to_owned()));
     // Its customers place thousands of orders and pay none: measured is the
@@ -126,6 +126,7 @@ async fn run(phase: Duration) {
         let mut appends = append_load(Arc::clone(&store), clients, phase).await;
         let append_events = appended(store.as_ref(), before).await;
         let before = store.head().await.unwrap();
+        let reads_before = sqlite.reads();
         let mut orders = load(clients, phase, |client, n| {
             let http = http.clone();
             let url = format!("{base}/orders");
@@ -144,6 +145,7 @@ async fn run(phase: Duration) {
             }
         })
         .await;
+        let order_reads = sqlite.reads() - reads_before;
         let order_events = appended(store.as_ref(), before).await;
         row("GET /health/live (HTTP baseline)", clients, &mut health, None);
         row("store append, 1 event (store baseline)", clients, &mut appends, None);
@@ -160,6 +162,7 @@ async fn run(phase: Duration) {
             orders.count,
             orders.elapsed,
             order_events,
+            order_reads,
         ));
     }
 
@@ -206,21 +209,25 @@ async fn run(phase: Duration) {
     row("POST /auth/login", 16, &mut logins, Some(ratio));
 
     println!("\nEvents appended, counted in the log (everything after the head each phase started from):\n");
-    println!("| phase | clients | events appended | events/s | per order | ratio to bare appends |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| phase | clients | events appended | events/s | per order | store reads per order | ratio to bare appends |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut kinds = Vec::new();
-    for (clients, append_elapsed, append_events, order_count, order_elapsed, order_events) in appended_rows {
+    for (clients, append_elapsed, append_events, order_count, order_elapsed, order_events, order_reads) in appended_rows
+    {
         let total = |events: &BTreeMap<String, usize>| events.values().sum::<usize>();
         let append_rate = total(&append_events) as f64 / append_elapsed.as_secs_f64();
         let order_rate = total(&order_events) as f64 / order_elapsed.as_secs_f64();
         println!(
-            "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | 1.00x |",
+            "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | | 1.00x |",
             total(&append_events)
         );
         println!(
-            "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {:.2} | {:.3}x |",
+            "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {:.2} | {:.2} | {:.3}x |",
             total(&order_events),
             total(&order_events) as f64 / order_count as f64,
+            order_reads as f64 / order_count as f64,
             order_rate / append_rate
         );
         let by_type: Vec<String> = order_events.iter().map(|(kind, n)| format!("{kind} {n}")).collect();

@@ -198,6 +198,18 @@ where
         })
     }
 
+    /// The state of the aggregate `id` as this process holds it folded, as
+    /// of its last read or append, without reading the store: it may have
+    /// missed other writers' events. `None` when it holds no fold, or one
+    /// whose position the store did not report.
+    pub fn held(&self, id: impl std::fmt::Display) -> Option<Loaded<D>> {
+        let folded = self.cached(&Self::stream_name(id))?;
+        Some(Loaded {
+            position: Some(folded.position?),
+            state: folded.state.clone(),
+        })
+    }
+
     /// Decides `command` on the aggregate `id` and appends what it decides,
     /// expecting the revision it loaded. After losing a race it reloads and
     /// decides again, so `command` must be callable more than once.
@@ -260,21 +272,20 @@ where
     /// decided, expecting the revision it decided on; after losing a race,
     /// reads what it missed and decides again.
     ///
-    /// A stream this process holds folded is decided on that fold without
-    /// reading the stream first: the append names the revision the decision
-    /// was made on, so a fold that missed another writer's events costs a
-    /// lost race and a read, never a wrong event. A decision that appends
-    /// nothing (a refusal, a retry answered by what was decided then) has no
-    /// such check, so it is given only once the stream was read.
+    /// The decision is first made without reading the stream: on the fold
+    /// this process holds, or, for a stream it does not hold, on an empty
+    /// one (a new order's stream is new). The append names the revision the
+    /// decision was made on, so a fold that missed events costs a lost race
+    /// and a read, never a wrong event. A decision that appends nothing (a
+    /// refusal, a retry answered by what was decided then) has no such
+    /// check, so it is given only once the stream was read.
     async fn decide_and_append<T>(
         &self,
         stream: &StreamName,
         decide: impl Fn(&D::State) -> Result<Decision<D, T>, CommandError<D::Error>>,
     ) -> Result<(Decided<D>, T), CommandError<D::Error>> {
-        let (mut folded, mut read) = match self.cached(stream) {
-            Some(folded) => (folded, false),
-            None => (self.catch_up(stream).await?, true),
-        };
+        let mut folded = self.cached(stream).unwrap_or_else(|| Arc::new(Folded::empty()));
+        let mut read = false;
         for _ in 0..MAX_ATTEMPTS {
             let decision = match decide(&folded.state) {
                 Ok(decision) if read || !decision.encoded.is_empty() => decision,

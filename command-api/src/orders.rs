@@ -154,7 +154,13 @@ impl Orders {
             // either way, so a missed wake-up only costs the wait.
             let _ = tokio::time::timeout(self.wait, decided_soon.decided()).await;
         }
-        let current = self.orders.load(order_id).await?;
+        // The saga of this process decides most orders, and its decision is
+        // then held folded: no need to read it back. A fold still placed may
+        // have missed another replica's decision, so it is read.
+        let current = match self.orders.held(order_id) {
+            Some(held) if !matches!(held.state, OrderState::Placed(_)) => held,
+            _ => self.orders.load(order_id).await?,
+        };
         Ok(answer(order_id, current.state, current.position.unwrap_or(placed_at)))
     }
 

@@ -2,8 +2,9 @@
 //! events after it, and no position handed to a client comes from a stream
 //! read that carried none. Commands decided together (#15): one append,
 //! each command its own answer, and no oversell when two batches race. A
-//! stream held folded is decided on without a read (#15), and a fold that
-//! missed another writer's events never decides wrong.
+//! stream held folded, or not held and presumed new, is decided on without
+//! a read (#15), and a fold that missed another writer's events never
+//! decides wrong.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -12,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use command_api::aggregates::{Aggregates, Causation};
+use command_api::aggregates::{Aggregates, Causation, CommandError};
 use domain::event::DomainEvent;
 use domain::ids::{OrderId, ProductId};
 use domain::money::Price;
-use domain::product::{Product, ProductCommand, ProductEvent, ProductName, ProductState, Sku};
+use domain::product::{Product, ProductCommand, ProductError, ProductEvent, ProductName, ProductState, Sku};
 use domain::quantity::{Quantity, StockLevel};
 use event_store::sqlite::SqliteEventStore;
 use event_store::{
@@ -435,7 +436,7 @@ async fn a_stream_held_folded_is_decided_on_without_reading_it_again() {
     let products = Aggregates::<Product>::new(store.clone());
     let (created, reads, appends) = counted(&store, products.execute(product_id, causation(), || create(5))).await;
     created.unwrap();
-    assert_eq!((reads, appends), (1, 1), "a stream not held is read first");
+    assert_eq!((reads, appends), (0, 1), "a stream not held is presumed new");
 
     let (reserved, reads, appends) = counted(&store, products.execute(product_id, causation(), || reserve(1, 2))).await;
     assert_eq!(reserved.unwrap().events.len(), 1);
@@ -445,6 +446,44 @@ async fn a_stream_held_folded_is_decided_on_without_reading_it_again() {
     let (answers, reads, appends) = counted(&store, products.execute_each(product_id, &batch)).await;
     assert!(answers.unwrap().iter().all(Result::is_ok));
     assert_eq!((reads, appends), (0, 1), "a batch: its append, no read");
+}
+
+#[tokio::test]
+async fn a_stream_not_held_is_read_once_a_decision_on_it_as_new_is_refused_or_loses() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, false);
+    let product_id = ProductId::for_sku(&sku());
+    let (here, elsewhere) = (
+        Aggregates::<Product>::new(store.clone()),
+        Aggregates::<Product>::new(store.clone()),
+    );
+    elsewhere.execute(product_id, causation(), || create(5)).await.unwrap();
+
+    // As a new stream the product is missing: a refusal checked by a read.
+    let (reserved, reads, appends) = counted(&store, here.execute(product_id, causation(), || reserve(1, 2))).await;
+    assert!(
+        matches!(
+            reserved.unwrap().events.as_slice(),
+            [ProductEvent::StockReserved { .. }]
+        ),
+        "the product exists"
+    );
+    assert_eq!((reads, appends), (1, 1));
+
+    // As a new stream it could be created: the append expecting no stream
+    // loses, and the read finds it created.
+    let again = Aggregates::<Product>::new(store.clone());
+    let (created, reads, appends) = counted(&store, again.execute(product_id, causation(), || create(5))).await;
+    assert!(
+        matches!(created, Err(CommandError::Refused(ProductError::DuplicateSku))),
+        "{:?}",
+        created.map(|decided| decided.events)
+    );
+    assert_eq!((reads, appends), (1, 1), "one append lost, one read, nothing appended");
+    assert_eq!(
+        again.load(product_id).await.unwrap().state,
+        here.load(product_id).await.unwrap().state
+    );
 }
 
 #[tokio::test]

@@ -158,6 +158,27 @@ async fn a_subscriber_is_woken_by_a_commit_in_this_process_without_polling() {
     assert_eq!(next_event(&mut subscription).await.id, sent.id);
 }
 
+/// A subscriber that has read everything stored reads again only after a
+/// commit: one read per commit, not a second one that finds nothing. The
+/// one-hour poll interval rules out reads by polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_read_everything_reads_again_only_after_a_commit() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, Duration::from_secs(3600));
+    let mut subscription = store.subscribe_all(None, StreamFilter::all());
+    let before = store.reads();
+    for n in 0..3 {
+        let sent = event("Thing", n);
+        store
+            .append(&stream("order-1"), ExpectedRevision::Any, vec![sent.clone()])
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut subscription).await.id, sent.id);
+    }
+    assert_parked(&mut subscription, "the subscription after the last event").await;
+    assert_eq!(store.reads() - before, 3, "reads: one per commit");
+}
+
 /// The writer is a second store on the same file, with its own writer thread
 /// and its own commit notifications, as another process would have. A third
 /// store that polls only once an hour, its subscription waiting the same

@@ -133,6 +133,14 @@ impl SqliteEventStore {
             commits: self.inner.counters.commits.load(Ordering::Relaxed),
         }
     }
+
+    /// Reads run on the store's read connections since it was opened
+    /// (stream reads, global reads, subscriptions' pages, the head,
+    /// snapshots): each is a hand-off to another thread, so a caller that
+    /// is fast counts them.
+    pub fn reads(&self) -> u64 {
+        self.inner.readers.reads()
+    }
 }
 
 #[async_trait]

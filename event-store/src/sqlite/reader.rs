@@ -2,6 +2,7 @@
 //! at most a few at once.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -24,6 +25,7 @@ pub(super) struct ReaderPool {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Connection>>>,
     turns: Arc<Semaphore>,
+    reads: Arc<AtomicU64>,
 }
 
 /// How many reads run at once: two per core, at least four.
@@ -37,6 +39,7 @@ impl ReaderPool {
             path,
             idle: Arc::default(),
             turns: Arc::new(Semaphore::new(readers.max(1))),
+            reads: Arc::default(),
         }
     }
 
@@ -51,6 +54,7 @@ impl ReaderPool {
             .acquire_owned()
             .await
             .map_err(|e| StoreError::unavailable("waiting for a read connection", e))?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
@@ -61,6 +65,11 @@ impl ReaderPool {
         })
         .await
         .map_err(|e| StoreError::unavailable("running a read", e))?
+    }
+
+    /// How many reads were asked of the pool since it was made.
+    pub(super) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// How many connections the pool has opened and holds idle now.
