@@ -42,7 +42,8 @@ pub struct SqliteOptions {
     pub poll_interval: Duration,
     /// The most appends committed in one transaction.
     pub max_group: usize,
-    /// The most reads run at once, each on a connection of its own.
+    /// The reader threads, each with a connection of its own: the most
+    /// reads run at once.
     pub max_readers: usize,
 }
 
@@ -104,7 +105,7 @@ impl SqliteEventStore {
         let appends = writer::spawn(connection, Arc::clone(&head), Arc::clone(&counters), options.max_group)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                readers: reader::ReaderPool::new(path.clone(), options.max_readers),
+                readers: reader::ReaderPool::new(path.clone(), options.max_readers)?,
                 path,
                 appends,
                 head,
