@@ -158,25 +158,95 @@ async fn a_subscriber_is_woken_by_a_commit_in_this_process_without_polling() {
     assert_eq!(next_event(&mut subscription).await.id, sent.id);
 }
 
-/// A subscriber that has read everything stored reads again only after a
-/// commit: one read per commit, not a second one that finds nothing. The
-/// one-hour poll interval rules out reads by polling.
+/// A subscriber that has read everything stored takes this process's
+/// commits from the live tail: after its first read it reads the file no
+/// more. The one-hour poll interval rules out reads by polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_read_everything_reads_again_only_after_a_commit() {
+async fn a_caught_up_subscriber_takes_this_processs_commits_without_reading() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, Duration::from_secs(3600));
+    store
+        .append(&stream("order-0"), ExpectedRevision::Any, vec![event("Thing", 0)])
+        .await
+        .unwrap();
+    let mut subscription = store.subscribe_all(None, StreamFilter::prefixes(["order-"]));
+    next_event(&mut subscription).await;
+    let before = store.reads();
+    let mut sent = Vec::new();
+    for n in 1..4 {
+        let events = vec![event("Thing", n), event("Thing", n + 10)];
+        sent.extend(events.iter().map(|e| e.id));
+        store
+            .append(&stream("order-1"), ExpectedRevision::Any, events)
+            .await
+            .unwrap();
+        store
+            .append(&stream("product-1"), ExpectedRevision::Any, vec![event("Other", n)])
+            .await
+            .unwrap();
+    }
+    let mut received = Vec::new();
+    for _ in 0..sent.len() {
+        received.push(next_event(&mut subscription).await.id);
+    }
+    assert_eq!(received, sent, "the order- events, in order, once");
+    assert_parked(&mut subscription, "the subscription after the last event").await;
+    assert_eq!(store.reads() - before, 0, "reads of the file");
+}
+
+/// Another process writes, then this one commits: the tail's commit does
+/// not follow what the subscriber saw, so it reads the file, and gets the
+/// other process's event first, without waiting for its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_after_another_processs_write_brings_that_write_first() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder, Duration::from_secs(3600));
+    let other_process = open(&folder, Duration::from_secs(3600));
+    let mut subscription = store.subscribe_all(None, StreamFilter::all());
+    assert_parked(&mut subscription, "the subscription of an empty store").await;
+    let (theirs, ours) = (event("Thing", 0), event("Thing", 1));
+    other_process
+        .append(&stream("order-1"), ExpectedRevision::Any, vec![theirs.clone()])
+        .await
+        .unwrap();
+    store
+        .append(&stream("order-2"), ExpectedRevision::Any, vec![ours.clone()])
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut subscription).await.id, theirs.id);
+    assert_eq!(next_event(&mut subscription).await.id, ours.id);
+    assert_parked(&mut subscription, "the subscription after both").await;
+}
+
+/// A subscriber that does not take its events while more commits happen
+/// than the tail holds falls behind it, and reads the file: it still gets
+/// every event once, in order, with the stored values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_behind_the_tail_reads_what_it_missed() {
     let folder = tempfile::tempdir().unwrap();
     let store = open(&folder, Duration::from_secs(3600));
     let mut subscription = store.subscribe_all(None, StreamFilter::all());
-    let before = store.reads();
-    for n in 0..3 {
-        let sent = event("Thing", n);
+    assert_parked(&mut subscription, "the subscription of an empty store").await;
+    let commits = event_store::sqlite::TAIL_CAPACITY + 20;
+    for n in 0..commits {
         store
-            .append(&stream("order-1"), ExpectedRevision::Any, vec![sent.clone()])
+            .append(
+                &stream("order-1"),
+                ExpectedRevision::Any,
+                vec![event("Thing", n as u64)],
+            )
             .await
             .unwrap();
-        assert_eq!(next_event(&mut subscription).await.id, sent.id);
+    }
+    let mut received = Vec::new();
+    for _ in 0..commits {
+        received.push(next_event(&mut subscription).await);
     }
     assert_parked(&mut subscription, "the subscription after the last event").await;
-    assert_eq!(store.reads() - before, 3, "reads: one per commit");
+    assert_eq!(
+        received,
+        store.read_all(None, commits + 1, &StreamFilter::all()).await.unwrap()
+    );
 }
 
 /// The writer is a second store on the same file, with its own writer thread

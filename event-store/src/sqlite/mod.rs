@@ -6,8 +6,8 @@
 //! savepoint so that a conflicting append fails alone. Positions are the
 //! table's row ids, handed out by that one writer inside its transaction, so
 //! they strictly increase in commit order and readers never see a gap.
-//! Subscribers in this process are woken after each commit; writes by another
-//! process are seen by polling.
+//! Subscribers in this process are handed each commit's events
+//! ([`tail`]); writes by another process are seen by polling.
 
 mod limits;
 mod reader;
@@ -15,6 +15,7 @@ mod rows;
 mod schema;
 mod snapshots;
 mod subscription;
+mod tail;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::{
 };
 
 pub use schema::Durability;
+pub use tail::CAPACITY as TAIL_CAPACITY;
 
 /// Tuning of the embedded store.
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ struct Inner {
     readers: reader::ReaderPool,
     /// The last committed position, published by the writer after each commit.
     head: Arc<watch::Sender<Option<Position>>>,
+    /// Each commit's events, published by the writer for subscribers.
+    tail: tail::Sender,
     counters: Arc<writer::Counters>,
     durability: Durability,
     options: SqliteOptions,
@@ -102,13 +106,19 @@ impl SqliteEventStore {
         let durability = schema::durability(&connection)?;
         let head = Arc::new(watch::Sender::new(rows::head(&connection)?));
         let counters = Arc::new(writer::Counters::default());
-        let appends = writer::spawn(connection, Arc::clone(&head), Arc::clone(&counters), options.max_group)?;
+        let tail = tail::channel();
+        let published = writer::Published {
+            head: Arc::clone(&head),
+            tail: tail.clone(),
+        };
+        let appends = writer::spawn(connection, published, Arc::clone(&counters), options.max_group)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 readers: reader::ReaderPool::new(path.clone(), options.max_readers)?,
                 path,
                 appends,
                 head,
+                tail,
                 counters,
                 durability,
                 options,

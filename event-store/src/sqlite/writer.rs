@@ -8,8 +8,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::rows::to_sql_int;
+use super::tail::{self, Committed};
 use crate::event::encode_metadata;
-use crate::{AppendOutcome, ExpectedRevision, NewEvent, Position, StoreError, StreamName};
+use crate::{AppendOutcome, ExpectedRevision, NewEvent, Position, RecordedEvent, StoreError, StreamName};
 
 /// What the writer thread does, in the order asked.
 pub(super) enum Request {
@@ -41,17 +42,24 @@ pub(super) struct Counters {
     pub commits: AtomicU64,
 }
 
+/// Where the writer tells this process what it committed: the head of the
+/// log after each commit, and the commit's events.
+pub(super) struct Published {
+    pub head: Arc<watch::Sender<Option<Position>>>,
+    pub tail: tail::Sender,
+}
+
 /// Starts the writer thread; it ends when every sender is dropped.
 pub(super) fn spawn(
     connection: Connection,
-    head: Arc<watch::Sender<Option<Position>>>,
+    published: Published,
     counters: Arc<Counters>,
     max_group: usize,
 ) -> Result<mpsc::Sender<Request>, StoreError> {
     let (sender, receiver) = mpsc::channel(max_group.max(1) * 4);
     std::thread::Builder::new()
         .name("event-store-writer".to_owned())
-        .spawn(move || run(connection, receiver, &head, &counters, max_group.max(1)))
+        .spawn(move || run(connection, receiver, &published, &counters, max_group.max(1)))
         .map_err(|e| StoreError::unavailable("starting the event store writer", e))?;
     Ok(sender)
 }
@@ -59,7 +67,7 @@ pub(super) fn spawn(
 fn run(
     mut connection: Connection,
     mut receiver: mpsc::Receiver<Request>,
-    head: &watch::Sender<Option<Position>>,
+    published: &Published,
     counters: &Counters,
     max_group: usize,
 ) {
@@ -91,27 +99,30 @@ fn run(
                         Err(_) => break,
                     }
                 }
-                commit_and_reply(&mut connection, &mut group, head, counters);
+                commit_and_reply(&mut connection, &mut group, published, counters);
             }
         }
     }
 }
 
+/// Commits the group, publishes the new head and (when this process has
+/// subscribers) the commit's events, and answers each append.
 fn commit_and_reply(
     connection: &mut Connection,
     group: &mut Vec<AppendRequest>,
-    head: &watch::Sender<Option<Position>>,
+    published: &Published,
     counters: &Counters,
 ) {
     counters.taken_appends.fetch_add(group.len() as u64, Ordering::Relaxed);
-    let outcomes = commit_group(connection, group, counters);
-    let last = outcomes
+    let recorded_at = chrono::Utc::now().timestamp_micros();
+    let (after, applied) = commit_group(connection, group, recorded_at, counters);
+    let last = applied
         .iter()
-        .filter_map(|outcome| outcome.as_ref().ok())
-        .map(|outcome| outcome.position)
+        .filter_map(|applied| applied.as_ref().ok())
+        .map(|applied| applied.outcome.position)
         .max();
     if let Some(position) = last {
-        head.send_if_modified(|current| {
+        published.head.send_if_modified(|current| {
             let newer = current.is_none_or(|c| position > c);
             if newer {
                 *current = Some(position);
@@ -119,10 +130,61 @@ fn commit_and_reply(
             newer
         });
     }
-    for (request, outcome) in group.drain(..).zip(outcomes) {
+    let subscribed = published.tail.receiver_count() > 0;
+    let mut committed = Vec::new();
+    for (request, applied) in group.drain(..).zip(applied) {
+        let AppendRequest {
+            stream, events, reply, ..
+        } = request;
+        let outcome = applied.map(|applied| {
+            if subscribed {
+                committed.extend(recorded(&stream, events, &applied, recorded_at));
+            }
+            applied.outcome
+        });
         // The caller may have given up waiting; the append stands anyway.
-        let _ = request.reply.send(outcome);
+        let _ = reply.send(outcome);
     }
+    if !committed.is_empty() {
+        // Subscribers that went away since are no one's loss.
+        let _ = published.tail.send(Arc::new(Committed {
+            after,
+            events: committed,
+        }));
+    }
+}
+
+/// What one append wrote: its outcome, and the positions of the events it
+/// inserted, none for a retry answered with the original outcome.
+struct Applied {
+    outcome: AppendOutcome,
+    positions: Vec<Position>,
+}
+
+/// The events of an append as they were stored, as a read would return them.
+fn recorded(
+    stream: &StreamName,
+    events: Vec<NewEvent>,
+    applied: &Applied,
+    recorded_at: i64,
+) -> impl Iterator<Item = RecordedEvent> {
+    let first_revision = applied.outcome.revision + 1 - applied.positions.len() as u64;
+    let recorded_at = chrono::DateTime::from_timestamp_micros(recorded_at).unwrap_or_default();
+    let stream = stream.to_string();
+    events
+        .into_iter()
+        .zip(applied.positions.clone())
+        .zip(first_revision..)
+        .map(move |((event, position), revision)| RecordedEvent {
+            id: event.id,
+            stream: stream.clone(),
+            revision,
+            position,
+            event_type: event.event_type,
+            data: event.data,
+            metadata: event.metadata,
+            recorded_at,
+        })
 }
 
 fn write_other(connection: &mut Connection, write: Write) -> Result<(), StoreError> {
@@ -136,33 +198,39 @@ fn write_other(connection: &mut Connection, write: Write) -> Result<(), StoreErr
 
 /// Applies every request of the group in one transaction, each in its own
 /// savepoint, and commits once. If the commit fails, every request fails.
+/// Returns, with each request's outcome, the last position of the log
+/// before the transaction.
 fn commit_group(
     connection: &mut Connection,
     group: &[AppendRequest],
+    recorded_at: i64,
     counters: &Counters,
-) -> Vec<Result<AppendOutcome, StoreError>> {
-    let failed_all = |context: &'static str, e: rusqlite::Error| -> Vec<Result<AppendOutcome, StoreError>> {
-        let message = e.to_string();
-        group
+) -> (Option<Position>, Vec<Result<Applied, StoreError>>) {
+    let failed_all = |context: &'static str, message: String| -> (Option<Position>, Vec<Result<Applied, StoreError>>) {
+        let failed = group
             .iter()
             .map(|_| Err(StoreError::unavailable(context, std::io::Error::other(message.clone()))))
-            .collect()
+            .collect();
+        (None, failed)
     };
     let mut transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(transaction) => transaction,
-        Err(e) => return failed_all("starting an append", e),
+        Err(e) => return failed_all("starting an append", e.to_string()),
     };
-    let recorded_at = chrono::Utc::now().timestamp_micros();
-    let mut outcomes = Vec::with_capacity(group.len());
+    let after = match super::rows::head(&transaction) {
+        Ok(after) => after,
+        Err(e) => return failed_all("reading the head before an append", e.to_string()),
+    };
+    let mut applied = Vec::with_capacity(group.len());
     for request in group {
-        outcomes.push(apply_in_savepoint(&mut transaction, request, recorded_at));
+        applied.push(apply_in_savepoint(&mut transaction, request, recorded_at));
     }
     match transaction.commit() {
         Ok(()) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
-            outcomes
+            (after, applied)
         }
-        Err(e) => failed_all("committing an append", e),
+        Err(e) => failed_all("committing an append", e.to_string()),
     }
 }
 
@@ -170,7 +238,7 @@ fn apply_in_savepoint(
     transaction: &mut Transaction<'_>,
     request: &AppendRequest,
     recorded_at: i64,
-) -> Result<AppendOutcome, StoreError> {
+) -> Result<Applied, StoreError> {
     let savepoint_failed = |e| StoreError::unavailable("appending", e);
     let savepoint = transaction.savepoint().map_err(savepoint_failed)?;
     let outcome = apply(&savepoint, request, recorded_at)?;
@@ -179,11 +247,14 @@ fn apply_in_savepoint(
 }
 
 /// One append: the idempotency check, the expected revision, the inserts.
-fn apply(connection: &Connection, request: &AppendRequest, recorded_at: i64) -> Result<AppendOutcome, StoreError> {
+fn apply(connection: &Connection, request: &AppendRequest, recorded_at: i64) -> Result<Applied, StoreError> {
     let failed = |e| StoreError::unavailable("appending", e);
     let stream = request.stream.as_str();
     if let Some(outcome) = earlier_identical_append(connection, request)? {
-        return Ok(outcome);
+        return Ok(Applied {
+            outcome,
+            positions: Vec::new(),
+        });
     }
     let current: Option<i64> = connection
         .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")
@@ -204,7 +275,7 @@ fn apply(connection: &Connection, request: &AppendRequest, recorded_at: i64) -> 
         )
         .map_err(failed)?;
     let first_revision = current.map_or(0, |r| r + 1);
-    let mut position = 0;
+    let mut positions = Vec::with_capacity(request.events.len());
     for (offset, event) in request.events.iter().enumerate() {
         let revision = first_revision + offset as u64;
         let inserted = insert.execute((
@@ -217,16 +288,24 @@ fn apply(connection: &Connection, request: &AppendRequest, recorded_at: i64) -> 
             recorded_at,
         ));
         match inserted {
-            Ok(_) => position = connection.last_insert_rowid(),
+            Ok(_) => positions.push(Position::at(connection.last_insert_rowid() as u64)),
             Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateEventId { id: event.id }),
             Err(e) => return Err(failed(e)),
         }
     }
     let last_revision = first_revision + request.events.len() as u64 - 1;
     super::limits::trim(connection, stream, last_revision)?;
-    Ok(AppendOutcome {
-        revision: last_revision,
-        position: Position::at(position as u64),
+    let Some(&position) = positions.last() else {
+        return Err(StoreError::InvalidEvent {
+            reason: "an append needs at least one event".to_owned(),
+        });
+    };
+    Ok(Applied {
+        outcome: AppendOutcome {
+            revision: last_revision,
+            position,
+        },
+        positions,
     })
 }
 
