@@ -8,7 +8,8 @@
 //!    stack, and raw single-event appends to the store at the same
 //!    concurrency. The events each phase appended are counted in the log
 //!    (everything after the head it started from), so events/s is measured,
-//!    not derived from orders/s.
+//!    not derived from orders/s; so are the store's reads during the orders
+//!    phase (`SqliteEventStore::reads`), reported per order.
 //! 2. Logins/s against a bare argon2id verify loop on every core, with the
 //!    hasher the service uses (`auth::argon2id`, working memory reused), and
 //!    for reference the `argon2` crate's own `verify_password` (working
