@@ -21,7 +21,9 @@ pub(super) struct Committed {
     /// transaction, so it counts other processes' writes): the commit's
     /// events are all that follow it, up to the last of them.
     pub after: Option<Position>,
-    /// At least one.
+    /// At least one. An event that a stream's max count removes later in
+    /// the same commit is here too, as it is for a subscriber that read it
+    /// before the commit that removed it.
     pub events: Vec<RecordedEvent>,
 }
 
