@@ -448,15 +448,37 @@ async fn a_stream_held_folded_is_decided_on_without_reading_it_again() {
     assert_eq!((reads, appends), (0, 1), "a batch: its append, no read");
 }
 
-#[tokio::test]
-async fn a_stream_not_held_is_read_once_a_decision_on_it_as_new_is_refused_or_loses() {
+/// Two replicas of the command API, each with its own folds, deciding on
+/// one product over one store.
+struct Replicas {
+    folder: tempfile::TempDir,
+    store: Arc<OldServerReads>,
+    product_id: ProductId,
+    here: Aggregates<Product>,
+    elsewhere: Aggregates<Product>,
+}
+
+fn two_replicas() -> Replicas {
     let folder = tempfile::tempdir().unwrap();
     let store = open(&folder, false);
-    let product_id = ProductId::for_sku(&sku());
-    let (here, elsewhere) = (
-        Aggregates::<Product>::new(store.clone()),
-        Aggregates::<Product>::new(store.clone()),
-    );
+    Replicas {
+        product_id: ProductId::for_sku(&sku()),
+        here: Aggregates::new(store.clone()),
+        elsewhere: Aggregates::new(store.clone()),
+        store,
+        folder,
+    }
+}
+
+#[tokio::test]
+async fn a_stream_not_held_is_read_once_a_decision_on_it_as_new_is_refused_or_loses() {
+    let Replicas {
+        folder: _folder,
+        store,
+        product_id,
+        here,
+        elsewhere,
+    } = two_replicas();
     elsewhere.execute(product_id, causation(), || create(5)).await.unwrap();
 
     // As a new stream the product is missing: a refusal checked by a read.
@@ -488,13 +510,13 @@ async fn a_stream_not_held_is_read_once_a_decision_on_it_as_new_is_refused_or_lo
 
 #[tokio::test]
 async fn a_fold_that_missed_an_append_loses_the_race_and_decides_again_on_the_stream() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder, false);
-    let product_id = ProductId::for_sku(&sku());
-    let (here, elsewhere) = (
-        Aggregates::<Product>::new(store.clone()),
-        Aggregates::<Product>::new(store.clone()),
-    );
+    let Replicas {
+        folder: _folder,
+        store,
+        product_id,
+        here,
+        elsewhere,
+    } = two_replicas();
     here.execute(product_id, causation(), || create(2)).await.unwrap();
     // Another replica takes both units; this one's fold still has them.
     elsewhere
@@ -517,13 +539,13 @@ async fn a_fold_that_missed_an_append_loses_the_race_and_decides_again_on_the_st
 
 #[tokio::test]
 async fn a_fold_that_would_decide_nothing_reads_the_stream_before_answering() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder, false);
-    let product_id = ProductId::for_sku(&sku());
-    let (here, elsewhere) = (
-        Aggregates::<Product>::new(store.clone()),
-        Aggregates::<Product>::new(store.clone()),
-    );
+    let Replicas {
+        folder: _folder,
+        store,
+        product_id,
+        here,
+        elsewhere,
+    } = two_replicas();
     // This replica holds the stream folded while it does not exist yet.
     assert_eq!(here.load(product_id).await.unwrap().state, ProductState::NotCreated);
     elsewhere.execute(product_id, causation(), || create(5)).await.unwrap();
