@@ -5,8 +5,10 @@
 //! is being retried or a projection lags, and back to 200; an outage parks
 //! nothing; a replay parks what it cannot read and finishes.
 //!
-//! Each test parks under a projection of its own (the metrics are the
-//! process's): catalog, orders, users.
+//! Each test parks under a projection of its own: catalog, orders, users.
+//! The metrics are the process's, and every projector that starts sets its
+//! projections' gauges from its own database, so the tests of this file run
+//! one at a time (`ONE_AT_A_TIME`, taken once, in `start`).
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -34,6 +36,10 @@ use test_support::wait_for;
 use tokio_util::sync::CancellationToken;
 use views::tables::{parked_events, products, users};
 
+/// Held by the harness of the test running: another test's projectors
+/// would set the parked-events gauges this one reads.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The admin API over a store and views of its own, with the projections
 /// running unless a test says otherwise; all stopped when dropped.
 struct Harness {
@@ -47,6 +53,7 @@ struct Harness {
     running: Option<projectors::supervisor::Running>,
     shutdown: CancellationToken,
     _folder: tempfile::TempDir,
+    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Harness {
@@ -77,6 +84,7 @@ impl Default for Setup {
 }
 
 async fn start(setup: Setup) -> Harness {
+    let alone = ONE_AT_A_TIME.lock().await;
     let folder = tempfile::tempdir().unwrap();
     let store = test_support::embedded_store(folder.path());
     let views_url = setup
@@ -130,6 +138,7 @@ async fn start(setup: Setup) -> Harness {
         running,
         shutdown,
         _folder: folder,
+        _alone: alone,
     }
 }
 
