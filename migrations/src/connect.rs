@@ -19,6 +19,13 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// an overloaded server fails instead of waiting for ever.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle this long is pinged before it is handed out,
+/// so one the server dropped meanwhile (a restart, an idle timeout) is
+/// replaced rather than failing a request. One in use more recently is
+/// handed out as it is: sea-orm's default pings every connection taken,
+/// a second round trip to the database for every read.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A pool: its size, and how long its users wait on a database that is
 /// slow or gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +71,8 @@ pub async fn connect(url: &str, pool: impl Into<Pool>) -> Result<DatabaseConnect
     options
         .sqlx_logging(false)
         .max_connections(pool.size)
-        .acquire_timeout(pool.acquire_timeout);
+        .acquire_timeout(pool.acquire_timeout)
+        .test_before_acquire_if_idle_for(PING_AFTER_IDLE);
     if let Some(timeout) = pool.statement_timeout {
         options.statement_timeout(timeout);
     }

@@ -22,7 +22,8 @@ mod schema;
 pub mod tables;
 
 pub use connect::{
-    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_URL, Pool, connect, cores, is_unavailable, pool_size,
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_URL, PING_AFTER_IDLE, Pool, connect, cores,
+    is_unavailable, pool_size,
 };
 pub use schema::{Migrator, SchemaError, migrate, require_current};
 /// What [`connect`] returns, and its error, for callers that hold one
