@@ -162,18 +162,18 @@ struct Applied {
 }
 
 /// The events of an append as they were stored, as a read would return them.
-fn recorded(
+fn recorded<'a>(
     stream: &StreamName,
     events: Vec<NewEvent>,
-    applied: &Applied,
+    applied: &'a Applied,
     recorded_at: i64,
-) -> impl Iterator<Item = RecordedEvent> {
+) -> impl Iterator<Item = RecordedEvent> + 'a {
     let first_revision = applied.outcome.revision + 1 - applied.positions.len() as u64;
     let recorded_at = chrono::DateTime::from_timestamp_micros(recorded_at).unwrap_or_default();
     let stream = stream.to_string();
     events
         .into_iter()
-        .zip(applied.positions.clone())
+        .zip(applied.positions.iter().copied())
         .zip(first_revision..)
         .map(move |((event, position), revision)| RecordedEvent {
             id: event.id,
