@@ -162,12 +162,12 @@ struct Applied {
 }
 
 /// The events of an append as they were stored, as a read would return them.
-fn recorded<'a>(
+fn recorded(
     stream: &StreamName,
     events: Vec<NewEvent>,
-    applied: &'a Applied,
+    applied: &Applied,
     recorded_at: i64,
-) -> impl Iterator<Item = RecordedEvent> + 'a {
+) -> impl Iterator<Item = RecordedEvent> {
     let first_revision = applied.outcome.revision + 1 - applied.positions.len() as u64;
     let recorded_at = chrono::DateTime::from_timestamp_micros(recorded_at).unwrap_or_default();
     let stream = stream.to_string();
