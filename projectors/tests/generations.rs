@@ -122,9 +122,18 @@ async fn live_caught_up(system: &System, db: &DatabaseConnection) {
     .await;
 }
 
+/// Every verification sets the process-wide gauge
+/// `projection_verify_differences{projection,generation}`, and the tests of
+/// this file run at once, twice each (on SQLite and on Postgres). The test
+/// that reads the gauge back holds this lock from its verification to its
+/// read; every other verification here takes it, so none can set the gauge
+/// in between.
+static VERIFYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Builds a scratch generation of `name` and compares it with the live
 /// one: the live rows are what the log says when the report is clean.
 async fn scratch_verify(rebuilder: &Rebuilder) -> verify::Report {
+    let _verifying = VERIFYING.lock().await;
     rebuilder.begin().await.unwrap();
     let report = verify::verify(rebuilder, Slot::Next, Slot::Live).await.unwrap();
     swap::remove(rebuilder, Slot::Next).await.unwrap();
@@ -173,6 +182,7 @@ async fn a_rebuild_while_orders_flow_and_readers_read_is_promoted_without_a_read
         .collect();
 
     for name in ["catalog", "orders"] {
+        let _verifying = VERIFYING.lock().await;
         let outcome = rebuilder(&system, &db, name, 20)
             .rebuild(Promotion::WhenClean)
             .await
@@ -212,7 +222,10 @@ async fn promotion_keeps_the_previous_generation_for_rollback(url: &str) {
     live_caught_up(&system, &db).await;
     let catalog = rebuilder(&system, &db, "catalog", 3);
     let live_rows = live_products(&db).await;
-    let outcome = catalog.rebuild(Promotion::WhenClean).await.unwrap();
+    let outcome = {
+        let _verifying = VERIFYING.lock().await;
+        catalog.rebuild(Promotion::WhenClean).await.unwrap()
+    };
     assert_eq!(outcome.promoted, Some(Some(system.app.head().await)));
     assert_eq!(live_products(&db).await, live_rows);
     let live = record::of(&db, "catalog", Slot::Live).await.unwrap().unwrap();
@@ -275,6 +288,7 @@ async fn a_verification_catches_a_corrupted_row_and_promotion_waits_for_acceptan
         .await
         .unwrap();
 
+    let verifying = VERIFYING.lock().await;
     let outcome = catalog.rebuild(Promotion::WhenClean).await.unwrap();
     assert_eq!(outcome.promoted, None, "not promoted: it differs");
     let report = outcome.report;
@@ -294,6 +308,7 @@ async fn a_verification_catches_a_corrupted_row_and_promotion_waits_for_acceptan
         metrics.contains(r#"projection_verify_differences{projection="catalog",generation="next"} 1"#),
         "{metrics}"
     );
+    drop(verifying);
 
     assert!(matches!(
         swap::promote(&catalog, false).await,
@@ -341,7 +356,10 @@ async fn a_verification_pages_through_a_composite_key_and_finds_a_row_on_a_later
     );
     db.execute_raw(corrupt).await.unwrap();
 
-    let report = verify::verify(&orders, Slot::Next, Slot::Live).await.unwrap();
+    let report = {
+        let _verifying = VERIFYING.lock().await;
+        verify::verify(&orders, Slot::Next, Slot::Live).await.unwrap()
+    };
     let lines = report.tables.iter().find(|t| t.table == "order_lines").unwrap();
     // The order the system placed has a line too.
     assert_eq!((lines.rows, lines.compared_rows), (5001, 5001), "{report:#?}");
@@ -444,7 +462,10 @@ async fn a_rebuild_stopped_midway_resumes_where_it_stopped(url: &str) {
         "kept its checkpoint: {resumed_from} against {stopped_at}"
     );
     assert!(resumed_from < head, "not finished when stopped");
-    let outcome = orders.rebuild(Promotion::WhenClean).await.unwrap();
+    let outcome = {
+        let _verifying = VERIFYING.lock().await;
+        orders.rebuild(Promotion::WhenClean).await.unwrap()
+    };
     assert!(outcome.report.is_clean(), "{:#?}", outcome.report);
     assert_eq!(outcome.promoted, Some(Some(head)));
     // Counted in each batch's own transaction: exact across the stop.
@@ -494,7 +515,10 @@ async fn a_new_version_reports_its_differences_and_is_promoted_once_accepted(url
         projection: Arc::new(ShoutingCatalog),
         ..rebuilder(&system, &db, "catalog", 500)
     };
-    let outcome = version_2.rebuild(Promotion::WhenClean).await.unwrap();
+    let outcome = {
+        let _verifying = VERIFYING.lock().await;
+        version_2.rebuild(Promotion::WhenClean).await.unwrap()
+    };
     assert_eq!(outcome.promoted, None, "it differs: the admin decides");
     assert_eq!(outcome.report.differences, 2, "{:#?}", outcome.report);
     assert!(
