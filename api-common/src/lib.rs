@@ -28,5 +28,6 @@ pub mod serve;
 pub mod startup_wait;
 pub mod trace_context;
 pub mod verification_key;
+pub mod verified_tokens;
 pub mod verifier;
 pub mod wait_cap;

@@ -15,10 +15,22 @@ use uuid::Uuid;
 use crate::config::{ConfigError, Env};
 use crate::credentials::{CredentialVersions, Outage};
 use crate::verification_key::VerificationKey;
+use crate::verified_tokens::VerifiedTokens;
 
 /// The longest an access token may live: the command API refuses a longer
 /// `JWT_TTL_SECONDS`, verifiers refuse a token whose `exp - iat` is longer.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long past its `exp` a token is still accepted, for clocks that
+/// disagree a little.
+pub const LEEWAY_SECONDS: i64 = 30;
+
+/// Whether a token expiring at `exp` has expired at `now` (both seconds
+/// since the epoch), [`LEEWAY_SECONDS`] allowed: the rule `jsonwebtoken`
+/// applies, for the tokens a verifier remembers ([`VerifiedTokens`]).
+pub fn expired(exp: i64, now: i64) -> bool {
+    exp < now.saturating_sub(LEEWAY_SECONDS)
+}
 
 /// Who issues access tokens (`iss`) when `JWT_ISSUER` is unset.
 pub const DEFAULT_ISSUER: &str = "shop";
@@ -122,6 +134,8 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     versions: Option<Arc<dyn CredentialVersions>>,
+    /// The tokens this verifier has verified, so each is verified once.
+    verified: VerifiedTokens,
 }
 
 impl Verifier {
@@ -138,6 +152,7 @@ impl Verifier {
             issuer: scope.issuer,
             audience: scope.audience,
             versions: None,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -194,8 +209,20 @@ impl Verifier {
     }
 
     /// The signature, key, issuer, audience, expiry and lifetime; not the
-    /// credential version, which needs a lookup.
+    /// credential version, which needs a lookup. A token verified before
+    /// has its expiry checked again, and nothing else: the rest cannot
+    /// change for the same bytes under the same keys.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        if let Some(claims) = self.verified.get(token, unix_now()) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token)?;
+        self.verified.remember(token, &claims);
+        Ok(claims)
+    }
+
+    /// [`Verifier::verify`] for a token not verified before.
+    fn verify_signed(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
         let (_, key) = self
@@ -207,7 +234,7 @@ impl Verifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS.unsigned_abs();
         let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| VerifyError::Invalid(e.to_string()))?;
@@ -242,6 +269,11 @@ impl Verifier {
         }
         Ok(claims)
     }
+}
+
+/// Seconds since the epoch, by the clock `jsonwebtoken` reads.
+fn unix_now() -> i64 {
+    i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -285,13 +317,6 @@ mod tests {
 
     fn token(issuer: &str, audience: &str) -> String {
         signed(&claims(issuer, audience, 60), PRIVATE_KEY, kid(PUBLIC_KEY))
-    }
-
-    fn unix_now() -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        i64::try_from(since_epoch.as_secs()).unwrap()
     }
 
     fn verifier(pairs: &[(&str, &str)], key: PublicKey<'_>) -> Result<Verifier, ConfigError> {
@@ -451,5 +476,84 @@ mod tests {
                 "current version {current:?}, revoked {revoked}: {outcome:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_its_expiry_checked_again_on_each_use() {
+        let verifier = verifier(&[("JWT_PUBLIC_KEY", PUBLIC_KEY)], PublicKey::FromEnv).unwrap();
+        let token = token("shop", "shop");
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.verified.len(), 1);
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+        assert_eq!(verifier.verified.len(), 1);
+
+        // A token remembered while it was valid, now past its expiry and
+        // the leeway: refused, as a token never seen would be.
+        let mut old = claims("shop", "shop", 60);
+        old.iat -= 200;
+        old.exp -= 200;
+        let expired = signed(&old, PRIVATE_KEY, kid(PUBLIC_KEY));
+        verifier.verified.remember(&expired, &old);
+        assert!(
+            matches!(verifier.verify(&expired), Err(VerifyError::Invalid(_))),
+            "{:?}",
+            verifier.verify(&expired)
+        );
+    }
+
+    #[test]
+    fn a_token_differing_in_one_byte_from_a_remembered_one_is_verified_in_full_and_refused() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        let verifier = verifier(&[("JWT_PUBLIC_KEY", PUBLIC_KEY)], PublicKey::FromEnv).unwrap();
+        let token = token("shop", "shop");
+        verifier.verify(&token).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+
+        let mut signature = parts[2].as_bytes().to_vec();
+        signature[0] = if signature[0] == b'A' { b'B' } else { b'A' };
+        let forged_signature = format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(signature).unwrap());
+        assert!(matches!(
+            verifier.verify(&forged_signature),
+            Err(VerifyError::Invalid(_))
+        ));
+
+        let mut raised = claims("shop", "shop", 60);
+        raised.role = Role::Admin;
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&raised).unwrap());
+        let forged_claims = format!("{}.{payload}.{}", parts[0], parts[2]);
+        assert!(matches!(verifier.verify(&forged_claims), Err(VerifyError::Invalid(_))));
+        assert_eq!(verifier.verified.len(), 1, "refused tokens are not remembered");
+    }
+
+    /// The credential version and the revocation are looked up on every
+    /// request, a remembered token's too.
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_its_account_changes_credentials() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let current = Arc::new(AtomicU64::new(2));
+        let versions = Arc::new(crate::credentials::Sources {
+            version: {
+                let current = Arc::clone(&current);
+                move |_| {
+                    let version = current.load(Ordering::SeqCst);
+                    Box::pin(async move { Ok(Some(version)) }) as crate::credentials::Lookup<'static>
+                }
+            },
+            revoked: |_| Box::pin(async { Ok(false) }) as crate::credentials::Revocation<'static>,
+        });
+        let verifier = verifier(&[("JWT_PUBLIC_KEY", PUBLIC_KEY)], PublicKey::FromEnv)
+            .unwrap()
+            .with_versions(versions);
+        let token = token("shop", "shop");
+        verifier.authenticate(&token).await.unwrap();
+        assert_eq!(verifier.verified.len(), 1);
+        current.store(3, Ordering::SeqCst);
+        assert!(matches!(
+            verifier.authenticate(&token).await,
+            Err(VerifyError::Superseded)
+        ));
     }
 }
