@@ -487,6 +487,13 @@ mod tests {
         assert_eq!(verifier.verify(&token).unwrap(), first);
         assert_eq!(verifier.verified.len(), 1);
 
+        // What a hit answers comes from what was remembered, with no
+        // verification: bytes that could never verify are accepted once
+        // remembered (only a verification remembers, in the service).
+        let remembered = claims("shop", "shop", 60);
+        verifier.verified.remember("not.a.jwt", &remembered);
+        assert_eq!(verifier.verify("not.a.jwt").unwrap(), remembered);
+
         // A token remembered while it was valid, now past its expiry and
         // the leeway: refused, as a token never seen would be.
         let mut old = claims("shop", "shop", 60);
