@@ -61,12 +61,9 @@ impl VerifiedTokens {
     }
 
     /// How many tokens are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<[u8; 32], Claims, RandomState>> {
@@ -121,7 +118,7 @@ mod tests {
         let leeway = crate::verifier::LEEWAY_SECONDS;
         assert_eq!(tokens.get("a.b.c", NOW + leeway), Some(remembered), "within the leeway");
         assert_eq!(tokens.get("a.b.c", NOW + leeway + 1), None, "past the leeway");
-        assert!(tokens.is_empty(), "forgotten");
+        assert_eq!(tokens.len(), 0, "forgotten");
     }
 
     #[test]
