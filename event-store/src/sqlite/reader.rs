@@ -126,6 +126,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn no_more_reads_run_at_once_than_the_pool_has_readers() {
         let folder = tempfile::tempdir().unwrap();
+        // The store turns WAL on before its readers start: readers that
+        // find a new file all turn it on at once, and one of them may find
+        // the file locked.
+        super::super::schema::open_connection(&folder.path().join("events.db")).unwrap();
         let pool = ReaderPool::new(folder.path().join("events.db"), 3).unwrap();
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
