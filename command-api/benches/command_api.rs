@@ -15,6 +15,9 @@
 //!    for reference the `argon2` crate's own `verify_password` (working
 //!    memory allocated anew each time).
 //!
+//! The orders and their two baselines take turns in slices ([`SLICES`]),
+//! so that all three meet the same machine.
+//!
 //! `BENCH_SECONDS` sets each phase's length (default 10).
 
 // A benchmark that cannot set up should stop loudly.
@@ -44,6 +47,14 @@ fn main() {
     runtime.block_on(run(phase));
 }
 
+/// How many slices the HTTP baseline, the store baseline and the orders
+/// are each cut into, taking turns: the machine is shared and its speed
+/// drifts within a run, and slices that alternate meet the same drift, so
+/// the ratio of the orders to their baselines holds where phases run one
+/// after the other would each meet a different machine.
+const SLICES: u32 = 5;
+
+#[derive(Default)]
 struct Measured {
     count: usize,
     elapsed: Duration,
@@ -51,6 +62,13 @@ struct Measured {
 }
 
 impl Measured {
+    /// Adds the requests of another slice of the same phase.
+    fn add(&mut self, slice: Measured) {
+        self.count += slice.count;
+        self.elapsed += slice.elapsed;
+        self.latencies.extend(slice.latencies);
+    }
+
     fn rate(&self) -> f64 {
         self.count as f64 / self.elapsed.as_secs_f64()
     }
@@ -109,26 +127,25 @@ async fn run(phase: Duration) {
 
     println!("## Command API (embedded store)\n");
     println!("{machine}\n");
-    println!("Each phase runs {} s.\n", phase.as_secs());
+    let slice = phase / SLICES;
+    println!(
+        "Each phase runs {} s, in {SLICES} slices of {} ms that take turns with the slices of its baselines.\n",
+        phase.as_secs(),
+        slice.as_millis()
+    );
     println!("| measurement | clients | requests | per second | p50 ms | p99 ms | ratio to baseline |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     let mut appended_rows = Vec::new();
     for clients in [16, 64] {
-        let mut health = load(clients, phase, |_, _| {
+        let health_request = |_: usize, _: usize| {
             let http = http.clone();
             let url = format!("{base}/health/live");
             async move {
                 let response = http.get(url).send().await.unwrap();
                 assert!(response.status().is_success());
             }
-        })
-        .await;
-        let before = store.head().await.unwrap();
-        let mut appends = append_load(Arc::clone(&store), clients, phase).await;
-        let append_events = appended(store.as_ref(), before).await;
-        let before = store.head().await.unwrap();
-        let reads_before = sqlite.reads();
-        let mut orders = load(clients, phase, |client, n| {
+        };
+        let order_request = |client: usize, n: usize| {
             let http = http.clone();
             let url = format!("{base}/orders");
             let token = customers[client % customers.len()].clone();
@@ -144,10 +161,20 @@ async fn run(phase: Duration) {
                 let response = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
                 assert_eq!(response.status(), reqwest::StatusCode::CREATED);
             }
-        })
-        .await;
-        let order_reads = sqlite.reads() - reads_before;
-        let order_events = appended(store.as_ref(), before).await;
+        };
+        let (mut health, mut appends, mut orders) = (Measured::default(), Measured::default(), Measured::default());
+        let (mut append_events, mut order_events, mut order_reads) = (BTreeMap::new(), BTreeMap::new(), 0);
+        for _ in 0..SLICES {
+            health.add(load(clients, slice, &health_request).await);
+            let before = store.head().await.unwrap();
+            appends.add(append_load(Arc::clone(&store), clients, slice).await);
+            add_counts(&mut append_events, appended(store.as_ref(), before).await);
+            let before = store.head().await.unwrap();
+            let reads_before = sqlite.reads();
+            orders.add(load(clients, slice, &order_request).await);
+            order_reads += sqlite.reads() - reads_before;
+            add_counts(&mut order_events, appended(store.as_ref(), before).await);
+        }
         row("GET /health/live (HTTP baseline)", clients, &mut health, None);
         row("store append, 1 event (store baseline)", clients, &mut appends, None);
         let ratio = format!(
@@ -318,6 +345,12 @@ async fn append_load(store: Arc<dyn EventStore>, clients: usize, phase: Duration
         }
     })
     .await
+}
+
+fn add_counts(total: &mut BTreeMap<String, usize>, counts: BTreeMap<String, usize>) {
+    for (kind, n) in counts {
+        *total.entry(kind).or_default() += n;
+    }
 }
 
 /// The events appended after `before`, by type.
