@@ -18,6 +18,10 @@
 //! The orders and their two baselines take turns in slices ([`SLICES`]),
 //! so that all three meet the same machine.
 //!
+//! Each row also gives the CPU time the whole process (server, client and
+//! store) used: how many cores it kept busy, and per request. From them
+//! the bench prints what 0.9x of the bare appends would ask of each order.
+//!
 //! `BENCH_SECONDS` sets each phase's length (default 10).
 
 // A benchmark that cannot set up should stop loudly.
@@ -59,6 +63,9 @@ struct Measured {
     count: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// The CPU time the whole process used meanwhile: server, client and
+    /// store together.
+    cpu: Duration,
 }
 
 impl Measured {
@@ -67,10 +74,21 @@ impl Measured {
         self.count += slice.count;
         self.elapsed += slice.elapsed;
         self.latencies.extend(slice.latencies);
+        self.cpu += slice.cpu;
     }
 
     fn rate(&self) -> f64 {
         self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The process's CPU time per second, in cores: 2.0 is two cores busy.
+    fn cores_busy(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.elapsed.as_secs_f64()
+    }
+
+    /// The process's CPU time per request, in microseconds.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.count as f64
     }
 
     fn percentile(&mut self, p: f64) -> f64 {
@@ -133,8 +151,10 @@ async fn run(phase: Duration) {
         phase.as_secs(),
         slice.as_millis()
     );
-    println!("| measurement | clients | requests | per second | p50 ms | p99 ms | ratio to baseline |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!(
+        "| measurement | clients | requests | per second | p50 ms | p99 ms | cores busy | CPU µs per request | ratio to baseline |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     let mut appended_rows = Vec::new();
     for clients in [16, 64] {
         let health_request = |_: usize, _: usize| {
@@ -183,15 +203,15 @@ async fn run(phase: Duration) {
             orders.rate() / appends.rate()
         );
         row("POST /orders, 3 lines, confirmed", clients, &mut orders, Some(ratio));
-        appended_rows.push((
+        appended_rows.push(Appended {
             clients,
-            appends.elapsed,
+            health_cpu: health.cpu_per_request(),
+            appends,
             append_events,
-            orders.count,
-            orders.elapsed,
+            orders,
             order_events,
             order_reads,
-        ));
+        });
     }
 
     let logins = load(16, phase, |client, _| {
@@ -238,44 +258,81 @@ async fn run(phase: Duration) {
 
     println!("\nEvents appended, counted in the log (everything after the head each phase started from):\n");
     println!(
-        "| phase | clients | events appended | events/s | per order | store reads per order | ratio to bare appends |"
+        "| phase | clients | events appended | events/s | per order | store reads per order | CPU µs per event | ratio to bare appends |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let mut kinds = Vec::new();
-    for (clients, append_elapsed, append_events, order_count, order_elapsed, order_events, order_reads) in appended_rows
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut notes = Vec::new();
+    for Appended {
+        clients,
+        health_cpu,
+        appends,
+        append_events,
+        orders,
+        order_events,
+        order_reads,
+    } in appended_rows
     {
         let total = |events: &BTreeMap<String, usize>| events.values().sum::<usize>();
-        let append_rate = total(&append_events) as f64 / append_elapsed.as_secs_f64();
-        let order_rate = total(&order_events) as f64 / order_elapsed.as_secs_f64();
+        let append_rate = total(&append_events) as f64 / appends.elapsed.as_secs_f64();
+        let order_rate = total(&order_events) as f64 / orders.elapsed.as_secs_f64();
+        let per_order = total(&order_events) as f64 / orders.count as f64;
         println!(
-            "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | | 1.00x |",
-            total(&append_events)
+            "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | | {:.0} | 1.00x |",
+            total(&append_events),
+            appends.cpu.as_secs_f64() * 1e6 / total(&append_events) as f64
         );
         println!(
-            "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {:.2} | {:.2} | {:.3}x |",
+            "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {per_order:.2} | {:.2} | {:.0} | {:.3}x |",
             total(&order_events),
-            total(&order_events) as f64 / order_count as f64,
-            order_reads as f64 / order_count as f64,
+            order_reads as f64 / orders.count as f64,
+            orders.cpu.as_secs_f64() * 1e6 / total(&order_events) as f64,
             order_rate / append_rate
         );
         let by_type: Vec<String> = order_events.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
-        kinds.push(format!(
+        notes.push(format!(
             "- orders at {clients} clients appended {}.",
             by_type.join(", ")
         ));
+        // What 0.9x of the bare appends would ask of each order if the
+        // process had every core to itself.
+        let orders_needed = 0.9 * append_rate / per_order;
+        notes.push(format!(
+            "- at {clients} clients, 0.9x of the bare appends is {orders_needed:.0} orders/s: at most {:.0} µs of CPU \
+             per order on {} cores, against {:.0} µs used per order here (the process's CPU: server, client and \
+             store; a bare `GET /health/live` used {:.0} µs, a bare append {:.0} µs).",
+            num_cores() as f64 * 1e6 / orders_needed,
+            num_cores(),
+            orders.cpu_per_request(),
+            health_cpu,
+            appends.cpu_per_request()
+        ));
     }
-    println!("\n{}", kinds.join("\n"));
+    println!("\n{}", notes.join("\n"));
 
     shutdown.cancel();
     api.stopped().await.unwrap();
 }
 
+/// One client count's phases, for the table of appended events.
+struct Appended {
+    clients: usize,
+    /// The CPU time of a bare `GET /health/live`, in microseconds.
+    health_cpu: f64,
+    appends: Measured,
+    append_events: BTreeMap<String, usize>,
+    orders: Measured,
+    order_events: BTreeMap<String, usize>,
+    order_reads: u64,
+}
+
 fn row(name: &str, clients: usize, measured: &mut Measured, ratio: Option<String>) {
     let (p50, p99) = (measured.percentile(0.50), measured.percentile(0.99));
     println!(
-        "| {name} | {clients} | {} | {:.0} | {p50:.2} | {p99:.2} | {} |",
+        "| {name} | {clients} | {} | {:.0} | {p50:.2} | {p99:.2} | {:.2} | {:.0} | {} |",
         measured.count,
         measured.rate(),
+        measured.cores_busy(),
+        measured.cpu_per_request(),
         ratio.unwrap_or_else(|| "1.00x".to_owned())
     );
 }
@@ -300,6 +357,7 @@ where
     F: Fn(usize, usize) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let cpu_before = test_support::bench::process_cpu().unwrap();
     let started = Instant::now();
     let deadline = started + phase;
     let request = &request;
@@ -319,6 +377,7 @@ where
         count: latencies.len(),
         elapsed: started.elapsed(),
         latencies,
+        cpu: test_support::bench::process_cpu().unwrap() - cpu_before,
     }
 }
 
@@ -380,6 +439,7 @@ where
     V: Fn() -> F,
     F: FnMut() -> bool + Send + 'static,
 {
+    let cpu_before = test_support::bench::process_cpu().unwrap();
     let started = Instant::now();
     let deadline = started + phase;
     let threads: Vec<_> = (0..num_cores())
@@ -401,6 +461,7 @@ where
         count: latencies.len(),
         elapsed: started.elapsed(),
         latencies,
+        cpu: test_support::bench::process_cpu().unwrap() - cpu_before,
     }
 }
 
