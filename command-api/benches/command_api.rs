@@ -88,7 +88,13 @@ impl Measured {
 
     /// The process's CPU time per request, in microseconds.
     fn cpu_per_request(&self) -> f64 {
-        self.cpu.as_secs_f64() * 1e6 / self.count as f64
+        self.cpu_per(self.count)
+    }
+
+    /// The process's CPU time per one of `n` things done meanwhile (events
+    /// appended), in microseconds.
+    fn cpu_per(&self, n: usize) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / n as f64
     }
 
     fn percentile(&mut self, p: f64) -> f64 {
@@ -279,13 +285,13 @@ async fn run(phase: Duration) {
         println!(
             "| store append, 1 event (store baseline) | {clients} | {} | {append_rate:.0} | | | {:.0} | 1.00x |",
             total(&append_events),
-            appends.cpu.as_secs_f64() * 1e6 / total(&append_events) as f64
+            appends.cpu_per(total(&append_events))
         );
         println!(
             "| POST /orders, 3 lines, confirmed | {clients} | {} | {order_rate:.0} | {per_order:.2} | {:.2} | {:.0} | {:.3}x |",
             total(&order_events),
             order_reads as f64 / orders.count as f64,
-            orders.cpu.as_secs_f64() * 1e6 / total(&order_events) as f64,
+            orders.cpu_per(total(&order_events)),
             order_rate / append_rate
         );
         let by_type: Vec<String> = order_events.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
