@@ -23,6 +23,12 @@
 //! the bench prints what 0.9x of the bare appends would ask of each order.
 //!
 //! `BENCH_SECONDS` sets each phase's length (default 10).
+//!
+//! `PROFILE_ORDERS=<clients>` (16 or 64) runs nothing but orders, for a
+//! profiler to attach: 30 s at 16 clients (the log and the saga's ledger
+//! grow as in the full run), then one phase at `<clients>`; it prints the
+//! counts and exits. For example, a profile of the second part only:
+//! `PROFILE_ORDERS=64 perf record -D 36000 -g --call-graph dwarf <bench executable> --bench`.
 
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
@@ -190,6 +196,16 @@ async fn run(phase: Duration) {
         };
         let (mut health, mut appends, mut orders) = (Measured::default(), Measured::default(), Measured::default());
         let (mut append_events, mut order_events, mut order_reads) = (BTreeMap::new(), BTreeMap::new(), 0);
+        if let Ok(only) = std::env::var("PROFILE_ORDERS") {
+            if only != clients.to_string() {
+                continue;
+            }
+            let warm_up = load(16, Duration::from_secs(30), &order_request).await;
+            println!("warm-up: {} orders at 16 clients in 30 s", warm_up.count);
+            let profiled = load(clients, phase, &order_request).await;
+            println!("profiled: {:.0} orders/s at {clients} clients", profiled.rate());
+            std::process::exit(0);
+        }
         for _ in 0..SLICES {
             health.add(load(clients, slice, &health_request).await);
             let before = store.head().await.unwrap();
