@@ -1,11 +1,15 @@
 //! What a read costs on the wire to Postgres, counted by a TCP relay
 //! between the views' pool and a real server (issue #15): a read on a
-//! connection in use is its statement, then the ping sqlx always sends when
-//! the connection goes back to the pool (after the answer is in). sea-orm's
-//! default pinged every connection taken as well, a third round trip, before
-//! the statement. And a connection left idle past `views::PING_AFTER_IDLE`
-//! that the server has dropped meanwhile is still replaced before a read
-//! uses it, so no read fails for it.
+//! connection in use is its statement, one round trip. sqlx 0.9 pings every
+//! connection given back to the pool, a second round trip after the answer
+//! is in; our patched `sqlx-core` (vendor/README.md) pings only one with
+//! something still to send, and sea-orm's default pinged every connection
+//! taken as well, a third. What the pings were for still holds: a read
+//! dropped part-way leaves nothing for the next one to trip on, a
+//! transaction dropped unfinished is rolled back at once (its locks freed),
+//! and a connection left idle past `views::PING_AFTER_IDLE` that the server
+//! has dropped meanwhile is replaced before a read uses it, so no read
+//! fails for it.
 
 // In tests an unwrap is an assertion with a backtrace.
 #![allow(clippy::unwrap_used)]
@@ -72,11 +76,11 @@ async fn read_a_product(db: &DatabaseConnection) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_on_a_connection_in_use_is_pinged_only_when_given_back() {
+async fn a_read_on_a_connection_in_use_is_one_round_trip() {
     let (_, db, sends) = views_through_a_relay().await;
     // The statement prepared once, on the first read.
     read_a_product(&db).await;
-    // The pool pings a connection given back in a task of its own: let it.
+    // A connection given back goes back in a task of its own: let it.
     let settled = || tokio::time::sleep(std::time::Duration::from_millis(200));
     settled().await;
     let before = sends.load(Ordering::SeqCst);
@@ -85,11 +89,52 @@ async fn a_read_on_a_connection_in_use_is_pinged_only_when_given_back() {
     }
     settled().await;
     let sent = sends.load(Ordering::SeqCst) - before;
-    assert_eq!(
-        sent,
-        2 * 20,
-        "a statement and the ping on release per read, no ping when taken"
-    );
+    assert_eq!(sent, 20, "a statement per read, no ping when taken or given back");
+}
+
+/// The one value `sql` selects, on `db`.
+async fn select_one(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_dropped_part_way_leaves_its_connection_good_for_the_next() {
+    let (_, db, _) = views_through_a_relay().await;
+    // The pool's only connection: the dropped read's answer is still on its
+    // way when it goes back to the pool.
+    let slow = sea_orm::Statement::from_string(db.get_database_backend(), "SELECT 7 FROM pg_sleep(0.4)");
+    let dropped = tokio::time::timeout(std::time::Duration::from_millis(50), db.query_one_raw(slow)).await;
+    assert!(dropped.is_err(), "the read was dropped before its answer");
+    assert_eq!(select_one(&db, "SELECT 2::int8").await, 2);
+    assert_eq!(select_one(&db, "SELECT 3::int8").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_dropped_unfinished_is_rolled_back_at_once() {
+    use sea_orm::TransactionTrait;
+    let (url, db, _) = views_through_a_relay().await;
+    db.execute_unprepared("CREATE TABLE held (n int8)").await.unwrap();
+    let transaction = db.begin().await.unwrap();
+    transaction
+        .execute_unprepared("INSERT INTO held VALUES (1)")
+        .await
+        .unwrap();
+    drop(transaction);
+    // Nothing else uses the pool's connection: unless the rollback is sent
+    // as the connection goes back, the transaction stays open, and keeps
+    // its lock on the table.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let other = views::connect(&url, 1).await.unwrap();
+    let locked = other
+        .execute_unprepared("BEGIN; SET LOCAL lock_timeout = '500ms'; LOCK TABLE held IN ACCESS EXCLUSIVE MODE; COMMIT")
+        .await;
+    assert!(locked.is_ok(), "the table is still locked: {locked:?}");
+    assert_eq!(select_one(&db, "SELECT count(*) FROM held").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -304,6 +304,17 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
+        // Shop's patch (vendor/README.md): a connection with nothing waiting
+        // to be sent goes back without a ping. The ping cost a round trip per
+        // query; every query waits until the connection is ready before it
+        // writes anything, so one whose last query was dropped part-way is
+        // drained by the next query as it would be by the ping, and a
+        // rollback queued by a dropped transaction still gets flushed here.
+        if !self.raw.should_flush() {
+            self.release();
+            return true;
+        }
+
         // test the connection on-release to ensure it is still viable,
         // and flush anything time-sensitive like transaction rollbacks
         // if an Executor future/stream is dropped during an `.await` call, the connection
