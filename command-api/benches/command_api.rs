@@ -50,6 +50,12 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let phase = Duration::from_secs(seconds);
+    if let Ok(clients) = std::env::var("PROFILE_ORDERS") {
+        assert!(
+            clients == "16" || clients == "64",
+            "PROFILE_ORDERS is {clients:?}: 16 or 64 clients, the counts the bench runs"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
