@@ -50,17 +50,18 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let phase = Duration::from_secs(seconds);
-    if let Ok(clients) = std::env::var("PROFILE_ORDERS") {
-        assert!(
-            clients == "16" || clients == "64",
-            "PROFILE_ORDERS is {clients:?}: 16 or 64 clients, the counts the bench runs"
-        );
-    }
+    let profile_orders = std::env::var("PROFILE_ORDERS")
+        .ok()
+        .map(|clients| match clients.as_str() {
+            "16" => 16,
+            "64" => 64,
+            _ => panic!("PROFILE_ORDERS is {clients:?}: 16 or 64 clients, the counts the bench runs"),
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run(phase));
+    runtime.block_on(run(phase, profile_orders));
 }
 
 /// How many slices the HTTP baseline, the store baseline and the orders
@@ -116,7 +117,9 @@ impl Measured {
     }
 }
 
-async fn run(phase: Duration) {
+/// Runs every phase; with `profile_orders`, only orders at that many
+/// clients (after a warm-up), then exits.
+async fn run(phase: Duration, profile_orders: Option<usize>) {
     let machine = test_support::bench::machine();
     let folder = tempfile::tempdir().unwrap();
     let sqlite = event_store::sqlite::SqliteEventStore::open(folder.path().join("events.db")).unwrap();
@@ -202,8 +205,8 @@ async fn run(phase: Duration) {
         };
         let (mut health, mut appends, mut orders) = (Measured::default(), Measured::default(), Measured::default());
         let (mut append_events, mut order_events, mut order_reads) = (BTreeMap::new(), BTreeMap::new(), 0);
-        if let Ok(only) = std::env::var("PROFILE_ORDERS") {
-            if only != clients.to_string() {
+        if let Some(only) = profile_orders {
+            if only != clients {
                 continue;
             }
             let warm_up = load(16, Duration::from_secs(30), &order_request).await;
