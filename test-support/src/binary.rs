@@ -3,21 +3,47 @@
 //! binary reads from its environment without changing this process's.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::PATIENCE;
 
-/// An address on 127.0.0.1 that nothing listens on right now: bound and
-/// released, so the binary can take it (another process could take it
-/// first, which the OS's port allocation makes unlikely).
+/// The ports [`free_address`] hands out: below the ephemeral ranges of
+/// Linux (32768–60999), macOS and Windows (49152–65535), so an outgoing
+/// connection (to Postgres, between services) never takes one between the
+/// test choosing it and the binary binding it.
+const PORTS: std::ops::Range<u32> = 10_000..32_000;
+
+/// How many ports each test process counts through before it reaches the
+/// next process's first: two tests running at once start far apart.
+const PORTS_PER_PROCESS: u32 = 64;
+
+/// How many ports this process has handed out.
+static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+
+/// An address on 127.0.0.1 that nothing listens on right now and that
+/// this process has not handed out before, so the binary can take it.
+///
+/// Asking the OS for port 0 and releasing it is not enough: the OS may
+/// give the same port to the next call (two binaries of one test then
+/// race for it) or to an outgoing connection. The port comes instead from
+/// [`PORTS`], counted from a start that depends on the process id, and is
+/// bound once to check that nothing else holds it.
 pub fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port on 127.0.0.1")
+    let start = std::process::id().wrapping_mul(PORTS_PER_PROCESS);
+    let span = PORTS.end - PORTS.start;
+    for _ in 0..span {
+        let offset = start.wrapping_add(HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(PORTS.start + offset).expect("the ports fit in a u16");
+        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            return listener.local_addr().expect("a bound listener has an address");
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {PORTS:?}")
 }
 
 /// A running binary; killed when dropped.
@@ -201,4 +227,19 @@ pub async fn get(url: String) -> (u16, String, String) {
         content_type,
         response.text().await.expect("a body"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::{PORTS, free_address};
+
+    #[test]
+    fn free_addresses_are_never_handed_out_twice_and_stay_below_the_ephemeral_ranges() {
+        let ports: Vec<u16> = (0..500).map(|_| free_address().port()).collect();
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port handed out twice: {ports:?}");
+        assert!(ports.iter().all(|port| PORTS.contains(&u32::from(*port))), "{ports:?}");
+    }
 }

@@ -204,10 +204,7 @@ impl Server {
             &bin.join("initdb"),
             &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::binary::free_address().port();
         let server = Self {
             pg_ctl: bin.join("pg_ctl"),
             folder,

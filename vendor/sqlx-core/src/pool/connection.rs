@@ -304,12 +304,13 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
-        // Shop's patch (vendor/README.md): a connection with nothing waiting
-        // to be sent goes back without a ping. The ping cost a round trip per
-        // query; every query waits until the connection is ready before it
-        // writes anything, so one whose last query was dropped part-way is
-        // drained by the next query as it would be by the ping, and a
-        // rollback queued by a dropped transaction still gets flushed here.
+        // Shop's patch (vendor/README.md): a connection that has nothing
+        // waiting to be sent and is owed no answers (`should_flush`, which
+        // the vendored sqlx-postgres makes say both) finished its last query
+        // cleanly and goes back without a ping, a round trip per query
+        // saved. A rollback queued by a dropped transaction, a query dropped
+        // part-way or one cut off by the server going away is still pinged:
+        // flushed, drained, or found broken and closed.
         if !self.raw.should_flush() {
             self.release();
             return true;
