@@ -109,11 +109,10 @@ impl OrderOutcomes {
 /// A confirmation, a rejection or a refusal: what a waiting request waits for. An
 /// event this build cannot read wakes nobody; the request reads the order
 /// again when its wait ends.
+/// Other order events are passed over by their type, undecoded: decoding
+/// every placement here cost the command API 3% of its CPU under load (#15).
 fn is_decision(event: &RecordedEvent) -> bool {
-    matches!(
-        OrderEvent::decode_known(&event.event_type, event.metadata.schema_version, &event.data),
-        Ok(Some(
-            OrderEvent::Confirmed { .. } | OrderEvent::Rejected { .. } | OrderEvent::Refused { .. }
-        ))
-    )
+    OrderEvent::DECISION_TYPES.contains(&event.event_type.as_str())
+        && OrderEvent::decode_known(&event.event_type, event.metadata.schema_version, &event.data)
+            .is_ok_and(|decoded| decoded.is_some_and(|event| event.is_decision()))
 }

@@ -7,7 +7,8 @@
 //! newer version than it knows refuses it instead of guessing.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess};
 use serde_json::{Map, Value};
 
 /// A domain event ready for the event store.
@@ -116,11 +117,66 @@ pub trait DomainEvent: Serialize + DeserializeOwned {
             event_type: event_type.to_owned(),
             source,
         };
-        let payload: Value = serde_json::from_slice(data).map_err(malformed)?;
-        let mut tagged = Map::new();
-        tagged.insert("type".to_owned(), Value::String(event_type.to_owned()));
-        tagged.insert("data".to_owned(), payload);
-        serde_json::from_value(Value::Object(tagged)).map_err(malformed)
+        Self::deserialize(MapAccessDeserializer::new(Tagged::new(event_type, data))).map_err(malformed)
+    }
+}
+
+/// A stored event as serde reads an adjacently tagged enum, the map
+/// `{"type": event_type, "data": payload}`, with the payload parsed
+/// straight from its bytes: no `serde_json::Value` built and read again,
+/// which was most of the cost of decoding (#15). The tag comes first, so
+/// serde picks the variant before it reads the payload.
+struct Tagged<'a> {
+    event_type: &'a str,
+    data: &'a [u8],
+    next: Field,
+}
+
+/// The entry of [`Tagged`] read next.
+#[derive(Clone, Copy)]
+enum Field {
+    Type,
+    Data,
+    Done,
+}
+
+impl<'a> Tagged<'a> {
+    fn new(event_type: &'a str, data: &'a [u8]) -> Self {
+        Self {
+            event_type,
+            data,
+            next: Field::Type,
+        }
+    }
+}
+
+impl<'a> MapAccess<'a> for Tagged<'a> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        let key = match self.next {
+            Field::Type => "type",
+            Field::Data => "data",
+            Field::Done => return Ok(None),
+        };
+        seed.deserialize(key.into_deserializer()).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        match self.next {
+            Field::Type => {
+                self.next = Field::Data;
+                seed.deserialize(self.event_type.into_deserializer())
+            }
+            Field::Data | Field::Done => {
+                self.next = Field::Done;
+                // The whole payload is one JSON value: nothing may follow it.
+                let mut payload = serde_json::Deserializer::from_slice(self.data);
+                let value = seed.deserialize(&mut payload)?;
+                payload.end()?;
+                Ok(value)
+            }
+        }
     }
 }
 
@@ -147,4 +203,77 @@ where
     assert_eq!(E::id_in_stream(&format!("{}x-1", E::CATEGORY)), None);
     let listed: std::collections::BTreeSet<String> = E::EVENT_TYPES.iter().map(|name| (*name).to_owned()).collect();
     assert_eq!(seen, listed, "the samples must cover every event type");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    /// An aggregate's events in miniature.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", content = "data")]
+    enum Sample {
+        #[serde(rename = "Counted", rename_all = "camelCase")]
+        Counted { times_seen: u32 },
+        #[serde(rename = "Named")]
+        Named { name: String },
+    }
+
+    impl DomainEvent for Sample {
+        const CATEGORY: &'static str = "sample";
+        const EVENT_TYPES: &'static [&'static str] = &["Counted", "Named"];
+    }
+
+    #[test]
+    fn the_type_picks_the_variant_its_payload_fills() {
+        let counted = Sample::decode("Counted", 1, br#"{"timesSeen": 3}"#).unwrap();
+        assert_eq!(counted, Sample::Counted { times_seen: 3 });
+        let named = Sample::decode("Named", 1, br#" {"name": "say \"hi\"\n"} "#).unwrap();
+        assert_eq!(
+            named,
+            Sample::Named {
+                name: "say \"hi\"\n".to_owned()
+            }
+        );
+        let encoded = named.encode().unwrap();
+        assert_eq!(Sample::decode(&encoded.event_type, 1, &encoded.data).unwrap(), named);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_exactly_one_fitting_json_value_is_malformed() {
+        for (event_type, payload) in [
+            ("Counted", r#"{"timesSeen": 3} {"timesSeen": 4}"#),
+            // An attempt to smuggle in a second tag after the payload.
+            ("Counted", r#"{"timesSeen": 3}, "type": "Named""#),
+            ("Counted", "not json"),
+            ("Counted", ""),
+            ("Counted", r#"{"timesSeen": "three"}"#),
+            ("Counted", "{}"),
+            ("Named", r#"{"timesSeen": 3}"#),
+        ] {
+            match Sample::decode(event_type, 1, payload.as_bytes()) {
+                Err(DecodeError::Malformed { event_type: named, .. }) => assert_eq!(named, event_type, "{payload}"),
+                other => panic!("{event_type} {payload:?} decoded as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_or_a_newer_version_is_refused_before_the_payload_is_read() {
+        assert!(matches!(
+            Sample::decode("Vanished", 1, b"{}"),
+            Err(DecodeError::UnknownType(name)) if name == "Vanished"
+        ));
+        assert!(matches!(Sample::decode_known("Vanished", 1, b"not json"), Ok(None)));
+        assert!(matches!(
+            Sample::decode("Counted", 2, br#"{"timesSeen": 3}"#),
+            Err(DecodeError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+    }
 }

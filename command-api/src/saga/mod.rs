@@ -273,7 +273,7 @@ impl OrderSaga {
                     continue;
                 }
                 let (after, from_start) = progress.replay_point(recorded, order);
-                culprits.note(recorded, after, from_start);
+                culprits.note(recorded, order, after, from_start);
                 let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
                 progress.observe(recorded, event.as_ref().map(Decoded::as_saga_event))
             };

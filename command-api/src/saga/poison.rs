@@ -35,13 +35,19 @@ impl Culprit {
     /// `recorded`, whose order's events are read again after
     /// `replay_after` (from nothing known of the order when
     /// `replay_from_start`).
-    pub(super) fn of(recorded: &RecordedEvent, replay_after: Option<Position>, replay_from_start: bool) -> Self {
+    /// `recorded`, concerning `order_id` ([`concerned_order`]).
+    pub(super) fn of(
+        recorded: &RecordedEvent,
+        order_id: Option<OrderId>,
+        replay_after: Option<Position>,
+        replay_from_start: bool,
+    ) -> Self {
         Self {
             position: recorded.position,
             stream: recorded.stream.clone(),
             revision: recorded.revision,
             event_type: recorded.event_type.clone(),
-            order_id: concerned_order(recorded),
+            order_id,
             replay_after,
             replay_from_start,
         }
@@ -56,8 +62,16 @@ pub(super) fn concerned_order(recorded: &RecordedEvent) -> Option<OrderId> {
         return id.parse().ok();
     }
     ProductEvent::id_in_stream(&recorded.stream)?;
-    let data: serde_json::Value = serde_json::from_slice(&recorded.data).ok()?;
-    data.get("orderId")?.as_str()?.parse().ok()
+    let concerns: Concerns = serde_json::from_slice(&recorded.data).ok()?;
+    concerns.order_id?.parse().ok()
+}
+
+/// The one field of a product event's payload [`concerned_order`] reads;
+/// serde skips the others without building them.
+#[derive(serde::Deserialize)]
+struct Concerns<'a> {
+    #[serde(rename = "orderId", borrow)]
+    order_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The culprits of one batch by event id, for failures of the commands they
@@ -66,9 +80,15 @@ pub(super) fn concerned_order(recorded: &RecordedEvent) -> Option<OrderId> {
 pub(super) struct Culprits(HashMap<Uuid, Culprit>);
 
 impl Culprits {
-    pub(super) fn note(&mut self, recorded: &RecordedEvent, replay_after: Option<Position>, from_start: bool) {
+    pub(super) fn note(
+        &mut self,
+        recorded: &RecordedEvent,
+        order: Option<OrderId>,
+        replay_after: Option<Position>,
+        from_start: bool,
+    ) {
         self.0
-            .insert(recorded.id, Culprit::of(recorded, replay_after, from_start));
+            .insert(recorded.id, Culprit::of(recorded, order, replay_after, from_start));
     }
 
     /// The event `event_id` (noted before) is poison: `error` is why.
@@ -181,5 +201,42 @@ mod tests {
         assert!(is_deterministic(&unreadable));
         let refused: CommandError<ProductError> = CommandError::Refused(ProductError::NotFound);
         assert!(is_deterministic(&refused));
+    }
+
+    fn recorded(stream: &str, data: &str) -> RecordedEvent {
+        RecordedEvent {
+            id: Uuid::now_v7(),
+            stream: stream.to_owned(),
+            revision: 0,
+            position: Position::at(1),
+            event_type: "StockReserved".to_owned(),
+            data: data.as_bytes().to_vec(),
+            metadata: event_store::EventMetadata {
+                correlation_id: Uuid::now_v7(),
+                trace_id: None,
+                causation_id: None,
+                user_id: None,
+                schema_version: 1,
+            },
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_order_an_event_concerns_is_read_from_its_stream_or_its_order_id_without_decoding_it() {
+        let order = OrderId::from_uuid(Uuid::now_v7());
+        let of = |stream: &str, data: &str| concerned_order(&recorded(stream, data));
+        assert_eq!(of(&format!("order-{order}"), "not json"), Some(order));
+        let product = "product-1";
+        let reserved = format!(r#"{{"lines": [{{"orderId": "x"}}], "orderId": "{order}", "at": 1}}"#);
+        assert_eq!(of(product, &reserved), Some(order));
+        // The id written with escapes, as any JSON writer may.
+        let escaped = format!(r#"{{"orderId": "{}"}}"#, order.to_string().replace('-', "\\u002d"));
+        assert_eq!(of(product, &escaped), Some(order));
+        assert_eq!(of(product, r#"{"name": "Lamp"}"#), None);
+        assert_eq!(of(product, r#"{"orderId": 7}"#), None);
+        assert_eq!(of(product, r#"{"orderId": "not an id"}"#), None);
+        assert_eq!(of(product, "not json"), None);
+        assert_eq!(of("account-1", &reserved), None);
     }
 }

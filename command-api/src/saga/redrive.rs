@@ -101,7 +101,7 @@ impl Replay<'_> {
                 if (self.passed_over)(recorded.position) || concerned_order(recorded) != Some(order) {
                     continue;
                 }
-                culprits.note(recorded, parked.replay_after, parked.replay_from_start);
+                culprits.note(recorded, Some(order), parked.replay_after, parked.replay_from_start);
                 let event = decode(recorded).map_err(|error| culprits.poison(recorded.id, &error))?;
                 if let Some(event) = event.as_ref().map(Decoded::as_saga_event) {
                     commands.extend(progress.replayed(recorded, event, resume));

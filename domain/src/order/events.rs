@@ -131,6 +131,20 @@ pub enum OrderEvent {
 }
 
 impl OrderEvent {
+    /// The type names of the events [`OrderEvent::is_decision`] holds true
+    /// for, so that a reader can pick decisions out of the log by type
+    /// before it decodes anything.
+    pub const DECISION_TYPES: &'static [&'static str] = &["OrderConfirmed", "OrderRejected", "OrderRefused"];
+
+    /// Whether this is the saga's decision on a placed order (confirmed,
+    /// rejected or refused): what a request placing it waits for.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed { .. } | Self::Rejected { .. } | Self::Refused { .. }
+        )
+    }
+
     pub fn order_id(&self) -> OrderId {
         match self {
             Self::Placed { order_id, .. }

@@ -380,6 +380,27 @@ fn every_order_event_round_trips_through_the_store_encoding() {
 }
 
 #[test]
+fn the_decision_types_name_exactly_the_decisions() {
+    let mut events = then(settled(), cancel(alice()));
+    events.extend(closed().pop());
+    events.extend(refused().pop());
+    events.extend(history(&[place_any, reject_any]).pop());
+    for event in &events {
+        let event_type = crate::event::DomainEvent::encode(event).unwrap().event_type;
+        assert_eq!(
+            OrderEvent::DECISION_TYPES.contains(&event_type.as_str()),
+            event.is_decision(),
+            "{event_type}"
+        );
+    }
+    let decisions = events.iter().filter(|event| event.is_decision()).count();
+    assert!(
+        decisions >= OrderEvent::DECISION_TYPES.len(),
+        "every decision among the samples"
+    );
+}
+
+#[test]
 fn an_order_confirmed_by_an_older_build_reads_without_a_due_time() {
     let json = serde_json::json!({
         "orderId": order_id(), "customerId": alice(), "lines": [], "total": 100,
