@@ -370,21 +370,23 @@ fn a_late_confirmation_changes_nothing_once_paid_closed_or_cancelled() {
     }
 }
 
-#[test]
-fn every_order_event_round_trips_through_the_store_encoding() {
+/// A sample of every kind of order event.
+fn every_kind_of_order_event() -> Vec<OrderEvent> {
     let mut events = then(settled(), cancel(alice()));
     events.extend(closed().pop());
     events.extend(refused().pop());
     events.extend(history(&[place_any, reject_any]).pop());
-    crate::event::assert_round_trips(&events);
+    events
+}
+
+#[test]
+fn every_order_event_round_trips_through_the_store_encoding() {
+    crate::event::assert_round_trips(&every_kind_of_order_event());
 }
 
 #[test]
 fn the_decision_types_name_exactly_the_decisions() {
-    let mut events = then(settled(), cancel(alice()));
-    events.extend(closed().pop());
-    events.extend(refused().pop());
-    events.extend(history(&[place_any, reject_any]).pop());
+    let events = every_kind_of_order_event();
     for event in &events {
         let event_type = crate::event::DomainEvent::encode(event).unwrap().event_type;
         assert_eq!(
