@@ -21,7 +21,7 @@ pub struct SignedBody<T> {
     parsed_as: PhantomData<fn() -> T>,
 }
 
-impl<T: ParseFromJSON> SignedBody<T> {
+impl<T: ParseFromJSON + 'static> SignedBody<T> {
     /// The body checked against `T`'s schema: 400 naming the field at
     /// fault, as `JsonBody` answers before an operation runs.
     pub fn parse(&self) -> Result<T, ProblemResponse> {

@@ -31,7 +31,7 @@ impl<T: Type> Payload for OptionalJson<T> {
     }
 }
 
-impl<'a, T: ParseFromJSON + Default> ApiExtractor<'a> for OptionalJson<T> {
+impl<'a, T: ParseFromJSON + Default + 'static> ApiExtractor<'a> for OptionalJson<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
 
     type ParamType = ();
