@@ -187,7 +187,7 @@ impl<'a> MapAccess<'a> for Tagged<'a> {
                 self.next = Field::Data;
                 seed.deserialize(self.event_type.into_deserializer())
             }
-            Field::Data | Field::Done => {
+            Field::Data => {
                 self.next = Field::Done;
                 // The whole payload is one JSON value: nothing may follow it.
                 let mut payload = serde_json::Deserializer::from_slice(self.data);
@@ -195,6 +195,7 @@ impl<'a> MapAccess<'a> for Tagged<'a> {
                 payload.end()?;
                 Ok(value)
             }
+            Field::Done => Err(serde::de::Error::custom("a value asked for after the payload")),
         }
     }
 }

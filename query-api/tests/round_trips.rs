@@ -93,6 +93,61 @@ async fn a_read_on_a_connection_in_use_is_one_round_trip() {
     assert_eq!(sent, 20, "a statement per read, no ping when taken or given back");
 }
 
+/// How many times `db`'s client sends to the server for `work`, done
+/// twice first so that its statements are prepared and cached.
+async fn sends_for<F, Fut>(db: &DatabaseConnection, sends: &AtomicUsize, work: F) -> usize
+where
+    F: Fn(DatabaseConnection) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let settled = || tokio::time::sleep(std::time::Duration::from_millis(200));
+    work(db.clone()).await;
+    work(db.clone()).await;
+    settled().await;
+    let before = sends.load(Ordering::SeqCst);
+    work(db.clone()).await;
+    settled().await;
+    sends.load(Ordering::SeqCst) - before
+}
+
+/// Every other kind of statement the services send ends cleanly too, so
+/// none is followed by a ping when its connection goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_writes_batches_and_transactions_are_a_send_per_statement() {
+    use sea_orm::{QuerySelect, TransactionTrait};
+    let (_, db, sends) = views_through_a_relay().await;
+    db.execute_unprepared("CREATE TABLE counted (n int8)").await.unwrap();
+    let list = sends_for(&db, &sends, |db| async move {
+        let found = products::Entity::find().limit(5).all(&db).await.unwrap();
+        assert!(found.is_empty());
+    });
+    assert_eq!(list.await, 1, "a list");
+    let write = sends_for(&db, &sends, |db| async move {
+        let insert = sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "INSERT INTO counted VALUES ($1)",
+            [1_i64.into()],
+        );
+        db.execute_raw(insert).await.unwrap();
+    });
+    assert_eq!(write.await, 1, "a prepared write");
+    let batch = sends_for(&db, &sends, |db| async move {
+        db.execute_unprepared("INSERT INTO counted VALUES (2); INSERT INTO counted VALUES (3)")
+            .await
+            .unwrap();
+    });
+    assert_eq!(batch.await, 1, "statements sent as one");
+    let transaction = sends_for(&db, &sends, |db| async move {
+        let transaction = db.begin().await.unwrap();
+        transaction
+            .execute_unprepared("INSERT INTO counted VALUES (4)")
+            .await
+            .unwrap();
+        transaction.commit().await.unwrap();
+    });
+    assert_eq!(transaction.await, 3, "BEGIN, the statement, COMMIT");
+}
+
 /// The one value `sql` selects, on `db`.
 async fn select_one(db: &DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))

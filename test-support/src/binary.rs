@@ -19,7 +19,9 @@ use crate::PATIENCE;
 const PORTS: std::ops::Range<u32> = 10_000..32_000;
 
 /// How many ports each test process counts through before it reaches the
-/// next process's first: two tests running at once start far apart.
+/// next window's: processes take windows by their id, so two tests running
+/// at once share one only if their ids differ by a multiple of the number
+/// of windows (343).
 const PORTS_PER_PROCESS: u32 = 64;
 
 /// How many ports this process has handed out.
@@ -31,11 +33,11 @@ static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
 /// Asking the OS for port 0 and releasing it is not enough: the OS may
 /// give the same port to the next call (two binaries of one test then
 /// race for it) or to an outgoing connection. The port comes instead from
-/// [`PORTS`], counted from a start that depends on the process id, and is
-/// bound once to check that nothing else holds it.
+/// [`PORTS`], counted from the start of a window that depends on the
+/// process id, and is bound once to check that nothing else holds it.
 pub fn free_address() -> SocketAddr {
-    let start = std::process::id().wrapping_mul(PORTS_PER_PROCESS);
     let span = PORTS.end - PORTS.start;
+    let start = std::process::id() % (span / PORTS_PER_PROCESS) * PORTS_PER_PROCESS;
     for _ in 0..span {
         let offset = start.wrapping_add(HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % span;
         let port = u16::try_from(PORTS.start + offset).expect("the ports fit in a u16");

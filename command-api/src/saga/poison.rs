@@ -32,10 +32,9 @@ pub struct Culprit {
 }
 
 impl Culprit {
-    /// `recorded`, whose order's events are read again after
-    /// `replay_after` (from nothing known of the order when
-    /// `replay_from_start`).
-    /// `recorded`, concerning `order_id` ([`concerned_order`]).
+    /// `recorded`, concerning `order_id` ([`concerned_order`]), whose
+    /// order's events are read again after `replay_after` (from nothing
+    /// known of the order when `replay_from_start`).
     pub(super) fn of(
         recorded: &RecordedEvent,
         order_id: Option<OrderId>,
