@@ -10,7 +10,9 @@
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use std::any::TypeId;
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -103,28 +105,45 @@ impl Schema {
     /// `T`'s, built on first use and kept: building it for every request
     /// took 2% of the command API's CPU placing orders (#15).
     fn of<T: Type + 'static>() -> Arc<Self> {
-        static BUILT: OnceLock<RwLock<HashMap<TypeId, Arc<Schema>>>> = OnceLock::new();
-        let built = BUILT.get_or_init(RwLock::default);
-        let known = built
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&TypeId::of::<T>())
-            .cloned();
-        if let Some(schema) = known {
-            return schema;
-        }
-        let mut registry = Registry::new();
-        T::register(&mut registry);
-        let schema = Arc::new(Self {
-            registry,
-            root: T::schema_ref(),
-        });
-        built
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(TypeId::of::<T>(), Arc::clone(&schema));
-        schema
+        static BUILT: Memo<TypeId, Arc<Schema>> = OnceLock::new();
+        remembered(&BUILT, &TypeId::of::<T>(), || {
+            let mut registry = Registry::new();
+            T::register(&mut registry);
+            Arc::new(Self {
+                registry,
+                root: T::schema_ref(),
+            })
+        })
     }
+}
+
+/// Values built once per key and kept for the life of the process.
+type Memo<K, V> = OnceLock<RwLock<HashMap<K, V>>>;
+
+/// What `memo` holds for `key`, built with `build` the first time. Two
+/// threads may both build a missing value; the keys here are types and
+/// schema patterns, few and fixed, so that costs less than holding the
+/// write lock while building.
+fn remembered<K, Q, V>(memo: &Memo<K, V>, key: &Q, build: impl FnOnce() -> V) -> V
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    V: Clone,
+{
+    let memo = memo.get_or_init(RwLock::default);
+    let known = memo
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+        .cloned();
+    if let Some(value) = known {
+        return value;
+    }
+    let value = build();
+    memo.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key.to_owned(), value.clone());
+    value
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -252,23 +271,10 @@ fn check_text(schema: &MetaSchema, text: &str, path: &str) -> Result<(), Invalid
 /// does not compile matches nothing, so the value is refused rather than let
 /// through unchecked.
 fn matches(pattern: &str, text: &str) -> bool {
-    static COMPILED: OnceLock<RwLock<HashMap<String, Option<Regex>>>> = OnceLock::new();
-    let compiled = COMPILED.get_or_init(RwLock::default);
-    let known = compiled
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(pattern)
-        .map(|regex| regex.as_ref().is_some_and(|regex| regex.is_match(text)));
-    if let Some(matched) = known {
-        return matched;
-    }
-    let regex = Regex::new(pattern).ok();
-    let matched = regex.as_ref().is_some_and(|regex| regex.is_match(text));
-    compiled
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(pattern.to_owned(), regex);
-    matched
+    // Shared, not cloned: a cloned `Regex` starts with empty search caches.
+    static COMPILED: Memo<String, Option<Arc<Regex>>> = OnceLock::new();
+    let regex = remembered(&COMPILED, pattern, || Regex::new(pattern).ok().map(Arc::new));
+    regex.is_some_and(|regex| regex.is_match(text))
 }
 
 #[cfg(test)]
