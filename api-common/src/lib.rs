@@ -3,6 +3,7 @@
 //! their schema, a body size limit, and bearer access tokens verified with
 //! the public key alone.
 
+mod allocator;
 pub mod bearer;
 pub mod body_limit;
 pub mod config;
