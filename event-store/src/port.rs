@@ -37,6 +37,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// Enough to read a checkpoint kept as a stream of snapshots.
     async fn read_last(&self, stream: &StreamName) -> Result<Option<RecordedEvent>, StoreError>;
 
+    /// The revision of `stream`'s last event, `None` when the stream does
+    /// not exist: what [`EventStore::read_last`] says of it, without
+    /// reading the event. An adapter that can count a stream without
+    /// reading its events overrides it (the embedded store reads its
+    /// index alone); by default it reads the last event.
+    async fn last_revision(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        Ok(self.read_last(stream).await?.map(|event| event.revision))
+    }
+
     /// Up to `limit` events of the global log strictly after `after` (from
     /// the start when `None`) whose streams pass `filter`, in commit order.
     async fn read_all(

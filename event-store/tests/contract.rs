@@ -242,6 +242,8 @@ async fn read_stream_pages_and_missing_streams(context: &Context) {
     let missing = context.stream("missing-1");
     assert!(context.store.read_stream(&missing, 0, 5).await.unwrap().is_empty());
     assert_eq!(context.store.read_last(&missing).await.unwrap(), None);
+    assert_eq!(context.store.last_revision(&missing).await.unwrap(), None);
+    assert_eq!(context.store.last_revision(&stream).await.unwrap(), Some(9));
     let last = context.store.read_last(&stream).await.unwrap().expect("a last event");
     assert_eq!(last.revision, 9);
     let whole = event_store::read_whole_stream(context.store.as_ref(), &stream)
@@ -606,6 +608,7 @@ async fn a_stream_kept_to_a_max_count_keeps_its_last_events(context: &Context) {
         [5, 6]
     );
     assert_eq!(context.store.read_last(&kept).await.unwrap().unwrap().revision, 6);
+    assert_eq!(context.store.last_revision(&kept).await.unwrap(), Some(6));
     let whole = event_store::read_whole_stream(context.store.as_ref(), &kept)
         .await
         .unwrap();

@@ -516,15 +516,7 @@ async fn corrupt_rows_give_typed_errors_not_panics() {
     ];
     for (case, corruption) in corruptions {
         let folder = tempfile::tempdir().unwrap();
-        let store = open(&folder, Duration::from_secs(1));
-        store
-            .append(&stream("order-1"), ExpectedRevision::NoStream, events("Thing", 3))
-            .await
-            .unwrap();
-        rusqlite::Connection::open(folder.path().join("events.db"))
-            .unwrap()
-            .execute_batch(corruption)
-            .unwrap();
+        let store = three_events_then(&folder, corruption).await;
         let before = store.read_all(None, 10, &StreamFilter::all()).await.unwrap();
         assert_eq!(before.len(), 1, "{case}: the events before the damage are read");
         let read = store.read_all(Some(before[0].position), 10, &StreamFilter::all()).await;
@@ -543,6 +535,23 @@ async fn corrupt_rows_give_typed_errors_not_panics() {
         );
         assert!(subscription.next().await.is_none(), "{case}: and then ends");
     }
+}
+
+#[tokio::test]
+async fn a_last_revision_read_from_the_index_alone_still_refuses_a_corrupt_one() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = three_events_then(&folder, "").await;
+    assert_eq!(store.last_revision(&stream("order-1")).await.unwrap(), Some(2));
+    assert_eq!(store.last_revision(&stream("order-2")).await.unwrap(), None);
+    let damage = rusqlite::Connection::open(folder.path().join("events.db")).unwrap();
+    damage
+        .execute_batch("UPDATE events SET revision = revision - 10")
+        .unwrap();
+    let read = store.last_revision(&stream("order-1")).await;
+    assert!(
+        matches!(&read, Err(StoreError::Corrupt { position, .. }) if position.commit == 3),
+        "{read:?}"
+    );
 }
 
 #[tokio::test]
@@ -572,4 +581,19 @@ async fn a_file_that_is_not_a_database_is_refused() {
         SqliteEventStore::open(&path),
         Err(StoreError::Unavailable { .. })
     ));
+}
+
+/// A store in `folder` holding three events of `order-1` (positions 1 to
+/// 3), then `sql` run on its file behind its back.
+async fn three_events_then(folder: &tempfile::TempDir, sql: &str) -> SqliteEventStore {
+    let store = open(folder, Duration::from_secs(1));
+    store
+        .append(&stream("order-1"), ExpectedRevision::NoStream, events("Thing", 3))
+        .await
+        .unwrap();
+    rusqlite::Connection::open(folder.path().join("events.db"))
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    store
 }

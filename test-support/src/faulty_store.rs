@@ -177,6 +177,12 @@ impl EventStore for FaultyStore {
         self.inner.read_last(stream).await
     }
 
+    async fn last_revision(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        self.check_up("reading a stream")?;
+        self.note_read(stream);
+        self.inner.last_revision(stream).await
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

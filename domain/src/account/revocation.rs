@@ -5,8 +5,8 @@
 //! [`TokenEvent::Revoked`]. Why not an event on the account's stream:
 //! every event there raises the credential version, which would log the
 //! user out everywhere; and a verifier would have to read the whole
-//! stream to find one token id. A stream per token is read with one
-//! indexed `read_last` by the command API, and its event carries the
+//! stream to find one token id. A stream per token is looked up with one
+//! indexed `last_revision` by the command API, and its event carries the
 //! token's expiry, so the views keep the revocation only while the token
 //! could still be presented (`revoked_tokens`).
 

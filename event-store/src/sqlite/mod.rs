@@ -195,6 +195,14 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    async fn last_revision(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |connection| rows::last_revision(connection, &stream))
+            .await
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

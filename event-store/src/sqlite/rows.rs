@@ -1,6 +1,6 @@
 //! Reading events out of the `events` table, with every stored value checked.
 
-use rusqlite::{Connection, Row, params_from_iter, types::Value};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter, types::Value};
 use uuid::Uuid;
 
 use crate::{EventMetadata, Position, RecordedEvent, StoreError, StreamFilter, StreamName};
@@ -36,6 +36,26 @@ pub(super) fn read_last(connection: &Connection, stream: &StreamName) -> Result<
         .map_err(query_failed)?;
     let rows = statement.query([stream.as_str()]).map_err(query_failed)?;
     Ok(collect(rows)?.pop())
+}
+
+/// The revision of the stream's last event, from the `(stream, revision)`
+/// index alone (it holds the position too, SQLite's row id): neither the
+/// event's data nor its metadata is read.
+pub(super) fn last_revision(connection: &Connection, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+    let mut statement = connection
+        .prepare_cached("SELECT position, revision FROM events WHERE stream = ?1 ORDER BY revision DESC LIMIT 1")
+        .map_err(query_failed)?;
+    let last: Option<(i64, i64)> = statement
+        .query_row([stream.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .map_err(query_failed)?;
+    last.map(|(position, revision)| {
+        u64::try_from(revision).map_err(|_| StoreError::Corrupt {
+            position: Position::at(position as u64),
+            detail: format!("negative revision {revision}"),
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn read_all(
