@@ -3,7 +3,6 @@
 //! their schema, a body size limit, and bearer access tokens verified with
 //! the public key alone.
 
-mod allocator;
 pub mod bearer;
 pub mod body_limit;
 pub mod config;
