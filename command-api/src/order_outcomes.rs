@@ -106,9 +106,9 @@ impl OrderOutcomes {
     }
 }
 
-/// A confirmation, a rejection or a refusal: what a waiting request waits for. An
-/// event this build cannot read wakes nobody; the request reads the order
-/// again when its wait ends.
+/// A confirmation, a rejection or a refusal: what a waiting request waits
+/// for. An event this build cannot read wakes nobody; the request reads
+/// the order again when its wait ends.
 ///
 /// Other order events are passed over by their type, undecoded: decoding
 /// every placement here cost the command API 3% of its CPU under load (#15).

@@ -39,9 +39,9 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The revision of `stream`'s last event, `None` when the stream does
     /// not exist: what [`EventStore::read_last`] says of it, without
-    /// reading the event. An adapter that can count a stream without
-    /// reading its events overrides it (the embedded store reads its
-    /// index alone); by default it reads the last event.
+    /// reading the event. An adapter that can find the revision without
+    /// reading the event overrides it (the embedded store reads its index
+    /// alone); by default it reads the last event.
     async fn last_revision(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
         Ok(self.read_last(stream).await?.map(|event| event.revision))
     }
