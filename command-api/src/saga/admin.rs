@@ -21,6 +21,7 @@ use super::commands::Commands;
 use super::decode::decode;
 use super::forgotten::Forgotten;
 use super::parked::{self, ParkedEvent, ParkedList, Resolution};
+use super::pipeline::Pipeline;
 use super::poison::{Culprits, is_deterministic};
 use super::progress::Progress;
 use super::{SUBSCRIBER, SagaError, count_parked, redrive};
@@ -139,7 +140,13 @@ impl ParkedAdmin {
         let mut culprits = Culprits::default();
         let rehearsed = redrive::rehearse(self.store.as_ref(), &mut progress, list, record, &mut culprits).await;
         let outcome = match rehearsed {
-            Ok(commands) => redrive::settle(&self.commands, &self.forgotten, &mut progress, &culprits, commands).await,
+            Ok(commands) => {
+                let mut pipeline = Pipeline::new(&self.commands, &self.forgotten);
+                match pipeline.submit(&mut progress, culprits, commands, None).await {
+                    Ok(()) => pipeline.drain(&mut progress).await,
+                    Err(error) => Err(error),
+                }
+            }
             Err(error) => Err(error),
         };
         match outcome {

@@ -1,7 +1,9 @@
 //! Executing the saga's commands on the aggregates: the commands on one
 //! stream in their order, so they never race each other for its revision
 //! (a product's decided together and appended at once, an order's one
-//! after the other), and different streams at once.
+//! after the other), and different streams at once. Commands handed out
+//! later wait for those handed out before them on the same stream
+//! (`super::turns`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tracing::Instrument;
 use super::SagaError;
 use super::poison::command_failed;
 use super::progress::Caused;
+use super::turns::{Turn, Turns};
 use crate::aggregates::{Aggregates, Causation, CommandError};
 
 /// How many streams' commands run at once.
@@ -24,7 +27,7 @@ const CONCURRENT_STREAMS: usize = 32;
 
 /// What a command found that the log does not record (a missing product),
 /// as the saga event that reports it, with the command's causation.
-type Found = (SagaEvent<'static>, Causation);
+pub(super) type Found = (SagaEvent<'static>, Causation);
 
 pub(super) struct Commands {
     products: Arc<Aggregates<Product>>,
@@ -46,20 +49,41 @@ impl Commands {
         }
     }
 
-    /// Executes `commands`, each stream's in their order, and returns what
-    /// they found. On an error the other streams' commands still finish.
-    pub(super) async fn execute_all(&self, commands: Vec<Caused>) -> Result<Vec<Found>, SagaError> {
+    /// Hands out `commands`, grouped by stream, each group taking its turn
+    /// on its stream now (after the groups handed out before it there), and
+    /// returns their execution: each stream's in their order, different
+    /// streams at once, resolving to what they found. On an error the other
+    /// streams' commands still finish; the commands waiting for a failed
+    /// one on its stream do not run.
+    pub(super) fn execute_in_turn(
+        &self,
+        commands: Vec<Caused>,
+        turns: &mut Turns,
+    ) -> impl Future<Output = Result<Vec<Found>, SagaError>> + Send + '_ {
         use futures::StreamExt;
-        let results: Vec<_> = futures::stream::iter(by_stream(commands))
-            .map(|group| self.execute_in_order(group))
-            .buffer_unordered(CONCURRENT_STREAMS)
-            .collect()
-            .await;
-        let mut found = Vec::new();
-        for result in results {
-            found.extend(result?);
+        let groups: Vec<(Turn, Vec<Caused>)> = by_stream(commands)
+            .into_iter()
+            .map(|(stream, group)| (turns.take(stream), group))
+            .collect();
+        async move {
+            let results: Vec<_> = futures::stream::iter(groups)
+                .map(|(mut turn, group)| async move {
+                    turn.wait()
+                        .await
+                        .map_err(|failed| SagaError::Command(Box::new(failed)))?;
+                    let found = self.execute_in_order(group).await?;
+                    turn.finished();
+                    Ok::<_, SagaError>(found)
+                })
+                .buffer_unordered(CONCURRENT_STREAMS)
+                .collect()
+                .await;
+            let mut found = Vec::new();
+            for result in results {
+                found.extend(result?);
+            }
+            Ok(found)
         }
-        Ok(found)
     }
 
     /// Executes one stream's commands in their order: a product's all
@@ -241,16 +265,20 @@ fn command_span(command: &SagaCommand, causation: Causation) -> tracing::Span {
 
 /// `commands` grouped by the stream each appends to, in their order within
 /// a stream.
-fn by_stream(commands: Vec<Caused>) -> Vec<Vec<Caused>> {
-    let mut groups: Vec<Vec<Caused>> = Vec::new();
+fn by_stream(commands: Vec<Caused>) -> Vec<(String, Vec<Caused>)> {
+    let mut groups: Vec<(String, Vec<Caused>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for caused in commands {
-        let next = groups.len();
-        let group = *index.entry(target_stream(&caused.0)).or_insert(next);
-        if group == next {
-            groups.push(Vec::new());
-        }
-        groups[group].push(caused);
+        let stream = target_stream(&caused.0);
+        let group = match index.get(&stream) {
+            Some(&group) => group,
+            None => {
+                index.insert(stream.clone(), groups.len());
+                groups.push((stream, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[group].1.push(caused);
     }
     groups
 }

@@ -11,6 +11,12 @@
 //! log; it also saves how far every command was executed, so the replay
 //! executes nothing twice.
 //!
+//! It executes a batch's commands while it reads and steps the next few
+//! (`pipeline`): an order's rounds (reserve, then confirm) overlap other
+//! orders' instead of queueing behind them. Commands on one stream still
+//! run in the order asked for, and the checkpoint is saved only once
+//! nothing is in flight.
+//!
 //! Besides the log, the loop wakes when the next payment falls due and
 //! expires the orders due (`ORDER_PAYMENT_WINDOW`). Two runners may both
 //! ask: the order's decider turns an expiry of an order no longer confirmed
@@ -23,8 +29,12 @@
 //! - `decode`: recorded events to the domain events the saga reads;
 //! - `progress`: stepping the pure saga order by order, the ledger of
 //!   waiting orders, and where a restart must resume;
+//! - `pipeline`: the commands of a batch executing while the next batch is
+//!   read, and what keeps that as safe as one batch at a time;
 //! - `commands`: executing the commands, grouped by the stream they append
 //!   to;
+//! - `turns`: the commands of later batches on a stream waiting for the
+//!   earlier ones;
 //! - `forgotten`: reservations for orders the runner does not remember,
 //!   decided from the order's own stream (released if it ended);
 //! - `checkpoint`: where a restart resumes, kept in the event store;
@@ -44,9 +54,11 @@ mod decode;
 mod forgotten;
 pub mod health;
 pub mod parked;
+mod pipeline;
 mod poison;
 mod progress;
 mod redrive;
+mod turns;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +81,7 @@ use self::forgotten::Forgotten;
 use self::health::{EndGuard, SagaHealth};
 pub use self::parked::STREAM as PARKED_STREAM;
 use self::parked::{Change, ParkedEvent, ParkedList};
+use self::pipeline::Pipeline;
 pub use self::poison::Culprit;
 use self::poison::{Culprits, concerned_order};
 use self::progress::{Caused, Progress};
@@ -201,29 +214,35 @@ impl OrderSaga {
             at: Instant::now(),
         };
         let mut events = self.store.subscribe_all(resume.after, saga_filter(true));
+        let mut pipeline = Pipeline::new(&self.commands, &self.forgotten);
         loop {
             let due = until_due(progress.next_due());
-            let batch = tokio::select! {
+            tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(due) => None,
-                next = events.next_batch(self.options.batch) => Some(next.ok_or(SagaError::SubscriptionEnded)??),
-            };
-            if let Some(batch) = batch {
-                self.handle(&mut progress, &mut list, &batch).await?;
-                self.health.handled(progress.last());
+                () = tokio::time::sleep(due) => self.expire_due(&mut pipeline, &mut progress).await?,
+                next = events.next_batch(self.options.batch), if !pipeline.is_full() => {
+                    let batch = next.ok_or(SagaError::SubscriptionEnded)??;
+                    self.handle(&mut pipeline, &mut progress, &mut list, &batch).await?;
+                }
+                Some(executed) = pipeline.next() => {
+                    if let Some(through) = pipeline.finish(executed, &mut progress)? {
+                        self.health.handled(Some(through));
+                    }
+                }
             }
-            self.expire_due(&mut progress).await?;
             if saved.at.elapsed() >= self.options.checkpoint_every {
+                pipeline.drain(&mut progress).await?;
                 self.save(&mut saved, &progress).await?;
             }
         }
+        pipeline.drain(&mut progress).await?;
         self.save(&mut saved, &progress).await
     }
 
     /// Cancels the orders whose payment is due now, each on its own
     /// correlation; the cancellations come back through the log, and their
     /// stock is released as for any cancellation.
-    async fn expire_due(&self, progress: &mut Progress) -> Result<(), SagaError> {
+    async fn expire_due(&self, pipeline: &mut Pipeline<'_>, progress: &mut Progress) -> Result<(), SagaError> {
         let due = progress.take_due(Utc::now());
         if due.is_empty() {
             return Ok(());
@@ -236,27 +255,27 @@ impl OrderSaga {
                 (SagaCommand::Expire { order_id }, causation)
             })
             .collect();
-        redrive::settle(
-            &self.commands,
-            &self.forgotten,
-            progress,
-            &Culprits::default(),
-            commands,
-        )
-        .await
+        let through = progress.last();
+        pipeline.submit(progress, Culprits::default(), commands, through).await
     }
 
-    /// Steps the saga through `batch`, then executes the commands that
-    /// follow (for reservations of orders it does not remember, as their
-    /// streams say), and those that follow from what they find, until none
-    /// is left. Events parked, skipped or of an order held back are passed
-    /// over; a failure for good names the event at fault.
+    /// Steps the saga through `batch` and hands out the commands that
+    /// follow (with those for reservations of orders it does not remember,
+    /// as their streams say) to execute while the next batch is read.
+    /// Events parked, skipped or of an order held back are passed over; a
+    /// failure for good names the event at fault. A record of the parked
+    /// stream waits until nothing is in flight: picking an order up again
+    /// reads its stream.
     async fn handle(
         &self,
+        pipeline: &mut Pipeline<'_>,
         progress: &mut Progress,
         list: &mut ParkedList,
         batch: &[RecordedEvent],
     ) -> Result<(), SagaError> {
+        if batch.iter().any(|recorded| recorded.stream == PARKED_STREAM) {
+            pipeline.drain(progress).await?;
+        }
         let mut culprits = Culprits::default();
         let mut commands = Vec::new();
         for recorded in batch {
@@ -284,7 +303,8 @@ impl OrderSaga {
             }
         }
         commands.extend(progress.take_deferred());
-        redrive::settle(&self.commands, &self.forgotten, progress, &culprits, commands).await
+        let through = progress.last();
+        pipeline.submit(progress, culprits, commands, through).await
     }
 
     /// Folds a record of the parked stream in: an order held back from now

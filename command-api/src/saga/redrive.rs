@@ -12,9 +12,7 @@
 
 use event_store::{EventStore, Position, StreamFilter};
 
-use super::commands::Commands;
 use super::decode::{Decoded, decode};
-use super::forgotten::Forgotten;
 use super::parked::{ParkedEvent, ParkedList};
 use super::poison::{Culprits, concerned_order};
 use super::progress::{Caused, Progress};
@@ -112,30 +110,4 @@ impl Replay<'_> {
             }
         }
     }
-}
-
-/// Executes `commands` and those that follow from what they find (a
-/// missing product), for the run loop and for retries alike, with the reservations set
-/// aside for orders not remembered decided from their streams: a refused
-/// one fails as its causing event's poison.
-pub(super) async fn settle(
-    executor: &Commands,
-    forgotten: &Forgotten,
-    progress: &mut Progress,
-    culprits: &Culprits,
-    mut commands: Vec<Caused>,
-) -> Result<(), SagaError> {
-    let follow_up = forgotten.follow_up(progress.take_forgotten()).await;
-    commands.extend(follow_up.map_err(|error| culprits.blame(error))?);
-    while !commands.is_empty() {
-        let found = executor
-            .execute_all(commands)
-            .await
-            .map_err(|error| culprits.blame(error))?;
-        commands = found
-            .into_iter()
-            .flat_map(|(event, causation)| progress.step(event, causation))
-            .collect();
-    }
-    Ok(())
 }
