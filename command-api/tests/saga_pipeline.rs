@@ -2,6 +2,9 @@
 //! next (`saga::pipeline`): an order whose reservation waits on a slow
 //! product stream holds back no order on other products, and the commands
 //! of later batches on that stream wait their turn behind it.
+//!
+//! Both tests need three batches in flight at once (`IN_FLIGHT`): the held
+//! one and the two that follow it.
 
 use std::time::Duration;
 
@@ -111,22 +114,35 @@ async fn a_later_reservation_on_a_held_product_waits_its_turn_behind_the_earlier
     let (app, store) = app().await;
     let admin = app.admin().await;
     let bob = app.customer("bob").await;
+    let carol = app.customer("carol").await;
     let slow = app.product(&admin, "SLOW-1", "5.00", 10).await;
+    let fast = app.product(&admin, "FAST-1", "5.00", 10).await;
 
-    let second = async {
-        let placed = app.order(&bob, &[(&slow, 2)]).await;
-        // Two seconds for the saga to read the second order and hand out
-        // its reservation: it waits behind the first, not in the store.
-        (placed, store.held_appends())
+    let later = async {
+        let second = app.order(&bob, &[(&slow, 2)]).await;
+        // Placed after the second, so reserved only once the saga has read
+        // the second and handed out its reservation: it waits behind the
+        // first's turn, not in the store.
+        let third = app.order(&carol, &[(&fast, 1)]).await;
+        wait_for("the third order's reservation", || async {
+            match reservations(&app, &fast).await.len() {
+                1 => Ok(()),
+                n => Err(format!("{n} reservations")),
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (second, third, store.held_appends())
     };
-    let ((first_status, first), ((second_status, second), held)) = while_held(&app, &store, &slow, second).await;
+    let ((first_status, first), ((second_status, second), (_, third), held)) =
+        while_held(&app, &store, &slow, later).await;
 
     assert_eq!(first_status, StatusCode::ACCEPTED, "{first}");
     assert_eq!(second_status, StatusCode::ACCEPTED, "{second}");
     assert_eq!(held, 1, "the second reservation waits for its turn, not in the store");
     store.release_held();
     let ids = [first["orderId"].as_str().unwrap(), second["orderId"].as_str().unwrap()];
-    for id in ids {
+    for id in ids.into_iter().chain([third["orderId"].as_str().unwrap()]) {
         wait_until_confirmed(&app, id).await;
     }
     assert_eq!(

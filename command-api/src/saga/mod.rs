@@ -92,7 +92,9 @@ pub const SUBSCRIBER: &str = "saga";
 
 #[derive(Debug, Clone)]
 pub struct SagaOptions {
-    /// How often progress is saved while events flow.
+    /// How often progress is saved while events flow. Each save first
+    /// waits until no command is in flight, so zero executes one batch at
+    /// a time.
     pub checkpoint_every: Duration,
     /// The most events handled together.
     pub batch: usize,
@@ -219,20 +221,22 @@ impl OrderSaga {
             let due = until_due(progress.next_due());
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(due) => self.expire_due(&mut pipeline, &mut progress).await?,
+                () = tokio::time::sleep(due) => {}
                 next = events.next_batch(self.options.batch), if !pipeline.is_full() => {
                     let batch = next.ok_or(SagaError::SubscriptionEnded)??;
                     self.handle(&mut pipeline, &mut progress, &mut list, &batch).await?;
                 }
-                Some(executed) = pipeline.next() => {
-                    if let Some(through) = pipeline.finish(executed, &mut progress)? {
-                        self.health.handled(Some(through));
-                    }
-                }
+                Some(executed) = pipeline.next() => pipeline.finish(executed, &mut progress)?,
             }
+            // Every time round, not only when the sleep wins: under a steady
+            // flow of events it may never be the branch taken.
+            self.expire_due(&mut pipeline, &mut progress).await?;
             if saved.at.elapsed() >= self.options.checkpoint_every {
                 pipeline.drain(&mut progress).await?;
                 self.save(&mut saved, &progress).await?;
+            }
+            if let Some(handled) = pipeline.handled() {
+                self.health.handled(Some(handled));
             }
         }
         pipeline.drain(&mut progress).await?;

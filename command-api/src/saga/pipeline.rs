@@ -6,8 +6,9 @@
 //!
 //! - on one stream, commands still run in the order they were asked for
 //!   (`super::turns`);
-//! - at most [`IN_FLIGHT`] batches are in flight; the runner reads no
-//!   further until one finishes;
+//! - once [`IN_FLIGHT`] batches are in flight, the runner reads no further
+//!   until one finishes (what their commands found, and expiries, may add
+//!   to them);
 //! - the runner saves its checkpoint only once nothing is in flight
 //!   ([`Pipeline::drain`]), so "every command of the events up to here was
 //!   executed" is true when saved;
@@ -40,6 +41,8 @@ pub(super) struct Executed {
     culprits: Culprits,
     /// Everything up to here was handed out by the time this batch was.
     through: Option<Position>,
+    /// The commands that followed from what an earlier batch found.
+    follow_up: bool,
 }
 
 type Execution<'a> = Pin<Box<dyn Future<Output = Executed> + Send + 'a>>;
@@ -50,6 +53,10 @@ pub(super) struct Pipeline<'a> {
     turns: Turns,
     /// Oldest first; they finish in this order.
     in_flight: FuturesOrdered<Execution<'a>>,
+    /// Follow-ups in flight: while there are any, nothing counts as handled.
+    follow_ups: usize,
+    /// The furthest `through` of the batches finished.
+    finished: Option<Position>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -59,6 +66,8 @@ impl<'a> Pipeline<'a> {
             forgotten,
             turns: Turns::default(),
             in_flight: FuturesOrdered::new(),
+            follow_ups: 0,
+            finished: None,
         }
     }
 
@@ -85,19 +94,29 @@ impl<'a> Pipeline<'a> {
             let follow_up = self.forgotten.follow_up(forgotten).await;
             commands.extend(follow_up.map_err(|error| culprits.blame(error))?);
         }
-        self.push(culprits, commands, through);
+        self.push(culprits, commands, through, false);
         Ok(())
     }
 
-    fn push(&mut self, culprits: Culprits, commands: Vec<Caused>, through: Option<Position>) {
+    fn push(&mut self, culprits: Culprits, commands: Vec<Caused>, through: Option<Position>, follow_up: bool) {
         let execution = self.commands.execute_in_turn(commands, &mut self.turns);
+        self.follow_ups += usize::from(follow_up);
         self.in_flight.push_back(Box::pin(async move {
             Executed {
                 found: execution.await,
                 culprits,
                 through,
+                follow_up,
             }
         }));
+    }
+
+    /// The log position up to which every command handed out, and every
+    /// one that followed from what they found, was executed: for the
+    /// saga's health. `None` while that is not known yet, or follow-ups are
+    /// in flight.
+    pub(super) fn handled(&self) -> Option<Position> {
+        if self.follow_ups > 0 { None } else { self.finished }
     }
 
     /// The oldest batch once it finished; `None` when nothing is in flight.
@@ -107,31 +126,31 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Takes in a finished batch: steps what its commands found (a missing
-    /// product) and hands out the commands that follow. Returns the
-    /// position up to which everything handed out before it finished, or
-    /// the failure blamed on the event that caused it.
-    pub(super) fn finish(
-        &mut self,
-        executed: Executed,
-        progress: &mut Progress,
-    ) -> Result<Option<Position>, SagaError> {
+    /// product) and hands out the commands that follow, or returns the
+    /// failure blamed on the event that caused it.
+    pub(super) fn finish(&mut self, executed: Executed, progress: &mut Progress) -> Result<(), SagaError> {
         let Executed {
             found,
             culprits,
             through,
+            follow_up,
         } = executed;
+        self.follow_ups -= usize::from(follow_up);
         let found = found.map_err(|error| culprits.blame(error))?;
+        self.finished = self.finished.max(through);
         let follow: Vec<Caused> = found
             .into_iter()
             .flat_map(|(event, causation)| progress.step(event, causation))
             .collect();
         if !follow.is_empty() {
-            self.push(culprits, follow, None);
+            self.push(culprits, follow, None, true);
         }
         if self.in_flight.is_empty() {
             self.turns.clear();
+        } else {
+            self.turns.prune();
         }
-        Ok(through)
+        Ok(())
     }
 
     /// Waits until every command handed out (and every one that follows

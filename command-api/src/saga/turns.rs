@@ -42,6 +42,23 @@ impl Turns {
     pub(super) fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// Forgets the streams whose last turn finished, so that the streams
+    /// of a long busy spell are not all kept. A failed one is kept: the
+    /// next turn on its stream must not run.
+    pub(super) fn prune(&mut self) {
+        self.0.retain(|_, last| match last.try_recv() {
+            Ok(()) => false,
+            Err(oneshot::error::TryRecvError::Empty) => true,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                // A receiver that answered cannot be awaited again: the
+                // next turn waits on one that says "failed" as well.
+                let (_failed, failed) = oneshot::channel();
+                *last = failed;
+                true
+            }
+        });
+    }
 }
 
 impl Turn {
@@ -128,6 +145,21 @@ mod tests {
             matches!(third.wait().await, Err(EarlierFailed)),
             "the failure passes down the queue"
         );
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_finished_streams_and_keeps_the_rest() {
+        let mut turns = Turns::default();
+        turns.take("finished".to_owned()).finished();
+        drop(turns.take("failed".to_owned()));
+        let _in_flight = turns.take("in-flight".to_owned());
+        turns.prune();
+
+        let mut kept: Vec<&str> = turns.0.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["failed", "in-flight"]);
+        let mut after_failed = turns.take("failed".to_owned());
+        assert!(matches!(after_failed.wait().await, Err(EarlierFailed)));
     }
 
     #[tokio::test]
